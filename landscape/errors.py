@@ -1,0 +1,30 @@
+"""Exceptions and warnings raised by landscape.
+
+Every error the library raises on purpose derives from :class:`LandscapeError`,
+so ``except landscape.LandscapeError`` catches them all.  Bad arguments raise
+the built-in :class:`ValueError` / :class:`TypeError` (with a message naming the
+argument and the fix), as numpy and scipy do.
+"""
+
+__all__ = ["LandscapeError", "NonDifferentiableError", "LandscapeWarning"]
+
+
+class LandscapeError(Exception):
+    """Base class of every error landscape raises on purpose."""
+
+
+class NonDifferentiableError(LandscapeError, ArithmeticError):
+    """A derivative was asked for at a point where the loss has none.
+
+    For ReLU losses this happens where a student neuron is exactly zero: the
+    population loss is only positively homogeneous there.  ``neurons`` lists the
+    offending neuron indices.
+    """
+
+    def __init__(self, message, neurons=()):
+        super().__init__(message)
+        self.neurons = tuple(int(i) for i in neurons)
+
+
+class LandscapeWarning(UserWarning):
+    """Warnings issued by landscape (results that are valid but deserve a look)."""

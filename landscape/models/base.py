@@ -1,0 +1,235 @@
+"""The model protocol: a loss on flat float64 parameter vectors with exact derivatives.
+
+A model knows nothing about solvers.  Subclasses implement a handful of private
+batched kernels; this base class supplies validation, the single-point methods,
+memory-bounded batching and the defaults every model shares.
+"""
+
+import abc
+
+import numpy as np
+
+from .._validation import as_batch, as_float_array, as_positive_float, as_positive_int, as_rng
+from .._validation import as_vector
+from ..errors import NonDifferentiableError
+
+__all__ = ["Model"]
+
+# Batched kernels hold a few arrays of about `B * _pair_work` float64 entries;
+# batches are cut into chunks so that these stay near this many entries.
+_BATCH_BUDGET = 2**23
+
+
+class Model(abc.ABC):
+    """A twice-differentiable loss L: R^n_params -> R (off a non-smooth set).
+
+    Public methods validate their arguments and then call the private batched
+    kernels ``_loss_batch``, ``_grad_batch``, ``_hvp_batch`` and ``_hess``,
+    which receive clean float64 arrays.
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the flat parameter vector ``x``.
+    input_dim : int
+        Dimension d of the network input (sets the default init scale 1/sqrt(d)).
+    optimal_loss : float or None
+        The known global minimum value of the loss, or None when unknown.
+    """
+
+    n_params: int
+    input_dim: int
+    optimal_loss = None
+
+    # ---- to implement -------------------------------------------------------------
+    @abc.abstractmethod
+    def flatten(self, params):
+        """Structured parameters -> flat float64 vector of shape (n_params,)."""
+
+    @abc.abstractmethod
+    def unflatten(self, x):
+        """Flat vector of shape (n_params,) -> structured parameters."""
+
+    @abc.abstractmethod
+    def _loss_batch(self, X):
+        """Losses of the rows of X, shape (B,)."""
+
+    @abc.abstractmethod
+    def _grad_batch(self, X):
+        """Gradients of the rows of X, shape (B, n_params)."""
+
+    def _hvp_batch(self, X, U):
+        """Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
+        return np.stack([self._hess(x) @ u for x, u in zip(X, U)])
+
+    @abc.abstractmethod
+    def _hess(self, x):
+        """Dense Hessian at x, shape (n_params, n_params)."""
+
+    def _nondifferentiable(self, X):
+        """Boolean array (B, n_units): which units of each row sit on the non-smooth set."""
+        return np.zeros((X.shape[0], 0), dtype=bool)
+
+    def _pair_work(self):
+        """Rough number of float64 entries a batched kernel touches per row."""
+        return self.n_params
+
+    # ---- single points ------------------------------------------------------------
+    def loss(self, x):
+        """Loss at x.
+
+        Parameters
+        ----------
+        x : array_like of shape (n_params,)
+
+        Returns
+        -------
+        float
+        """
+        x = self._check_x(x)
+        return float(self._loss_batch(x[None])[0])
+
+    def grad(self, x):
+        """Gradient at x, shape (n_params,).
+
+        Raises
+        ------
+        NonDifferentiableError
+            If x lies on the non-smooth set (e.g. a zero ReLU neuron).
+        """
+        x = self._check_x(x)
+        self._require_differentiable(x[None])
+        return self._grad_batch(x[None])[0]
+
+    def hess(self, x):
+        """Dense Hessian at x, shape (n_params, n_params), symmetric."""
+        x = self._check_x(x)
+        self._require_differentiable(x[None])
+        return self._hess(x)
+
+    def hvp(self, x, v):
+        """Hessian-vector product H(x) @ v without forming H, shape (n_params,)."""
+        x = self._check_x(x)
+        v = as_vector(v, self.n_params, "v", "pass a direction of the same length as x")
+        self._require_differentiable(x[None])
+        return self._hvp_batch(x[None], v[None])[0]
+
+    def is_differentiable(self, x):
+        """Whether the loss is twice differentiable at x (no unit on the non-smooth set)."""
+        x = self._check_x(x)
+        return not bool(np.any(self._nondifferentiable(x[None])))
+
+    # ---- batches ------------------------------------------------------------------
+    def loss_batch(self, X):
+        """Losses of every row of X.
+
+        Parameters
+        ----------
+        X : array_like of shape (B, n_params)
+
+        Returns
+        -------
+        ndarray of shape (B,)
+        """
+        X = self._check_X(X)
+        return self._chunked(self._loss_batch, X, out_shape=())
+
+    def grad_batch(self, X):
+        """Gradients of every row of X, shape (B, n_params); vectorised over rows."""
+        X = self._check_X(X)
+        self._require_differentiable(X)
+        return self._chunked(self._grad_batch, X, out_shape=(self.n_params,))
+
+    def hvp_batch(self, X, U):
+        """Row-wise Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
+        X = self._check_X(X)
+        U = as_batch(U, self.n_params, "U")
+        if U.shape != X.shape:
+            raise ValueError(f"U must have the shape of X {X.shape} (one direction per row), "
+                             f"got {U.shape}")
+        self._require_differentiable(X)
+        return self._chunked(self._hvp_batch, X, U, out_shape=(self.n_params,))
+
+    def is_differentiable_batch(self, X):
+        """Boolean array (B,): which rows of X are points of twice-differentiability."""
+        X = self._check_X(X)
+        return ~np.any(self._nondifferentiable(X), axis=1)
+
+    # ---- initialisation and symmetry ----------------------------------------------
+    def sample_init(self, n, rng=0, scale=None):
+        """Draw n starting points with i.i.d. N(0, scale^2) entries.
+
+        Parameters
+        ----------
+        n : int
+            Number of starts.
+        rng : int, Generator, SeedSequence or None
+        scale : float, optional
+            Standard deviation of every entry; default ``1/sqrt(input_dim)``
+            (Xavier-style, the N(0, 1/d) initialisation of Safran et al. 2021).
+
+        Returns
+        -------
+        ndarray of shape (n, n_params)
+        """
+        n = as_positive_int(n, "n")
+        scale = (1.0 / np.sqrt(self.input_dim) if scale is None
+                 else as_positive_float(scale, "scale"))
+        return scale * as_rng(rng).standard_normal((n, self.n_params))
+
+    def symmetry_tangents(self, x):
+        """Tangent vectors of the model's continuous symmetries at x, shape (m, n_params).
+
+        Directions along which the loss is exactly constant (e.g. the rescalings
+        (a_i, w_i) -> (a_i/c, c w_i) of a two-layer network); they explain zero
+        Hessian eigenvalues.  Empty for models without continuous symmetries.
+        """
+        self._check_x(x)
+        return np.zeros((0, self.n_params))
+
+    # ---- helpers ------------------------------------------------------------------
+    def _check_x(self, x, name="x"):
+        return as_vector(x, self.n_params, name,
+                         f"pass a flat parameter vector of length {self.n_params} "
+                         "(use model.flatten(...))")
+
+    def _check_X(self, X, name="X"):
+        return as_batch(X, self.n_params, name)
+
+    def _require_differentiable(self, X):
+        bad = self._nondifferentiable(X)
+        if np.any(bad):
+            rows, units = np.nonzero(bad)
+            where = (f"neuron {units[0]}" if X.shape[0] == 1
+                     else f"row {rows[0]}, neuron {units[0]}")
+            raise NonDifferentiableError(
+                f"the loss is not differentiable here: {where} is exactly zero "
+                f"(zero neurons: {sorted(set(units.tolist()))}); move off the zero neuron "
+                "or use model.loss, which is defined there", neurons=units)
+
+    def _chunked(self, kernel, X, *others, out_shape):
+        B = X.shape[0]
+        out = np.empty((B,) + out_shape)
+        step = max(1, _BATCH_BUDGET // max(1, self._pair_work()))
+        for start in range(0, B, step):
+            sl = slice(start, start + step)
+            out[sl] = kernel(X[sl], *(o[sl] for o in others))
+        return out
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n_params={self.n_params})"
+
+
+def check_matrix(value, name, *, cols=None, fix=""):
+    """A finite, non-empty 2-D float64 matrix (rows are neurons)."""
+    arr = as_float_array(value, name, allow_empty=True)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array with one neuron per row, got shape "
+                         f"{arr.shape}{'; ' + fix if fix else ''}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column, got shape "
+                         f"{arr.shape}")
+    if cols is not None and arr.shape[1] != cols:
+        raise ValueError(f"{name} must have {cols} columns (the input dimension), got "
+                         f"{arr.shape[1]}{'; ' + fix if fix else ''}")
+    return arr

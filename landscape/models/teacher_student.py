@@ -1,0 +1,103 @@
+"""Teacher-student population loss with unit output weights (Safran et al. 2021, Xu & Du 2023)."""
+
+import numpy as np
+
+from .._validation import as_positive_int
+from ._kernels import PopulationLoss, row_norms
+from .base import Model, check_matrix
+
+__all__ = ["ReluTeacherStudent"]
+
+
+class ReluTeacherStudent(Model):
+    r"""F(W) = 1/2 E[(sum_i sigma(w_i.x) - sum_j sigma(v_j.x))^2], x ~ N(0, I_d).
+
+    Parameters
+    ----------
+    teacher : array_like of shape (n, d)
+        Teacher neurons v_j as rows.
+    n_students : int
+        Number k >= 1 of student neurons; parameters are W (k, d) flattened.
+
+    Notes
+    -----
+    Closed form (Cho & Saul's arc-cosine kernel), with theta the angle of a pair,
+
+    .. math:: F = \tfrac12 \sum_{i,i'} \kappa(w_i, w_{i'}) - \sum_{i,j}\kappa(w_i, v_j)
+              + \tfrac12 \sum_{j,j'} \kappa(v_j, v_{j'}),\quad
+              \kappa(u, w) = \frac{\|u\|\|w\|}{2\pi}(\sin\theta + (\pi - \theta)\cos\theta).
+
+    Gradient, Hessian and Hessian-vector product are exact closed forms
+    (see :class:`landscape.models._kernels.PopulationLoss`).  The loss is not
+    differentiable where a student neuron is zero.
+
+    References
+    ----------
+    I. Safran, G. Yehudai, O. Shamir, "The effects of mild over-parameterization on the
+    optimization landscape of shallow ReLU neural networks", COLT 2021, eq. (1).
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    >>> x = m.flatten(np.eye(3))
+    >>> m.loss(x), float(np.abs(m.grad(x)).max())
+    (0.0, 0.0)
+    >>> round(float(np.linalg.eigvalsh(m.hess(x))[0]), 6)   # 1/4 - 1/(2 pi)
+    0.090845
+    """
+
+    def __init__(self, teacher, n_students):
+        V = check_matrix(teacher, "teacher")
+        self.teacher = V
+        self.n_students = as_positive_int(n_students, "n_students")
+        self.input_dim = V.shape[1]
+        self.n_params = self.n_students * self.input_dim
+        self._engine = PopulationLoss(V, np.ones(V.shape[0]), np.zeros(self.input_dim))
+        n_active = int(np.count_nonzero(row_norms(V) > 0))
+        self.optimal_loss = 0.0 if self.n_students >= n_active else None
+
+    # ---- parameters ---------------------------------------------------------------
+    def flatten(self, W):
+        """W of shape (n_students, d) -> x of shape (n_students * d,)."""
+        W = check_matrix(W, "W", cols=self.input_dim)
+        if W.shape[0] != self.n_students:
+            raise ValueError(f"W must have {self.n_students} rows (one per student), "
+                             f"got {W.shape[0]}")
+        return W.ravel()
+
+    def unflatten(self, x):
+        """x of shape (n_students * d,) -> W of shape (n_students, d) (a copy)."""
+        return self._check_x(x).reshape(self.n_students, self.input_dim)
+
+    # ---- kernels ------------------------------------------------------------------
+    def _split(self, X):
+        W = X.reshape(X.shape[0], self.n_students, self.input_dim)
+        return np.ones((X.shape[0], self.n_students)), W
+
+    def _loss_batch(self, X):
+        return self._engine.loss(*self._split(X))
+
+    def _grad_batch(self, X):
+        _, G = self._engine.grad(*self._split(X), with_a=False)
+        return G.reshape(X.shape[0], -1)
+
+    def _hvp_batch(self, X, U):
+        a, W = self._split(X)
+        _, H = self._engine.hvp(a, W, np.zeros_like(a), U.reshape(W.shape), with_a=False)
+        return H.reshape(X.shape[0], -1)
+
+    def _hess(self, x):
+        a, W = self._split(x[None])
+        return self._engine.hess(a[0], W[0], with_a=False)
+
+    def _nondifferentiable(self, X):
+        return row_norms(X.reshape(X.shape[0], self.n_students, self.input_dim)) == 0
+
+    def _pair_work(self):
+        return self.n_students * (self.n_students + self.teacher.shape[0]) * (
+            self.input_dim + 4)
+
+    def __repr__(self):
+        n, d = self.teacher.shape
+        return f"ReluTeacherStudent(n_teacher={n}, n_students={self.n_students}, d={d})"

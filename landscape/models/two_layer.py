@@ -1,0 +1,174 @@
+"""Two-layer ReLU network with trained output weights on a population loss (Tinaz et al. 2026)."""
+
+import numpy as np
+
+from .._validation import as_float_array, as_positive_int
+from ._kernels import PopulationLoss, row_norms
+from .base import Model, check_matrix
+
+__all__ = ["TwoLayerReLU", "LinearTarget", "ReluTarget"]
+
+
+class LinearTarget:
+    """Planted linear target y = beta.x.
+
+    Parameters
+    ----------
+    beta : array_like of shape (d,)
+    """
+
+    def __init__(self, beta):
+        self.beta = as_float_array(beta, "beta", ndim=1)
+
+    @property
+    def input_dim(self):
+        return self.beta.shape[0]
+
+    def __repr__(self):
+        return f"LinearTarget(d={self.input_dim})"
+
+
+class ReluTarget:
+    """ReLU teacher y = sum_j a_star[j] sigma(v_j.x).
+
+    Parameters
+    ----------
+    V : array_like of shape (n, d)
+        Teacher neurons as rows.
+    a_star : array_like of shape (n,), optional
+        Teacher output weights (default all ones).
+    """
+
+    def __init__(self, V, a_star=None):
+        self.V = check_matrix(V, "V")
+        n = self.V.shape[0]
+        self.a_star = (np.ones(n) if a_star is None
+                       else as_float_array(a_star, "a_star", shape=(n,)))
+
+    @property
+    def input_dim(self):
+        return self.V.shape[1]
+
+    def __repr__(self):
+        return f"ReluTarget(n={self.V.shape[0]}, d={self.input_dim})"
+
+
+class TwoLayerReLU(Model):
+    r"""L(a, W) = 1/2 E[(sum_i a_i sigma(w_i.x) - y(x))^2] with both layers trained.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Number k >= 1 of hidden neurons.
+    target : LinearTarget or ReluTarget
+
+    Notes
+    -----
+    Parameters are ``x = (a, W.ravel())`` with a of shape (k,) and W of shape (k, d).
+    For a linear target (Tinaz, Xie & Soltanolkotabi 2026)
+
+    .. math:: L(a, W) = \tfrac12\big[a^\top K(W) a - \textstyle\sum_i a_i\,\beta\cdot w_i
+              + \|\beta\|^2\big], \quad K_{ii'} = \kappa(w_i, w_{i'}).
+
+    The rescalings (a_i, w_i) -> (a_i / c, c w_i), c > 0, leave L unchanged: one
+    zero Hessian eigenvalue per neuron at every critical point
+    (:meth:`symmetry_tangents`).
+
+    References
+    ----------
+    A. Tinaz, Y. Xie, M. Soltanolkotabi, "When both layers learn: training dynamics of
+    representing linear models via ReLU networks", COLT 2026.
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.TwoLayerReLU(n_hidden=2, target=ls.LinearTarget([1.0, 0.0]))
+    >>> x = m.flatten(([1.0, -1.0], [[1.0, 0.0], [-1.0, 0.0]]))   # beta.x = s(x1) - s(-x1)
+    >>> abs(m.loss(x)) < 1e-15, float(np.abs(m.grad(x)).max()) < 1e-15
+    (True, True)
+    """
+
+    def __init__(self, n_hidden, target):
+        if not isinstance(target, (LinearTarget, ReluTarget)):
+            raise TypeError("target must be a LinearTarget(beta) or a ReluTarget(V, a_star), "
+                            f"got {type(target).__name__}")
+        self.n_hidden = as_positive_int(n_hidden, "n_hidden")
+        self.target = target
+        d = target.input_dim
+        self.input_dim = d
+        self.n_params = self.n_hidden * (d + 1)
+        if isinstance(target, LinearTarget):
+            V, c, beta = np.zeros((0, d)), np.zeros(0), target.beta
+            needed = 2 if np.any(beta != 0) else 0
+            # one neuron can fit only sigma(beta.x): the best residual is |beta|^2/4
+            self.optimal_loss = (0.0 if self.n_hidden >= needed
+                                 else float(beta @ beta) / 4.0)
+        else:
+            V, c, beta = target.V, target.a_star, np.zeros(d)
+            active = int(np.count_nonzero((row_norms(V) > 0) & (c != 0)))
+            self.optimal_loss = 0.0 if self.n_hidden >= active else None
+        self._engine = PopulationLoss(V, c, beta)
+
+    # ---- parameters ---------------------------------------------------------------
+    def flatten(self, params):
+        """(a, W) with a of shape (k,) and W of shape (k, d) -> x of shape (k (d + 1),)."""
+        try:
+            a, W = params
+        except (TypeError, ValueError):
+            raise TypeError("params must be a pair (a, W) of output weights and hidden "
+                            "weights") from None
+        a = as_float_array(a, "a", shape=(self.n_hidden,))
+        W = check_matrix(W, "W", cols=self.input_dim)
+        if W.shape[0] != self.n_hidden:
+            raise ValueError(f"W must have {self.n_hidden} rows (one per hidden neuron), "
+                             f"got {W.shape[0]}")
+        return np.concatenate([a, W.ravel()])
+
+    def unflatten(self, x):
+        """x -> (a, W) with a of shape (k,) and W of shape (k, d) (copies)."""
+        x = self._check_x(x)
+        k = self.n_hidden
+        return x[:k].copy(), x[k:].reshape(k, self.input_dim)
+
+    def symmetry_tangents(self, x):
+        """One rescaling tangent per neuron: (a_i, w_i) -> (-a_i, w_i), shape (k, n_params)."""
+        a, W = self.unflatten(x)
+        k = self.n_hidden
+        T = np.zeros((k, self.n_params))
+        T[np.arange(k), np.arange(k)] = -a
+        for i in range(k):
+            T[i, k + i * self.input_dim:k + (i + 1) * self.input_dim] = W[i]
+        return T
+
+    # ---- kernels ------------------------------------------------------------------
+    def _split(self, X):
+        k = self.n_hidden
+        return X[:, :k], X[:, k:].reshape(X.shape[0], k, self.input_dim)
+
+    def _join(self, ga, gW):
+        return np.concatenate([ga, gW.reshape(ga.shape[0], -1)], axis=1)
+
+    def _loss_batch(self, X):
+        return self._engine.loss(*self._split(X))
+
+    def _grad_batch(self, X):
+        return self._join(*self._engine.grad(*self._split(X), with_a=True))
+
+    def _hvp_batch(self, X, U):
+        a, W = self._split(X)
+        da, dW = self._split(U)
+        return self._join(*self._engine.hvp(a, W, da, dW, with_a=True))
+
+    def _hess(self, x):
+        a, W = self._split(x[None])
+        return self._engine.hess(a[0], W[0], with_a=True)
+
+    def _nondifferentiable(self, X):
+        return row_norms(self._split(X)[1]) == 0
+
+    def _pair_work(self):
+        J = self.n_hidden + self._engine.V.shape[0]
+        return self.n_hidden * J * (self.input_dim + 4)
+
+    def __repr__(self):
+        return f"TwoLayerReLU(n_hidden={self.n_hidden}, target={self.target!r})"
