@@ -6,18 +6,35 @@ convexity-type conditions direction by direction and map gradient-descent
 basins as a graph.
 """
 
+from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
+                       descend_and_polish, find_critical_point)
 from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError
-from .models import LinearTarget, Model, ReluTarget, ReluTeacherStudent, TwoLayerReLU
+from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
+                     ReluTeacherStudent, TwoLayerReLU, ntk_gram)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LandscapeError",
-    "LandscapeWarning",
-    "NonDifferentiableError",
+    # models
     "Model",
     "ReluTeacherStudent",
     "TwoLayerReLU",
     "LinearTarget",
     "ReluTarget",
+    "EmpiricalReLU",
+    "ntk_gram",
+    "NTKGram",
+    "AutogradModel",
+    # critical points
+    "find_critical_point",
+    "descend",
+    "descend_and_polish",
+    "CriticalPoint",
+    "Descent",
+    "PolishedDescent",
+    "Status",
+    # errors
+    "LandscapeError",
+    "LandscapeWarning",
+    "NonDifferentiableError",
 ]

@@ -1,7 +1,11 @@
 """Losses of shallow ReLU networks with exact derivatives."""
 
+from .autodiff import AutogradModel, reference_model
 from .base import Model
+from .empirical import EmpiricalReLU, NTKGram, ntk_gram
 from .teacher_student import ReluTeacherStudent
 from .two_layer import LinearTarget, ReluTarget, TwoLayerReLU
 
-__all__ = ["Model", "ReluTeacherStudent", "TwoLayerReLU", "LinearTarget", "ReluTarget"]
+__all__ = ["Model", "AutogradModel", "reference_model", "ReluTeacherStudent", "TwoLayerReLU",
+           "LinearTarget", "ReluTarget",
+           "EmpiricalReLU", "ntk_gram", "NTKGram"]

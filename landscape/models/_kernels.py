@@ -51,7 +51,7 @@ def _units(A, nA):
     return A / safe[..., None]
 
 
-def pair_angles(A, U, nA, nU):
+def pair_angles(A, U, nA, nU, *, self_pairs=False):
     """Cosine, sine and angle of every pair (A[b, i], U[b, j]).
 
     Parameters
@@ -60,6 +60,9 @@ def pair_angles(A, U, nA, nU):
     U : ndarray of shape (B, q, d) or (1, q, d)
     nA, nU : ndarray of shape (B, p), (B or 1, q)
         Row norms of A and U.
+    self_pairs : bool
+        The first p rows of U are the rows of A: the pairs (i, i) get theta = 0
+        exactly, without the Kahan correction.
 
     Returns
     -------
@@ -75,6 +78,11 @@ def pair_angles(A, U, nA, nU):
     s = np.sqrt(np.maximum(0.0, (1.0 - c) * (1.0 + c)))
     theta = np.arctan2(s, c)
     near = (np.abs(c) > _KAHAN_COS) & positive
+    if self_pairs:
+        p = A.shape[1]
+        diag = (slice(None), np.arange(p), np.arange(p))
+        near[diag] = False
+        c[diag], s[diag], theta[diag] = 1.0, 0.0, 0.0
     if np.any(near):
         b, i, j = np.nonzero(near)
         Ub = np.broadcast_to(U, (A.shape[0],) + U.shape[1:])
@@ -149,7 +157,7 @@ class PopulationLoss:
         U = np.concatenate([W, np.broadcast_to(self.V, (B,) + self.V.shape)], axis=1)
         nW = row_norms(W)
         nU = np.concatenate([nW, np.broadcast_to(self.nV, (B, self.V.shape[0]))], axis=1)
-        cos, sin, theta = pair_angles(W, U, nW, nU)
+        cos, sin, theta = pair_angles(W, U, nW, nU, self_pairs=True)
         coef = np.concatenate([a, np.broadcast_to(-self.c, (B, self.V.shape[0]))], axis=1)
         return U, nW, nU, cos, sin, theta, coef
 
@@ -224,52 +232,47 @@ class PopulationLoss:
         return H_a, H_W
 
     def hess(self, a, W, with_a):
-        """Dense Hessian of one point (a: (k,), W: (k, d)); W-block only unless with_a.
+        """Dense Hessians of a batch (a: (B, k), W: (B, k, d)), shape (B, n, n).
 
         The parameter order is (a, W.ravel()) with_a, else W.ravel().
         """
-        k, d = W.shape
-        U, nW, nU, cos, sin, theta, coef, Wbar, N, gamma = self._second_order_data(
-            a[None], W[None])
-        cos, sin, theta, Wbar, N, gamma, nW = (cos[0], sin[0], theta[0], Wbar[0], N[0],
-                                               gamma[0], nW[0])
-        tWW, sWW, NWW = theta[:, :k], sin[:, :k], N[:, :k]
-        aa = np.outer(a, a) / TWO_PI
-        # Rank-2 part of a_i a_l h2(w_i, w_l): X[i, l, r] (x) Y[i, l, r] summed over r.
-        X = np.empty((k, k, 2, d))
-        X[:, :, 0] = (aa * sWW)[..., None] * NWW                  # sin n_il
-        X[:, :, 1] = (aa * sWW)[..., None] * Wbar[:, None, :]     # sin wbar_i
-        Y = np.empty((k, k, 2, d))
-        Y[:, :, 0] = NWW.transpose(1, 0, 2)                        # n_li
-        Y[:, :, 1] = Wbar[None, :, :]                              # wbar_l
-        HW = np.empty((k, d, k, d))
-        np.einsum("ilra,ilrb->ialb", X, Y, out=HW)
-        HW2 = HW.reshape(k * d, k * d)
-        # (pi - theta) I part of every block.
-        il = np.arange(k)
-        r = np.arange(d)
-        rows = (il[:, None, None] * d + r[None, None, :])
-        cols = (il[None, :, None] * d + r[None, None, :])
-        HW2[np.broadcast_to(rows, (k, k, d)), cols] += ((np.pi - tWW) * aa)[..., None]
+        B, k, d = W.shape
+        U, nW, nU, cos, sin, theta, coef, Wbar, N, gamma = self._second_order_data(a, W)
+        tWW, sWW, NWW = theta[:, :, :k], sin[:, :, :k], N[:, :, :k]
+        aa = a[:, :, None] * a[:, None, :] / TWO_PI
+        # Rank-2 part of a_i a_l h2(w_i, w_l): sum over r of X[i, l, r] (x) Y[i, l, r].
+        X = np.empty((B, k, k, 2, d))
+        X[:, :, :, 0] = (aa * sWW)[..., None] * NWW                   # sin n_il
+        X[:, :, :, 1] = (aa * sWW)[..., None] * Wbar[:, :, None, :]   # sin wbar_i
+        Y = np.empty((B, k, k, 2, d))
+        Y[:, :, :, 0] = NWW.transpose(0, 2, 1, 3)                      # n_li
+        Y[:, :, :, 1] = Wbar[:, None, :, :]                            # wbar_l
+        HW = np.empty((B, k, d, k, d))
+        np.einsum("zilra,zilrc->zialc", X, Y, out=HW)
+        # (pi - theta) I part of every block, written on the block diagonals.
+        blockdiag = np.einsum("biala->bila", HW)                       # a view
+        blockdiag += ((np.pi - tWW) * aa)[..., None]
         # Diagonal blocks a_i D_i.
-        S = gamma.sum(axis=1)
-        D = (np.einsum("ij,ija,ijb->iab", gamma, N, N)
-             + S[:, None, None] * (np.eye(d)[None] - np.einsum("ia,ib->iab", Wbar, Wbar)))
-        D *= (a / (TWO_PI * nW))[:, None, None]
-        HW[il, :, il, :] += D
+        S = gamma.sum(axis=2)
+        D = (np.einsum("bij,bija,bijc->biac", gamma, N, N)
+             + S[..., None, None] * (np.eye(d) - np.einsum("bia,bic->biac", Wbar, Wbar)))
+        D *= (a / (TWO_PI * nW))[..., None, None]
+        il = np.arange(k)
+        HW[:, il, :, il, :] += D.transpose(1, 0, 2, 3)
+        HW2 = HW.reshape(B, k * d, k * d)
         if not with_a:
             return HW2
-        g = self._g(W[None], U, nW[None], nU, sin[None], theta[None], coef)[0]
-        kap = arccos_kernel(nW[None], nU, cos[None], sin[None], theta[None])[0]
+        g = self._g(W, U, nW, nU, sin, theta, coef)
+        kap = arccos_kernel(nW, nU, cos, sin, theta)
         # E[l, i] = d1kappa(w_l, w_i) = ((pi - t_li) w_i + |w_i| sin t_li wbar_l) / (2 pi)
-        E = ((np.pi - tWW)[..., None] * W[None, :, :]
-             + (sWW * nW[None, :])[..., None] * Wbar[:, None, :]) / TWO_PI
-        Haw = (a[:, None, None] * E).transpose(1, 0, 2).copy()     # [i, l] = a_l E[l, i]
-        Haw[il, il] += g
+        E = ((np.pi - tWW)[..., None] * W[:, None, :, :]
+             + (sWW * nW[:, None, :])[..., None] * Wbar[:, :, None, :]) / TWO_PI
+        Haw = (a[:, :, None, None] * E).transpose(0, 2, 1, 3).copy()   # [i, l] = a_l E[l, i]
+        Haw[:, il, il] += g
         n = k + k * d
-        H = np.empty((n, n))
-        H[:k, :k] = kap[:, :k]
-        H[:k, k:] = Haw.reshape(k, k * d)
-        H[k:, :k] = H[:k, k:].T
-        H[k:, k:] = HW2
+        H = np.empty((B, n, n))
+        H[:, :k, :k] = kap[:, :, :k]
+        H[:, :k, k:] = Haw.reshape(B, k, k * d)
+        H[:, k:, :k] = np.swapaxes(H[:, :k, k:], 1, 2)
+        H[:, k:, k:] = HW2
         return H

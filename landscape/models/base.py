@@ -17,7 +17,7 @@ __all__ = ["Model"]
 
 # Batched kernels hold a few arrays of about `B * _pair_work` float64 entries;
 # batches are cut into chunks so that these stay near this many entries.
-_BATCH_BUDGET = 2**23
+_BATCH_BUDGET = 2**20
 
 
 class Model(abc.ABC):
@@ -62,9 +62,16 @@ class Model(abc.ABC):
         """Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
         return np.stack([self._hess(x) @ u for x, u in zip(X, U)])
 
-    @abc.abstractmethod
     def _hess(self, x):
         """Dense Hessian at x, shape (n_params, n_params)."""
+        return self._hess_batch(x[None])[0]
+
+    def _hess_batch(self, X):
+        """Dense Hessians of the rows of X, shape (B, n_params, n_params)."""
+        if type(self)._hess is Model._hess:
+            raise NotImplementedError(f"{type(self).__name__} implements neither _hess nor "
+                                      "_hess_batch")
+        return np.stack([self._hess(x) for x in X])
 
     def _nondifferentiable(self, X):
         """Boolean array (B, n_units): which units of each row sit on the non-smooth set."""
@@ -149,6 +156,18 @@ class Model(abc.ABC):
                              f"got {U.shape}")
         self._require_differentiable(X)
         return self._chunked(self._hvp_batch, X, U, out_shape=(self.n_params,))
+
+    def hess_batch(self, X):
+        """Dense Hessians of every row of X, shape (B, n_params, n_params)."""
+        X = self._check_X(X)
+        self._require_differentiable(X)
+        n = self.n_params
+        B = X.shape[0]
+        out = np.empty((B, n, n))
+        step = max(1, _BATCH_BUDGET // max(1, n * n + self._pair_work()))
+        for start in range(0, B, step):
+            out[start:start + step] = self._hess_batch(X[start:start + step])
+        return out
 
     def is_differentiable_batch(self, X):
         """Boolean array (B,): which rows of X are points of twice-differentiability."""

@@ -87,9 +87,8 @@ class ReluTeacherStudent(Model):
         _, H = self._engine.hvp(a, W, np.zeros_like(a), U.reshape(W.shape), with_a=False)
         return H.reshape(X.shape[0], -1)
 
-    def _hess(self, x):
-        a, W = self._split(x[None])
-        return self._engine.hess(a[0], W[0], with_a=False)
+    def _hess_batch(self, X):
+        return self._engine.hess(*self._split(X), with_a=False)
 
     def _nondifferentiable(self, X):
         return row_norms(X.reshape(X.shape[0], self.n_students, self.input_dim)) == 0

@@ -159,9 +159,8 @@ class TwoLayerReLU(Model):
         da, dW = self._split(U)
         return self._join(*self._engine.hvp(a, W, da, dW, with_a=True))
 
-    def _hess(self, x):
-        a, W = self._split(x[None])
-        return self._engine.hess(a[0], W[0], with_a=True)
+    def _hess_batch(self, X):
+        return self._engine.hess(*self._split(X), with_a=True)
 
     def _nondifferentiable(self, X):
         return row_norms(self._split(X)[1]) == 0

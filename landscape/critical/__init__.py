@@ -1,0 +1,9 @@
+"""Critical points: root-finding on grad L = 0 and batched descent.  Solvers know nothing about ReLU."""
+
+from ._result import CriticalPoint, Status
+from .descent import Descent, descend
+from .polish import PolishedDescent, descend_and_polish, min_curvature
+from .root import METHODS, find_critical_point
+
+__all__ = ["CriticalPoint", "Status", "Descent", "descend", "PolishedDescent",
+           "descend_and_polish", "min_curvature", "find_critical_point", "METHODS"]

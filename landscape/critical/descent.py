@@ -1,0 +1,317 @@
+"""Batched gradient descent and gradient flow over many starts at once.
+
+One batched gradient per step for all unfinished rows; rows that reach gtol
+(or fail) drop out of the working set.  Optionally records a log-spaced trace
+of loss and gradient norm and the near-critical plateaus of each trajectory:
+places where the gradient norm dipped by a factor and then rose again by that
+factor (GD passing slowly by a saddle), with the iterate at the dip.
+"""
+
+import dataclasses
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .._results import Result
+from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
+from ._result import Status
+from .root import check_model
+
+__all__ = ["descend", "Descent"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Descent(Result):
+    """Outcome of :func:`descend` for B starts.
+
+    Attributes
+    ----------
+    x : ndarray of shape (B, n_params)
+        Final iterates.
+    loss, grad_norm : ndarray of shape (B,)
+        L and |grad L| at the final iterates.
+    nit : ndarray of shape (B,)
+        Iterations (gd) or right-hand-side evaluations (flow) per start.
+    status : ndarray of shape (B,)
+        :class:`Status` values (CONVERGED, MAXITER, NON_DIFFERENTIABLE, NON_FINITE).
+    success : ndarray of shape (B,)
+        ``grad_norm <= gtol``.
+    method : str
+        "gd" or "flow".
+    lr : float or None
+        Step size (gd).
+    record_at : ndarray of shape (R,) or None
+        Iterations (gd) or times (flow) of the recorded trace.
+    record_loss, record_grad_norm : ndarray of shape (B, R) or None
+        The trace; NaN after a start has finished.
+    plateau_start : ndarray of shape (P,) or None
+        For each detected plateau, the index of its start (row of X0).
+    plateau_at, plateau_grad_norm, plateau_loss : ndarray of shape (P,) or None
+        Iteration (or time), gradient norm and loss at the dip.
+    plateau_x : ndarray of shape (P, n_params) or None
+        The iterate at the dip: a starting point for polishing the visited saddle.
+    """
+
+    x: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    nit: np.ndarray
+    status: np.ndarray
+    success: np.ndarray
+    method: str
+    lr: float | None
+    record_at: np.ndarray | None = None
+    record_loss: np.ndarray | None = None
+    record_grad_norm: np.ndarray | None = None
+    plateau_start: np.ndarray | None = None
+    plateau_at: np.ndarray | None = None
+    plateau_grad_norm: np.ndarray | None = None
+    plateau_loss: np.ndarray | None = None
+    plateau_x: np.ndarray | None = None
+
+    @property
+    def messages(self):
+        """The status of each start in words."""
+        return [Status(s).message for s in self.status]
+
+
+class _Plateaus:
+    """Online detection of dips of |grad L| by `factor` followed by a rise by `factor`."""
+
+    def __init__(self, X, g, factor):
+        self.factor = factor
+        self.hi = g.copy()
+        self.lo = g.copy()
+        self.x_lo = X.copy()
+        self.at_lo = np.zeros(len(g))
+        self.found = []          # (row, at, grad_norm, x)
+
+    def update(self, rows, X, g, at):
+        """rows: original indices of the active rows; X, g: their iterates and norms."""
+        fire = (self.lo <= self.hi / self.factor) & (g >= self.lo * self.factor)
+        for r in np.flatnonzero(fire):
+            self.found.append((rows[r], self.at_lo[r], self.lo[r], self.x_lo[r].copy()))
+        self.hi[fire] = g[fire]
+        self.lo[fire] = g[fire]
+        up = g > self.hi
+        self.hi[up] = g[up]
+        self.lo[up] = g[up]
+        down = g < self.lo
+        self.lo[down] = g[down]
+        self.x_lo[down] = X[down]
+        self.at_lo[down] = at
+        self.at_lo[up | fire] = at
+
+    def keep(self, mask):
+        self.hi, self.lo = self.hi[mask], self.lo[mask]
+        self.x_lo, self.at_lo = self.x_lo[mask], self.at_lo[mask]
+
+
+def _record_schedule(maxiter, n_points):
+    pts = np.unique(np.round(np.logspace(0, np.log10(max(maxiter, 1)), n_points)).astype(int))
+    return np.concatenate([[0], pts[pts > 0]])
+
+
+def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max=None,
+            record=False, n_records=200, plateau_factor=10.0):
+    """Gradient descent (or gradient flow) from every row of X0 at once.
+
+    Parameters
+    ----------
+    model : Model
+    X0 : array_like of shape (B, n_params)
+        Starting points, one per row (a single vector is one start).
+    lr : float
+        Step size of gradient descent (``method="gd"``).
+    maxiter : int
+        Maximum iterations (gd) or right-hand-side evaluations per start (flow).
+    gtol : float
+        A start finishes when |grad L| <= gtol.
+    method : {"gd", "flow"}
+        ``"gd"``: x <- x - lr grad L(x).  ``"flow"``: gradient flow
+        dx/dt = -grad L(x) integrated by an adaptive Runge-Kutta method (RK45)
+        up to time `t_max`, in segments of doubling length after which finished
+        rows drop out.
+    t_max : float
+        Final time of the flow (``method="flow"``).
+    record : bool
+        Record loss and gradient norm at ~`n_records` log-spaced iterations (or
+        times) and detect near-critical plateaus.
+    n_records : int
+    plateau_factor : float
+        A plateau is a dip of |grad L| by this factor below its previous peak
+        followed by a rise by this factor above the dip.
+
+    Returns
+    -------
+    Descent
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    >>> d = ls.descend(m, m.sample_init(4, rng=0), lr=1 / 3, gtol=1e-10)
+    >>> d.x.shape, bool(np.all(d.grad_norm <= 1e-10))
+    ((4, 9), True)
+    """
+    check_model(model)
+    X0 = as_batch(X0, model.n_params, "X0")
+    as_choice(method, "method", ("gd", "flow"))
+    maxiter = as_positive_int(maxiter, "maxiter", minimum=0)
+    gtol = as_positive_float(gtol, "gtol", allow_zero=True)
+    n_records = as_positive_int(n_records, "n_records", minimum=2)
+    plateau_factor = as_positive_float(plateau_factor, "plateau_factor")
+    if plateau_factor <= 1:
+        raise ValueError(f"plateau_factor must be > 1, got {plateau_factor}")
+    if method == "gd":
+        if lr is None:
+            raise TypeError("descend(method='gd') needs a step size: pass lr=... "
+                            "(e.g. lr=5/k for the teacher-student model of Safran et al.)")
+        lr = as_positive_float(lr, "lr")
+        if t_max is not None:
+            raise TypeError("t_max is for method='flow'; gradient descent stops at maxiter")
+        return _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor)
+    if lr is not None:
+        raise TypeError("lr is for method='gd'; gradient flow adapts its own steps "
+                        "(pass t_max=...)")
+    if t_max is None:
+        raise TypeError("descend(method='flow') needs a final time: pass t_max=...")
+    t_max = as_positive_float(t_max, "t_max")
+    return _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor)
+
+
+def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor):
+    B, n = X0.shape
+    X = X0.copy()
+    nit = np.full(B, maxiter)
+    status = np.full(B, int(Status.MAXITER))
+    gnorm = np.full(B, np.nan)
+    rows = np.arange(B)                      # original indices of the working set
+    Xa = X.copy()
+    schedule = _record_schedule(maxiter, n_records) if record else np.zeros(0, int)
+    rec_loss = np.full((B, len(schedule)), np.nan)
+    rec_g = np.full((B, len(schedule)), np.nan)
+    next_rec = 0
+    plateaus = None
+    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    for it in range(maxiter + 1):
+        if rows.size == 0:
+            break
+        bad = model._nondifferentiable(Xa).any(axis=1)
+        G = np.zeros_like(Xa)
+        if np.any(~bad):
+            G[~bad] = grad(Xa[~bad])
+        gn = np.sqrt(np.einsum("bn,bn->b", G, G))
+        gn[bad] = np.nan
+        finite = np.isfinite(gn)
+        if record:
+            if plateaus is None:
+                plateaus = _Plateaus(Xa, np.where(finite, gn, np.inf), plateau_factor)
+            else:
+                plateaus.update(rows, Xa, np.where(finite, gn, np.inf), it)
+            if next_rec < len(schedule) and schedule[next_rec] == it:
+                rec_g[rows, next_rec] = gn
+                rec_loss[rows, next_rec] = model._chunked(model._loss_batch, Xa, out_shape=())
+                next_rec += 1
+        done = finite & (gn <= gtol)
+        failed = ~finite
+        stop = done | failed | (it == maxiter)
+        if np.any(stop):
+            idx = rows[stop]
+            X[idx] = Xa[stop]
+            gnorm[idx] = gn[stop]
+            nit[idx] = it
+            status[rows[done]] = int(Status.CONVERGED)
+            status[rows[failed & bad]] = int(Status.NON_DIFFERENTIABLE)
+            status[rows[failed & ~bad]] = int(Status.NON_FINITE)
+            keep = ~stop
+            rows, Xa, G = rows[keep], Xa[keep], G[keep]
+            if plateaus is not None:
+                plateaus.keep(keep)
+        Xa -= lr * G
+    loss = model._chunked(model._loss_batch, X, out_shape=())
+    extra = _plateau_fields(model, plateaus, n) if record else {}
+    return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
+                   success=status == int(Status.CONVERGED), method="gd", lr=lr,
+                   record_at=schedule.astype(float) if record else None,
+                   record_loss=rec_loss if record else None,
+                   record_grad_norm=rec_g if record else None, **extra)
+
+
+def _plateau_fields(model, plateaus, n):
+    found = plateaus.found if plateaus is not None else []
+    px = np.array([f[3] for f in found]).reshape(len(found), n)
+    return dict(
+        plateau_start=np.array([f[0] for f in found], dtype=int),
+        plateau_at=np.array([f[1] for f in found], dtype=float),
+        plateau_grad_norm=np.array([f[2] for f in found], dtype=float),
+        plateau_loss=(model._chunked(model._loss_batch, px, out_shape=()) if len(found)
+                      else np.zeros(0)),
+        plateau_x=px)
+
+
+def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
+    B, n = X0.shape
+    X = X0.copy()
+    nit = np.zeros(B, dtype=int)
+    status = np.full(B, int(Status.MAXITER))
+    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    bad = model._nondifferentiable(X).any(axis=1)
+    status[bad] = int(Status.NON_DIFFERENTIABLE)
+    rows = np.flatnonzero(~bad)
+    times = (np.concatenate([[0.0], np.logspace(np.log10(t_max) - 6, np.log10(t_max),
+                                                n_records - 1)]) if record else np.zeros(0))
+    rec_loss = np.full((B, len(times)), np.nan)
+    rec_g = np.full((B, len(times)), np.nan)
+    plateaus = None
+    if record and rows.size:
+        g0 = np.linalg.norm(grad(X[rows]), axis=1)
+        rec_g[rows, 0] = g0
+        rec_loss[rows, 0] = model._chunked(model._loss_batch, X[rows], out_shape=())
+        plateaus = _Plateaus(X[rows], g0, plateau_factor)
+    t, seg_end = 0.0, min(t_max, 1.0)
+    while rows.size:
+        m = len(rows)
+        calls = [0]
+
+        def rhs(_t, y):
+            calls[0] += 1
+            Y = y.reshape(m, n)
+            if model._nondifferentiable(Y).any():
+                return np.full_like(y, np.nan)
+            return -grad(Y).ravel()
+
+        t_eval = times[(times > t) & (times <= seg_end)] if record else None
+        sol = solve_ivp(rhs, (t, seg_end), X[rows].ravel(), method="RK45", rtol=1e-10,
+                        atol=1e-14, t_eval=t_eval)
+        nit[rows] += calls[0]
+        for j, tj in enumerate(sol.t if record else ()):
+            Y = sol.y[:, j].reshape(m, n)
+            col = int(np.searchsorted(times, tj))
+            g = np.linalg.norm(grad(Y), axis=1)
+            rec_g[rows, col] = g
+            rec_loss[rows, col] = model._chunked(model._loss_batch, Y, out_shape=())
+            plateaus.update(rows, Y, g, tj)
+        Xa = sol.y[:, -1].reshape(m, n) if sol.y.size else X[rows]
+        X[rows] = Xa
+        if not sol.success or not np.all(np.isfinite(Xa)):
+            status[rows] = int(Status.NON_FINITE)
+            break
+        done = np.linalg.norm(grad(Xa), axis=1) <= gtol
+        status[rows[done]] = int(Status.CONVERGED)
+        t = seg_end
+        keep = ~done & (nit[rows] < maxiter) & (t < t_max)
+        if plateaus is not None:
+            plateaus.keep(keep)
+        rows = rows[keep]
+        seg_end = min(t_max, 2.0 * seg_end)
+    loss = model._chunked(model._loss_batch, X, out_shape=())
+    gnorm = np.full(B, np.nan)
+    ok = ~model._nondifferentiable(X).any(axis=1)
+    gnorm[ok] = np.linalg.norm(grad(X[ok]), axis=1)
+    extra = _plateau_fields(model, plateaus, n) if record else {}
+    return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
+                   success=status == int(Status.CONVERGED), method="flow", lr=None,
+                   record_at=times if record else None,
+                   record_loss=rec_loss if record else None,
+                   record_grad_norm=rec_g if record else None, **extra)
