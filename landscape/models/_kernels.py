@@ -147,6 +147,7 @@ class PopulationLoss:
         self.c = c                       # (n,)
         self.beta = beta                 # (d,)
         self.nV = row_norms(V)
+        self.Vbar = _units(V, self.nV)
         KV = arccos_kernel(self.nV[None], self.nV[None],
                            *pair_angles(V[None], V[None], self.nV[None], self.nV[None]))[0]
         self.constant = 0.5 * (c @ KV @ c + c @ (V @ beta) + beta @ beta)
@@ -167,25 +168,84 @@ class PopulationLoss:
         radial = np.einsum("bij,bj->bi", sin, coef * nU)
         return (lin + radial[..., None] * _units(W, nW)) / TWO_PI - 0.5 * self.beta
 
+    # -- first order: the hot path of descent ------------------------------------------
+    def _angles(self, W):
+        """Angles of all (student, student) and (student, teacher) pairs, (B, k, k + n).
+
+        The lean twin of :func:`pair_angles` for the first-order path: unit vectors
+        once, the student-teacher cosines as one broadcast GEMM against the
+        precomputed teacher units, self-pairs exact, Kahan's formula for the
+        remaining near-(anti)parallel pairs.
+        """
+        B, k, _ = W.shape
+        n = self.V.shape[0]
+        nW = row_norms(W)
+        Wbar = _units(W, nW)
+        cos = np.empty((B, k, k + n))
+        cos[:, :, :k] = Wbar @ np.swapaxes(Wbar, 1, 2)
+        if n:
+            cos[:, :, k:] = Wbar @ self.Vbar.T
+        np.clip(cos, -1.0, 1.0, out=cos)
+        # Away from |cos| = 1 (the pairs Kahan's formula redoes below) arccos and
+        # sqrt(1 - c^2) are accurate to a few ulps and cheaper than atan2.
+        cos2 = np.multiply(cos, cos)
+        near = cos2 > _KAHAN_COS**2
+        sin = np.subtract(1.0, cos2, out=cos2)
+        np.sqrt(sin, out=sin)
+        theta = np.arccos(cos)
+        ar = np.arange(k)
+        cos[:, ar, ar], sin[:, ar, ar], theta[:, ar, ar] = 1.0, 0.0, 0.0
+        near[:, ar, ar] = False
+        flat = np.flatnonzero(near)
+        if flat.size:
+            b, rest = np.divmod(flat, k * (k + n))
+            i, j = np.divmod(rest, k + n)
+            w = Wbar[b, i]
+            student = j < k
+            u = np.empty_like(w)
+            u[student] = Wbar[b[student], j[student]]
+            u[~student] = self.Vbar[j[~student] - k]
+            t = 2.0 * np.arctan2(np.sqrt(np.einsum("nd,nd->n", w - u, w - u)),
+                                 np.sqrt(np.einsum("nd,nd->n", w + u, w + u)))
+            theta.flat[flat], cos.flat[flat], sin.flat[flat] = t, np.cos(t), np.sin(t)
+        return nW, Wbar, cos, sin, theta
+
+    def _kernel_rows(self, a, nW, cos, sin, theta):
+        """r_i = sum_j coef_j kappa(w_i, u_j) / |w_i| for every student, (B, k)."""
+        k = nW.shape[1]
+        f = sin + (np.pi - theta) * cos
+        r = np.einsum("bij,bj->bi", f[:, :, :k], a * nW)
+        if self.V.shape[0]:
+            r -= f[:, :, k:] @ (self.c * self.nV)
+        return r / TWO_PI
+
     # -- loss and gradient -----------------------------------------------------------
     def loss(self, a, W):
-        U, nW, nU, cos, sin, theta, coef = self._pairs(a, W)
+        nW, _, cos, sin, theta = self._angles(W)
         k = W.shape[1]
-        kap = arccos_kernel(nW, nU, cos, sin, theta)
-        quad = np.einsum("bi,bij,bj->b", a, kap[:, :, :k], a)
-        cross = np.einsum("bi,bij,j->b", a, kap[:, :, k:], self.c)
+        f = sin + (np.pi - theta) * cos
+        anW = a * nW
+        quad = np.einsum("bi,bij,bj->b", anW, f[:, :, :k], anW) / TWO_PI
+        cross = (np.einsum("bi,bij,j->b", anW, f[:, :, k:], self.c * self.nV) / TWO_PI
+                 if self.V.shape[0] else 0.0)
         lin = np.einsum("bi,bid,d->b", a, W, self.beta)
         return 0.5 * quad - cross - 0.5 * lin + self.constant
 
     def grad(self, a, W, with_a):
         """(grad_a (B, k) or None, grad_W (B, k, d))."""
-        U, nW, nU, cos, sin, theta, coef = self._pairs(a, W)
-        g = self._g(W, U, nW, nU, sin, theta, coef)
+        nW, Wbar, cos, sin, theta = self._angles(W)
+        k = W.shape[1]
+        pt = np.pi - theta
+        lin = (pt[:, :, :k] * a[:, None, :]) @ W
+        radial = np.einsum("bij,bj->bi", sin[:, :, :k], a * nW)
+        if self.V.shape[0]:
+            lin -= (pt[:, :, k:] * self.c) @ self.V
+            radial -= sin[:, :, k:] @ (self.c * self.nV)
+        g = (lin + radial[..., None] * Wbar) / TWO_PI - 0.5 * self.beta
         grad_W = a[..., None] * g
         if not with_a:
             return None, grad_W
-        kap = arccos_kernel(nW, nU, cos, sin, theta)
-        grad_a = np.einsum("bij,bj->bi", kap, coef) - 0.5 * (W @ self.beta)
+        grad_a = nW * self._kernel_rows(a, nW, cos, sin, theta) - 0.5 * (W @ self.beta)
         return grad_a, grad_W
 
     # -- second order ------------------------------------------------------------------
