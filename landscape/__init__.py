@@ -8,9 +8,11 @@ basins as a graph.
 
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
                        descend_and_polish, find_critical_point)
+from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
+                        pl_condition, random_directions, wilson_interval)
 from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
-                     ReluTeacherStudent, TwoLayerReLU, ntk_gram)
+                     ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
 
 __version__ = "0.1.0"
 
@@ -25,6 +27,9 @@ __all__ = [
     "ntk_gram",
     "NTKGram",
     "AutogradModel",
+    # symmetry
+    "canonicalize",
+    "orbit_distance",
     # critical points
     "find_critical_point",
     "descend",
@@ -33,6 +38,13 @@ __all__ = [
     "Descent",
     "PolishedDescent",
     "Status",
+    # direction-wise convexity tests
+    "random_directions",
+    "local_convexity",
+    "one_point_strong_convexity",
+    "pl_condition",
+    "DirectionalTest",
+    "wilson_interval",
     # errors
     "LandscapeError",
     "LandscapeWarning",

@@ -113,7 +113,7 @@ def _record_schedule(maxiter, n_points):
 
 
 def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max=None,
-            record=False, n_records=200, plateau_factor=10.0):
+            record=False, n_records=200, plateau_factor=10.0, stop_when=None, check_every=10):
     """Gradient descent (or gradient flow) from every row of X0 at once.
 
     Parameters
@@ -141,6 +141,13 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     plateau_factor : float
         A plateau is a dip of |grad L| by this factor below its previous peak
         followed by a rise by this factor above the dip.
+    stop_when : callable, optional
+        ``stop_when(X, starts) -> bool array``: a start that reached gtol finishes
+        only when this accepts it (X holds such rows, ``starts`` their indices in
+        X0); rejected rows keep descending and are asked again after
+        `check_every` iterations, then twice as many after each further refusal
+        (gd only).
+    check_every : int
 
     Returns
     -------
@@ -170,17 +177,25 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
         lr = as_positive_float(lr, "lr")
         if t_max is not None:
             raise TypeError("t_max is for method='flow'; gradient descent stops at maxiter")
-        return _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor)
+        check_every = as_positive_int(check_every, "check_every")
+        if stop_when is not None and not callable(stop_when):
+            raise TypeError("stop_when must be a callable stop_when(X, starts) -> bool array")
+        # A diverging row is reported as NON_FINITE (data), not as overflow warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor,
+                       stop_when, check_every)
     if lr is not None:
         raise TypeError("lr is for method='gd'; gradient flow adapts its own steps "
                         "(pass t_max=...)")
     if t_max is None:
         raise TypeError("descend(method='flow') needs a final time: pass t_max=...")
     t_max = as_positive_float(t_max, "t_max")
-    return _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor)
 
 
-def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor):
+def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_when=None,
+        check_every=10):
     B, n = X0.shape
     X = X0.copy()
     nit = np.full(B, maxiter)
@@ -194,6 +209,8 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor):
     next_rec = 0
     plateaus = None
     grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    next_check = np.zeros(B, dtype=int)       # stop_when: ask again from this iteration
+    wait = np.full(B, check_every)            # ... doubling after each refusal
     for it in range(maxiter + 1):
         if rows.size == 0:
             break
@@ -214,6 +231,15 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor):
                 rec_loss[rows, next_rec] = model._chunked(model._loss_batch, Xa, out_shape=())
                 next_rec += 1
         done = finite & (gn <= gtol)
+        if stop_when is not None and np.any(done):
+            ask = np.flatnonzero(done & (it >= next_check[rows]))
+            accepted = np.zeros(len(rows), dtype=bool)
+            if ask.size:
+                accepted[ask] = np.asarray(stop_when(Xa[ask], rows[ask]), dtype=bool)
+                refused = rows[ask[~accepted[ask]]]
+                next_check[refused] = it + wait[refused]
+                wait[refused] *= 2
+            done &= accepted
         failed = ~finite
         stop = done | failed | (it == maxiter)
         if np.any(stop):
@@ -281,18 +307,22 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
                 return np.full_like(y, np.nan)
             return -grad(Y).ravel()
 
-        t_eval = times[(times > t) & (times <= seg_end)] if record else None
+        # seg_end is always evaluated: the segment must end there, recorded times or not
+        t_eval = (np.union1d(times[(times > t) & (times <= seg_end)], [seg_end]) if record
+                  else None)
         sol = solve_ivp(rhs, (t, seg_end), X[rows].ravel(), method="RK45", rtol=1e-10,
                         atol=1e-14, t_eval=t_eval)
         nit[rows] += calls[0]
         for j, tj in enumerate(sol.t if record else ()):
             Y = sol.y[:, j].reshape(m, n)
             col = int(np.searchsorted(times, tj))
+            if col == len(times) or times[col] != tj:
+                continue                      # the segment end, not a recorded time
             g = np.linalg.norm(grad(Y), axis=1)
             rec_g[rows, col] = g
             rec_loss[rows, col] = model._chunked(model._loss_batch, Y, out_shape=())
             plateaus.update(rows, Y, g, tj)
-        Xa = sol.y[:, -1].reshape(m, n) if sol.y.size else X[rows]
+        Xa = sol.y[:, -1].reshape(m, n) if np.size(sol.y) else X[rows]
         X[rows] = Xa
         if not sol.success or not np.all(np.isfinite(Xa)):
             status[rows] = int(Status.NON_FINITE)

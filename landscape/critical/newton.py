@@ -15,6 +15,8 @@ Line search: backtracking on phi(t) = |g(x + t p)|^2 with the Armijo condition
 the merit function |g|^2 whose slope along p is 2 g.Hp).
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, minres
@@ -41,8 +43,11 @@ def _evaluate(model, x):
 def _dense_direction(model, x, g, _options):
     H = model._hess(x)
     try:
-        p = scipy.linalg.solve(H, -g, assume_a="sym", check_finite=False)
-    except (scipy.linalg.LinAlgError, ValueError):
+        # rcond below machine epsilon: the solve is as meaningless as an exactly singular one
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            p = scipy.linalg.solve(H, -g, assume_a="sym", check_finite=False)
+    except (scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
         return None
     if not np.all(np.isfinite(p)):
         return None

@@ -9,9 +9,11 @@ negative curvature direction, on the side GD was on, and descends again.
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import threadpool_limits
 
@@ -92,9 +94,12 @@ def _newton_directions(model, X, G):
         with _small_matrix_threads(n):
             for j, H in enumerate(Hs):
                 try:
-                    P[s + j] = scipy.linalg.solve(H, -G[s + j], assume_a="sym",
-                                                  check_finite=False)
-                except (scipy.linalg.LinAlgError, ValueError):
+                    # rcond below machine epsilon: as meaningless as a singular solve
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+                        P[s + j] = scipy.linalg.solve(H, -G[s + j], assume_a="sym",
+                                                      check_finite=False)
+                except (scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
                     pass
     return P
 
@@ -163,8 +168,45 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     return X, gn, success, nit
 
 
-def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=100_000,
-                       push=1e-2, max_pushes=10, curvature_tol=1e-9):
+class _ConvexHandoff:
+    """stop_when for descent: hand a start to Newton where its Hessian is positive definite.
+
+    Near a saddle plateau the Hessian is indefinite and GD keeps going, as plain
+    GD would.  A start refused `patience` times (e.g. at a degenerate minimum,
+    where H is only semidefinite) is handed over anyway; Newton and the saddle
+    check then decide.
+    """
+
+    def __init__(self, model, patience):
+        self.model = model
+        self.patience = patience
+        self.refused = {}
+
+    def __call__(self, X, starts):
+        ok = _is_positive_definite(self.model, X)
+        for s, good in zip(starts, ok):
+            if not good:
+                self.refused[s] = self.refused.get(s, 0) + 1
+        return ok | np.array([self.refused.get(s, 0) > self.patience for s in starts],
+                             dtype=bool)
+
+
+def _is_positive_definite(model, X):
+    """Cholesky succeeds on H(x) for every row (LAPACK potrf, one thread)."""
+    n = model.n_params
+    out = np.zeros(len(X), dtype=bool)
+    step = max(1, (1 << 24) // max(1, n * n + model._pair_work()))
+    for s in range(0, len(X), step):
+        Hs = model._hess_batch(X[s:s + step])
+        with _small_matrix_threads(n):
+            for j, H in enumerate(Hs):
+                _, info = scipy.linalg.lapack.dpotrf(H, lower=1, overwrite_a=1, clean=0)
+                out[s + j] = info == 0
+    return out
+
+
+def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-2, maxiter=100_000,
+                       push=1e-2, max_pushes=10, curvature_tol=1e-9, patience=5):
     """Gradient descent to `coarse_gtol`, then Newton to `gtol`, ending where plain GD would.
 
     Parameters
@@ -176,7 +218,14 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     gtol : float
         Certified tolerance |grad L| <= gtol of the final points.
     coarse_gtol : float
-        Where descent hands over to Newton.
+        Descent hands a start over to Newton once |grad L| <= coarse_gtol and its
+        Hessian is positive definite (a Cholesky test every 10 steps): near a
+        saddle plateau the Hessian is indefinite and descent goes on, as plain GD
+        would.
+    patience : int
+        A start refused that many times (the checks back off: after 10, 20, 40, ...
+        steps) is handed over anyway (degenerate minima
+        have only semidefinite Hessians).
     maxiter : int
         Budget of gradient steps per start over all descent phases.
     push : float
@@ -228,8 +277,9 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     pending = np.arange(B)
     while pending.size:
         budget = maxiter - it_descent[pending]
+        handoff = _ConvexHandoff(model, patience)
         d = descend(model, X[pending], lr=lr, gtol=max(coarse_gtol, gtol),
-                    maxiter=int(budget.max()))
+                    maxiter=int(budget.max()), stop_when=handoff)
         it_descent[pending] += np.minimum(d.nit, budget)
         X[pending] = d.x
         reached = (d.status == Status.CONVERGED) & (d.nit <= budget)

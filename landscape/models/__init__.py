@@ -3,9 +3,10 @@
 from .autodiff import AutogradModel, reference_model
 from .base import Model
 from .empirical import EmpiricalReLU, NTKGram, ntk_gram
+from .symmetry import canonicalize, orbit_distance
 from .teacher_student import ReluTeacherStudent
 from .two_layer import LinearTarget, ReluTarget, TwoLayerReLU
 
 __all__ = ["Model", "AutogradModel", "reference_model", "ReluTeacherStudent", "TwoLayerReLU",
            "LinearTarget", "ReluTarget",
-           "EmpiricalReLU", "ntk_gram", "NTKGram"]
+           "EmpiricalReLU", "ntk_gram", "NTKGram", "canonicalize", "orbit_distance"]
