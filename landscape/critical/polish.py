@@ -15,7 +15,7 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 from scipy.sparse.linalg import LinearOperator, eigsh
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
@@ -104,9 +104,20 @@ def _newton_directions(model, X, G):
     return P
 
 
+_CONTROLLER = []
+
+
 def _small_matrix_threads(n):
-    """One BLAS thread for loops of small factorisations (threads only fight there)."""
-    return threadpool_limits(limits=1, user_api="blas") if n < 1000 else _NoLimit()
+    """One BLAS thread for loops of small factorisations (threads only fight there).
+
+    The controller inspects the loaded libraries once; a fresh threadpool_limits
+    per call would rescan them every time.
+    """
+    if n >= 1000:
+        return _NoLimit()
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 class _NoLimit:
