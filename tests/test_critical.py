@@ -469,7 +469,11 @@ def test_descend_and_polish_pushes_off_a_saddle(saddle):
     assert np.all(p.min_eigenvalue > 0)
     assert np.all(p.grad_norm <= GTOL)
     assert np.all(p.loss < CYCLIC_SADDLE_LOSS - 1e-3)
-    assert p.message == ["converged", "converged"]
+    # exactly on the saddle there is no unstable offset to follow: the jump is along
+    # the most negative curvature, and the message says so
+    assert p.message[0].startswith("pushed along the most negative curvature")
+    assert p.message[0].endswith("converged")
+    assert p.message[1] == "converged"
 
 
 def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):

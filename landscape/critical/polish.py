@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
+from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import ThreadpoolController
 
@@ -179,29 +180,6 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     return X, gn, success, nit
 
 
-class _ConvexHandoff:
-    """stop_when for descent: hand a start to Newton where its Hessian is positive definite.
-
-    Near a saddle plateau the Hessian is indefinite and GD keeps going, as plain
-    GD would.  A start refused `patience` times (e.g. at a degenerate minimum,
-    where H is only semidefinite) is handed over anyway; Newton and the saddle
-    check then decide.
-    """
-
-    def __init__(self, model, patience):
-        self.model = model
-        self.patience = patience
-        self.refused = {}
-
-    def __call__(self, X, starts):
-        ok = _is_positive_definite(self.model, X)
-        for s, good in zip(starts, ok):
-            if not good:
-                self.refused[s] = self.refused.get(s, 0) + 1
-        return ok | np.array([self.refused.get(s, 0) > self.patience for s in starts],
-                             dtype=bool)
-
-
 def _is_positive_definite(model, X):
     """Cholesky succeeds on H(x) for every row (LAPACK potrf, one thread)."""
     n = model.n_params
@@ -216,9 +194,50 @@ def _is_positive_definite(model, X):
     return out
 
 
-def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-2, maxiter=100_000,
-                       push=1e-2, max_pushes=10, curvature_tol=1e-9, patience=5):
-    """Gradient descent to `coarse_gtol`, then Newton to `gtol`, ending where plain GD would.
+def _escape(model, x_saddle, x_near, lr, push, tol):
+    """Where GD from x_near leaves the saddle: its linearised escape, grown to length `push`.
+
+    Near a saddle x_s, GD multiplies the component of x - x_s along an eigenvector
+    with eigenvalue lambda < 0 by (1 + lr |lambda|) per step and lets the others
+    decay.  The escape point is x_s + sum_i c_i (1 + lr |lambda_i|)^t v_i with t such
+    that its length is `push` (c_i = v_i . (x_near - x_s)).  When x_near has no
+    unstable component (it lies in an invariant subspace through the saddle, which
+    plain GD leaves only through rounding errors), the jump is along the most
+    negative curvature direction.  Returns (point, exact) with exact False in that case.
+    """
+    lam, Q = scipy.linalg.eigh(model._hess(x_saddle), check_finite=False)
+    neg = lam < -tol
+    c = Q[:, neg].T @ (x_near - x_saddle)
+    if np.linalg.norm(c) <= 1e-13 * max(1.0, np.linalg.norm(x_saddle)):
+        return x_saddle + push * Q[:, 0], False
+    rate = np.log1p(lr * np.abs(lam[neg]))
+
+    def length(t):
+        return np.linalg.norm(c * np.exp(rate * t)) - push
+
+    t = 0.0
+    if length(0.0) < 0:
+        hi = 1.0
+        while length(hi) < 0:
+            hi *= 2.0
+        t = brentq(length, 0.0, hi, xtol=1e-12)
+    return x_saddle + Q[:, neg] @ (c * np.exp(rate * t)), True
+
+
+def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=100_000,
+                       push=1e-2, max_pushes=10, curvature_tol=1e-9, patience=5,
+                       check_every=10):
+    """Gradient descent until Newton can take over, Newton to `gtol`, ending where plain GD would.
+
+    One batched loop runs gradient descent on every unfinished start.  A start
+    whose gradient norm is <= `coarse_gtol` is checked (a Cholesky test of its
+    Hessian after 10, 20, 40, ... further steps): where the Hessian is positive
+    definite it is handed to batched Newton, which converges to the minimum of
+    that convex region -- where GD is going.  Near a saddle plateau the Hessian
+    is indefinite and descent goes on, as plain GD would; a start refused
+    `patience` times is polished anyway, and if it sits by a saddle it jumps
+    ahead along GD's own linearised escape (the unstable components of its
+    offset from the saddle, grown at rates log(1 + lr |lambda_i|)) and descends on.
 
     Parameters
     ----------
@@ -229,33 +248,22 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-2, maxiter=1
     gtol : float
         Certified tolerance |grad L| <= gtol of the final points.
     coarse_gtol : float
-        Descent hands a start over to Newton once |grad L| <= coarse_gtol and its
-        Hessian is positive definite (a Cholesky test every 10 steps): near a
-        saddle plateau the Hessian is indefinite and descent goes on, as plain GD
-        would.
-    patience : int
-        A start refused that many times (the checks back off: after 10, 20, 40, ...
-        steps) is handed over anyway (degenerate minima
-        have only semidefinite Hessians).
+        Gradient norm below which a start may be handed to Newton.
     maxiter : int
-        Budget of gradient steps per start over all descent phases.
+        Budget of gradient steps per start.
     push : float
-        Length of the push along negative curvature when Newton lands on a saddle.
+        Length of the escape jump off a saddle.
     max_pushes : int
     curvature_tol : float
-        A polished point with lambda_min(H) < -curvature_tol * max(1, |lambda_min|)
-        is a saddle that GD was only passing: the start goes on descending from its
-        coarse iterate, pushed along the saddle's most negative curvature direction
-        on the side GD was on.
+        lambda_min(H) < -curvature_tol * max(1, |lambda_min|) makes a polished point a saddle.
+    patience : int
+        Refused checks after which a start is polished anyway.
+    check_every : int
+        Steps before the first check (doubling after each refusal).
 
     Returns
     -------
     PolishedDescent
-
-    Notes
-    -----
-    Newton runs batched over all starts (:func:`newton_batch`); a start where it
-    fails is retried with Newton-MR, and otherwise finished by plain descent.
 
     Examples
     --------
@@ -269,11 +277,13 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-2, maxiter=1
     X0 = as_batch(X0, model.n_params, "X0")
     lr = as_positive_float(lr, "lr")
     gtol = as_positive_float(gtol, "gtol", allow_zero=True)
-    coarse_gtol = as_positive_float(coarse_gtol, "coarse_gtol")
+    coarse_gtol = max(as_positive_float(coarse_gtol, "coarse_gtol"), gtol)
     maxiter = as_positive_int(maxiter, "maxiter", minimum=0)
     push = as_positive_float(push, "push")
     max_pushes = as_positive_int(max_pushes, "max_pushes", minimum=0)
     curvature_tol = as_positive_float(curvature_tol, "curvature_tol", allow_zero=True)
+    patience = as_positive_int(patience, "patience", minimum=0)
+    check_every = as_positive_int(check_every, "check_every")
 
     B, n = X0.shape
     X = X0.copy()
@@ -284,66 +294,111 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-2, maxiter=1
     it_polish = np.zeros(B, dtype=int)
     pushes = np.zeros(B, dtype=int)
     status = np.full(B, int(Status.MAXITER))
-    message = [""] * B
-    pending = np.arange(B)
-    while pending.size:
-        budget = maxiter - it_descent[pending]
-        handoff = _ConvexHandoff(model, patience)
-        d = descend(model, X[pending], lr=lr, gtol=max(coarse_gtol, gtol),
-                    maxiter=int(budget.max()), stop_when=handoff)
-        it_descent[pending] += np.minimum(d.nit, budget)
-        X[pending] = d.x
-        reached = (d.status == Status.CONVERGED) & (d.nit <= budget)
-        for j in np.flatnonzero(~reached):
-            row = pending[j]
-            status[row] = int(d.status[j]) if d.status[j] != Status.CONVERGED \
-                else int(Status.MAXITER)
-            loss[row], gnorm[row] = d.loss[j], d.grad_norm[j]
-            message[row] = "descent: " + Status(status[row]).message
-        rows = pending[reached]
-        Xc = d.x[reached]
-        Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol)
-        it_polish[rows] += nits
-        for j in np.flatnonzero(~ok):
-            r = find_critical_point(model, Xc[j], method="newton-mr", gtol=gtol, maxiter=200)
-            it_polish[rows[j]] += r.nit
-            if r.success:
-                Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
-        again = []
-        for j in np.flatnonzero(~ok):
-            # Newton could not finish: let plain descent do it.
-            row = rows[j]
-            tail = descend(model, Xc[j][None], lr=lr, gtol=gtol,
-                           maxiter=max(0, int(maxiter - it_descent[row])))
-            it_descent[row] += int(tail.nit[0])
-            X[row], loss[row], gnorm[row] = tail.x[0], tail.loss[0], tail.grad_norm[0]
-            status[row] = int(tail.status[0])
-            message[row] = "polish failed; plain descent: " + Status(status[row]).message
-            if tail.success[0] and model.is_differentiable(X[row]):
-                lam_min[row] = min_curvature(model, X[row])[0]
-        good = np.flatnonzero(ok)
-        lams = _smallest_eigenvalues(model, Xs[good])
-        for j, lam in zip(good, lams):
-            row = rows[j]
-            threshold = -curvature_tol * max(1.0, abs(lam))
-            if lam < threshold and pushes[row] < max_pushes:
-                _, v = min_curvature(model, Xs[j])
-                side = np.sign((Xc[j] - Xs[j]) @ v) or 1.0
-                X[row] = Xc[j] + push * side * v
-                pushes[row] += 1
-                again.append(row)
-                continue
-            X[row], gnorm[row], lam_min[row] = Xs[j], gs[j], lam
-            status[row] = int(Status.CONVERGED)
-            message[row] = ("converged" if lam >= threshold else
-                            f"converged to a saddle after {max_pushes} pushes")
-        pending = np.array(again, dtype=int)
-    done = np.isnan(loss)
-    loss[done] = model._chunked(model._loss_batch, X[done], out_shape=())
+    message = ["descent: " + Status.MAXITER.message] * B
+    next_check = np.zeros(B, dtype=int)
+    wait = np.full(B, check_every)
+    refused = np.zeros(B, dtype=int)
+    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    saddle = {}          # row -> the saddle it was last pushed off
+
+    rows = np.arange(B)
+    Xa = X.copy()
+    clock = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while rows.size:
+            bad = model._nondifferentiable(Xa).any(axis=1)
+            G = np.zeros_like(Xa)
+            if np.any(~bad):
+                G[~bad] = grad(Xa[~bad])
+            gn = np.sqrt(np.einsum("bn,bn->b", G, G))
+            gn[bad] = np.nan
+            finite = np.isfinite(gn)
+            finished = finite & (gn <= gtol)
+            due = finite & ~finished & (gn <= coarse_gtol) & (clock >= next_check[rows])
+            for j in np.flatnonzero(due):
+                # a start pushed off a saddle must first get away from it
+                x_s = saddle.get(rows[j])
+                if x_s is not None:
+                    if np.linalg.norm(Xa[j] - x_s) < 2.0 * push:
+                        due[j] = False
+                        next_check[rows[j]] = clock + check_every
+                    else:
+                        del saddle[rows[j]]
+            handoff = np.zeros(len(rows), dtype=bool)
+            if np.any(due):
+                idx = np.flatnonzero(due)
+                r = rows[idx]
+                pd = _is_positive_definite(model, Xa[idx])
+                no = r[~pd]
+                refused[no] += 1
+                next_check[no] = clock + wait[no]
+                wait[no] *= 2
+                handoff[idx] = pd | (refused[r] > patience)
+            out_of_budget = it_descent[rows] >= maxiter
+            leave = ~finite | finished | handoff | out_of_budget
+            for j in np.flatnonzero(leave & ~finite):
+                row = rows[j]
+                status[row] = int(Status.NON_DIFFERENTIABLE if bad[j] else Status.NON_FINITE)
+                message[row] = "descent: " + Status(status[row]).message
+                X[row] = Xa[j]
+            for j in np.flatnonzero(leave & finite & out_of_budget & ~handoff & ~finished):
+                X[rows[j]], gnorm[rows[j]] = Xa[j], gn[j]
+            back = []
+            # starts that reached gtol by descent alone still get the saddle check
+            hand = np.flatnonzero(leave & finite & (handoff | finished))
+            if hand.size:
+                back = _polish_handed(model, rows[hand], Xa[hand], lr, gtol, push, max_pushes,
+                                      curvature_tol, X, gnorm, lam_min, it_polish, pushes,
+                                      status, message, saddle)
+            keep = ~leave
+            rows, Xa, G = rows[keep], Xa[keep], G[keep]
+            Xa -= lr * G
+            it_descent[rows] += 1
+            if back:
+                rb = np.array([b[0] for b in back])
+                rows = np.concatenate([rows, rb])
+                Xa = np.concatenate([Xa, np.array([b[1] for b in back]).reshape(-1, n)])
+                refused[rb] = 0
+                wait[rb] = check_every
+                next_check[rb] = clock + check_every
+            clock += 1
+    loss = model._chunked(model._loss_batch, X, out_shape=())
     return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, min_eigenvalue=lam_min,
                            descent_iterations=it_descent, polish_iterations=it_polish,
                            pushes=pushes, status=status,
                            success=status == int(Status.CONVERGED), message=message)
+
+
+def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X, gnorm,
+                   lam_min, it_polish, pushes, status, message, saddle):
+    """Newton on the handed-over starts; returns [(row, x)] of starts that descend on."""
+    Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol)
+    it_polish[rows] += nits
+    for j in np.flatnonzero(~ok):
+        r = find_critical_point(model, Xc[j], method="newton-mr", gtol=gtol, maxiter=200)
+        it_polish[rows[j]] += r.nit
+        if r.success:
+            Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
+    back = [(rows[j], Xc[j]) for j in np.flatnonzero(~ok)]   # Newton failed: descend on
+    good = np.flatnonzero(ok)
+    for j, lam in zip(good, _smallest_eigenvalues(model, Xs[good])):
+        row = rows[j]
+        threshold = -curvature_tol * max(1.0, abs(lam))
+        if lam < threshold and pushes[row] < max_pushes:
+            y, exact = _escape(model, Xs[j], Xc[j], lr, push, -threshold)
+            pushes[row] += 1
+            saddle[row] = Xs[j]
+            if not exact:
+                message[row] = ("pushed along the most negative curvature off a saddle GD "
+                                "could leave only through rounding; ")
+            back.append((row, y))
+            continue
+        X[row], gnorm[row], lam_min[row] = Xs[j], gs[j], lam
+        status[row] = int(Status.CONVERGED)
+        note = message[row] if message[row].startswith("pushed") else ""
+        message[row] = note + ("converged" if lam >= threshold else
+                               f"converged to a saddle after {max_pushes} pushes")
+    return back
 
 
 def _smallest_eigenvalues(model, X):
