@@ -6,6 +6,7 @@ convexity-type conditions direction by direction and map gradient-descent
 basins as a graph.
 """
 
+from .classify import KINDS, Classification, classify
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
                        descend_and_polish, find_critical_point)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
@@ -13,6 +14,7 @@ from .convexity import (DirectionalTest, local_convexity, one_point_strong_conve
 from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
+from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,13 @@ __all__ = [
     "Descent",
     "PolishedDescent",
     "Status",
+    # spectra and classification
+    "hessian_spectrum",
+    "HessianSpectrum",
+    "inertia",
+    "classify",
+    "Classification",
+    "KINDS",
     # direction-wise convexity tests
     "random_directions",
     "local_convexity",

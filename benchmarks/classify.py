@@ -1,0 +1,96 @@
+"""Classifying a 10,000-parameter critical point: inertia and Lanczos vs a dense eigendecomposition.
+
+The point is the global minimum W = V = I of the teacher-student loss with
+k = n = d = 100 (DESIGN.md: lambda_min = 1/4 - 1/(2 pi)).  ``landscape.classify``
+takes its large-model path: Lanczos (eigsh on Hessian-vector products) for the
+extreme eigenvalues and LDL^T factorisations of H -+ tau I for the inertia
+counts (Sylvester's law).  The reference is scipy's dense ``eigvalsh`` of the
+same Hessian.  Both must give the same index, nullity and lambda_min.
+
+Run:  python benchmarks/classify.py            (k = 100: 10,000 parameters)
+      python benchmarks/classify.py --quick    (k = 40: 1,600 parameters, forced Lanczos)
+Writes benchmarks/results/classify.json (or classify-quick.json).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import scipy.linalg
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import landscape as ls  # noqa: E402
+from landscape.classify import classify  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--k", type=int)
+    parser.add_argument("--output")
+    args = parser.parse_args(argv)
+    k = args.k or (40 if args.quick else 100)
+    model = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+    x = model.flatten(np.eye(k))
+    method = "lanczos"
+
+    t = time.perf_counter()
+    c = classify(model, x, method=method)
+    t_classify = time.perf_counter() - t
+
+    t = time.perf_counter()
+    H = model.hess(x)
+    t_hess = time.perf_counter() - t
+    t = time.perf_counter()
+    lam = scipy.linalg.eigvalsh(H, check_finite=False, overwrite_a=True)
+    t_dense = time.perf_counter() - t + t_hess
+    tau = c.tau
+    dense_counts = (int(np.sum(lam < -tau)), int(np.sum(np.abs(lam) <= tau)),
+                    int(np.sum(lam > tau)))
+    ours_counts = (c.index, c.nullity + c.symmetry_nullity, c.n_positive)
+    reference = 0.25 - 1 / (2 * np.pi)
+    rows = {
+        "n_params": model.n_params,
+        "kind": c.kind,
+        "classify_seconds": t_classify,
+        "dense_eigvalsh_seconds": t_dense,
+        "hessian_seconds": t_hess,
+        "speedup": t_dense / t_classify,
+        "counts_lanczos_inertia": ours_counts,
+        "counts_dense": dense_counts,
+        "lambda_min_lanczos": c.lambda_min,
+        "lambda_min_dense": float(lam[0]),
+        "lambda_min_reference": reference,
+        "target_seconds": 60.0,
+    }
+    agree = ours_counts == dense_counts and abs(c.lambda_min - lam[0]) <= 1e-8
+    print(f"n_params = {model.n_params}: classify ({method}) {t_classify:.1f} s -> {c.kind}; "
+          f"dense eigvalsh {t_dense:.1f} s (Hessian {t_hess:.1f} s); ratio "
+          f"{t_dense / t_classify:.1f}x; target < 60 s: "
+          f"{'PASS' if t_classify < 60 else 'MISSED'}")
+    print(f"counts (neg, zero, pos): inertia {ours_counts}, dense {dense_counts}; lambda_min "
+          f"{c.lambda_min:.12f} vs dense {lam[0]:.12f} (1/4 - 1/(2 pi) = {reference:.12f}); "
+          f"{'agree' if agree else 'DISAGREE'}")
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = args.output or os.path.join(here, "results",
+                                      "classify-quick.json" if args.quick else "classify.json")
+    data = {"benchmark": "classify", "command": "python benchmarks/classify.py"
+            + (" --quick" if args.quick else ""),
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "numpy": np.__version__, "scipy": scipy.__version__},
+            "result": rows, "agree": bool(agree)}
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as fh:
+        json.dump(data, fh, indent=2)
+    print(f"wrote {out}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
