@@ -8,7 +8,7 @@ negative, zero and positive, and how sure are we" for models of any size:
 - beyond, Lanczos (ARPACK's ``eigsh``) on ``model.hvp`` gives the extreme
   eigenvalues without forming H, and the inertia counts come from two
   Bunch-Kaufman LDLᵀ factorisations of H ∓ τI (Sylvester's law of inertia),
-  each about a ninth of the cost of a full ``eigvalsh`` at n = 10,000.
+  each 5-13x cheaper than a full ``eigvalsh`` at n = 10,000 on 2 cores.
 
 :func:`inertia` exposes the factorisation-based counts for any symmetric matrix.
 """
@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from threadpoolctl import threadpool_limits
 
 from ._results import Result
 from ._validation import as_choice, as_float_array, as_positive_float, as_positive_int, as_rng
@@ -32,8 +33,8 @@ __all__ = ["hessian_spectrum", "HessianSpectrum", "inertia", "DENSE_LIMIT", "MET
 
 #: ``method="auto"`` uses a dense ``eigh`` up to this many parameters and Lanczos
 #: with LDLᵀ inertia beyond.  At n = 2,000 a dense ``eigh`` with eigenvectors takes
-#: about a second on 2 cores; its cost grows as n³ with a constant about 9x that
-#: of one LDLᵀ factorisation (``eigvalsh`` 83 s vs ``dsytrf`` 8.7 s at n = 10,000).
+#: a second or two on 2 cores; its cost grows as n³ with a constant 5-13x that of
+#: one LDLᵀ factorisation (``eigvalsh`` 44-108 s vs ``dsytrf`` 8 s at n = 10,000).
 DENSE_LIMIT = 2000
 
 #: Valid values of ``method``.
@@ -339,12 +340,18 @@ def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):
 
 # ---- LDLᵀ inertia ------------------------------------------------------------------
 #
-# Timings (n = 10,000, random symmetric, 2 cores, load average ~2.7 from other jobs):
-# scipy.linalg.ldl 9.9 s, lapack.dsytrf 8.7 s, eigvalsh 83 s, eigh 219 s.  At n = 1,000:
-# ldl 0.21 s, dsytrf 0.02 s.  scipy.linalg.ldl calls the same dsytrf but then builds L
-# and D as dense n x n arrays (1.6 GB more at n = 10,000) and applies the permutation;
-# we call dsytrf directly, decode D from its output, and keep the factor for the
-# dsytrs solves of the shift-invert gap computation.
+# Timings (n = 10,000, random symmetric, this 2-core machine): scipy.linalg.ldl
+# 9.9 s, lapack.dsytrf 8.7 s, eigvalsh 83 s, eigh 219 s (load average ~2.7 from other
+# jobs).  At n = 1,000: ldl 0.21 s, dsytrf 0.02 s.  scipy.linalg.ldl calls the same
+# dsytrf but then builds L and D as dense n x n arrays (1.6 GB more at n = 10,000)
+# and applies the permutation; we call dsytrf directly, decode D from its pivots,
+# and keep the factor for the dsytrs solves of the shift-invert gap runs.
+#
+# dsytrf runs with one BLAS thread: its Bunch-Kaufman panels are level-2 work with a
+# thread synchronisation per column, and on a busy machine OpenBLAS's second thread
+# turns that into a 15-30x slowdown (n = 4,000 at load average 4-5: 27-54 s with
+# 2 threads, 1.8 s with 1; n = 10,000 with 1 thread at load 4: 8.5 s, no slower
+# than 2 threads on the quieter machine).
 
 def _ldl_inertia(H, tau, *, gap, rng=None, ritz=None):
     """(n_negative, n_zero, n_positive, gap or None) from LDLᵀ of H - τI and H + τI.
@@ -357,7 +364,7 @@ def _ldl_inertia(H, tau, *, gap, rng=None, ritz=None):
     A = np.array(H, dtype=np.float64, order="F")
     A.flat[::n + 1] -= tau
     factor = _sytrf(A)
-    d = _block_eigenvalues(*factor)
+    d = _block_eigenvalues(*factor[:2])
     n_positive = int(np.count_nonzero(d > 0))
     gap_above = gap_below = np.inf
     if gap and n_positive:
@@ -369,7 +376,7 @@ def _ldl_inertia(H, tau, *, gap, rng=None, ritz=None):
         A[...] = H
         A.flat[::n + 1] += tau
         factor = _sytrf(A)
-        d = _block_eigenvalues(*factor)
+        d = _block_eigenvalues(*factor[:2])
     n_negative = int(np.count_nonzero(d < 0))
     n_zero = n - n_negative - n_positive
     if gap and n_negative:
@@ -415,13 +422,14 @@ def _sytrf(A):
     """
     n = A.shape[0]
     lwork, info = lapack.dsytrf_lwork(n, lower=1)
-    ldu, ipiv, info = lapack.dsytrf(A, lower=1, lwork=max(1, int(lwork)), overwrite_a=1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        ldu, ipiv, info = lapack.dsytrf(A, lower=1, lwork=max(1, int(lwork)), overwrite_a=1)
     if info < 0:  # an illegal argument: a bug here, not a property of H
         raise RuntimeError(f"LAPACK dsytrf rejected argument {-info}")
     return ldu, ipiv, info
 
 
-def _block_eigenvalues(ldu, ipiv, info=0):
+def _block_eigenvalues(ldu, ipiv):
     """Eigenvalues of the block-diagonal D of a lower dsytrf factorisation, shape (n,).
 
     From the LAPACK documentation of DSYTRF (UPLO = 'L'; IPIV is 1-based):
@@ -467,8 +475,6 @@ def _nearest_beyond(factor, sigma, which, n_outliers, rng):
         warnings.warn(f"H - ({sigma:.3g}) I is exactly singular; the spectral gap is "
                       "reported as NaN (the counts are exact)", LandscapeWarning, stacklevel=5)
         return np.nan
-    if n == 1:
-        return abs(sigma + 1.0 / ldu[0, 0])
 
     def solve(b):
         return lapack.dsytrs(ldu, ipiv, np.reshape(b, (n, 1)), lower=1)[0][:, 0]
