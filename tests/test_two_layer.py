@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import landscape as ls
+from _helpers import assert_close, relu
 
 TWO_PI = 2.0 * np.pi
 
@@ -33,14 +34,6 @@ OPTIMUM_ATOL = 1e-10         # numerical minimisation reaches the known optimum
 HYPOTHESIS = settings(max_examples=25, deadline=None)
 
 
-def assert_close(actual, desired, rtol):
-    """assert_allclose with rtol per entry and the same rtol relative to max |desired|."""
-    atol = rtol * max(float(np.max(np.abs(desired))), np.finfo(float).tiny)
-    assert_allclose(actual, desired, rtol=rtol, atol=atol)
-
-
-def relu(z):
-    return np.maximum(z, 0.0)
 
 
 def linear_model(k, d, rng):

@@ -40,6 +40,16 @@ def _evaluate(model, x):
     return loss, g
 
 
+def _unusable_start(model, x, method, history):
+    """The result for a start where L is not differentiable or not finite."""
+    status = (Status.NON_DIFFERENTIABLE if model._nondifferentiable(x[None]).any()
+              else Status.NON_FINITE)
+    return CriticalPoint(x=x, loss=float(model._loss_batch(x[None])[0]), grad_norm=np.nan,
+                         nit=0, nfev=0, success=False, status=int(status),
+                         message=status.message, method=method,
+                         history={} if history else None)
+
+
 def _dense_direction(model, x, g, _options):
     H = model._hess(x)
     try:
@@ -71,12 +81,7 @@ def _line_search_root(model, x0, direction, *, method, gtol, maxiter, history, o
     x = x0.copy()
     ev = _evaluate(model, x)
     if ev is None:
-        status = (Status.NON_DIFFERENTIABLE if model._nondifferentiable(x[None]).any()
-                  else Status.NON_FINITE)
-        return CriticalPoint(x=x, loss=float(model._loss_batch(x[None])[0]),
-                             grad_norm=np.nan, nit=0, nfev=0, success=False, status=int(status),
-                             message=status.message, method=method,
-                             history={} if history else None)
+        return _unusable_start(model, x, method, history)
     loss, g = ev
     nfev = 1
     gnorm = float(np.linalg.norm(g))

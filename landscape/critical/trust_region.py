@@ -19,7 +19,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 
 from ._result import CriticalPoint, Status
-from .newton import _evaluate
+from .newton import _evaluate, _unusable_start
 
 __all__ = ["trust_region"]
 
@@ -51,12 +51,7 @@ def trust_region(model, x0, *, gtol, maxiter, history, options):
     ev = _evaluate(model, x)
     method = "trust-region"
     if ev is None:
-        status = (Status.NON_DIFFERENTIABLE if model._nondifferentiable(x[None]).any()
-                  else Status.NON_FINITE)
-        return CriticalPoint(x=x, loss=float(model._loss_batch(x[None])[0]), grad_norm=np.nan,
-                             nit=0, nfev=0, success=False, status=int(status),
-                             message=status.message, method=method,
-                             history={} if history else None)
+        return _unusable_start(model, x, method, history)
     loss, g = ev
     nfev = 1
     gnorm = float(np.linalg.norm(g))
