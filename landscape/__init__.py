@@ -11,10 +11,12 @@ from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
                        descend_and_polish, find_critical_point)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
                         pl_condition, random_directions, wilson_interval)
-from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError
+from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError, StoreError
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
+from .scan import Scan, scan
+from .store import Store
 
 __version__ = "0.1.0"
 
@@ -54,7 +56,12 @@ __all__ = [
     "pl_condition",
     "DirectionalTest",
     "wilson_interval",
+    # scans, basin graphs and their store
+    "scan",
+    "Scan",
+    "Store",
     # errors
+    "StoreError",
     "LandscapeError",
     "LandscapeWarning",
     "NonDifferentiableError",

@@ -6,7 +6,7 @@ the built-in :class:`ValueError` / :class:`TypeError` (with a message naming the
 argument and the fix), as numpy and scipy do.
 """
 
-__all__ = ["LandscapeError", "NonDifferentiableError", "LandscapeWarning"]
+__all__ = ["LandscapeError", "NonDifferentiableError", "StoreError", "LandscapeWarning"]
 
 
 class LandscapeError(Exception):
@@ -24,6 +24,18 @@ class NonDifferentiableError(LandscapeError, ArithmeticError):
     def __init__(self, message, neurons=()):
         super().__init__(message)
         self.neurons = tuple(int(i) for i in neurons)
+
+
+class StoreError(LandscapeError):
+    """A scan store cannot be used: not a landscape store, another schema version,
+    corrupt, or written with different scan settings.
+
+    The message names the file (``path``) and what to do about it.
+    """
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
 
 
 class LandscapeWarning(UserWarning):

@@ -362,7 +362,8 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                 wait[rb] = check_every
                 next_check[rb] = clock + check_every
             clock += 1
-    loss = model._chunked(model._loss_batch, X, out_shape=())
+    with np.errstate(over="ignore", invalid="ignore"):     # diverged starts: inf/NaN loss
+        loss = model._chunked(model._loss_batch, X, out_shape=())
     return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, min_eigenvalue=lam_min,
                            descent_iterations=it_descent, polish_iterations=it_polish,
                            pushes=pushes, status=status,

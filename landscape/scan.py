@@ -1,0 +1,736 @@
+"""Scans: many gradient-descent starts -> certified, classified, deduplicated critical points.
+
+The pipeline of :func:`scan`, chunk by chunk of starts:
+
+1. each start's initial point is drawn from its own seed, the child of one
+   ``SeedSequence`` spawned by start index, so no result depends on chunking,
+   workers or interruptions;
+2. batched gradient descent with a record of near-critical plateaus down to
+   ``visit_gtol``; then :func:`~landscape.descend_and_polish` to ``gtol``
+   (gradient descent until Newton can take over, ending where plain GD would);
+3. every end point is classified (a descent that ends at a saddle is a saddle);
+4. plateaus (and stops beside a saddle) are polished by Newton and classified:
+   the saddles each start visited.
+
+Each chunk's results are committed to the store in one transaction.  When every
+start is done, the end points and visited saddles are deduplicated modulo the
+model's symmetry group (a loss window, then :func:`~landscape.orbit_distance`),
+each saddle is descended from along +- its most negative curvature direction
+(or from its witness, for a non-strict saddle), and the distinct points,
+basins and saddle -> minimum edges are stored and returned as a :class:`Scan`.
+"""
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import numbers
+import os
+from collections import Counter
+
+import numpy as np
+import scipy.sparse.linalg
+from tqdm import tqdm
+
+from ._results import Result
+from ._validation import as_batch, as_positive_float, as_positive_int
+from .classify import Classification, classify
+from .convexity import wilson_interval
+from .critical import Status, descend, descend_and_polish
+from .critical.polish import _is_positive_definite, min_curvature, newton_batch
+from .critical.root import check_model
+from .errors import StoreError
+from .graph import basin_graph, write_graph
+from .models.symmetry import orbit_distance
+from .store import Chunk, Store
+
+__all__ = ["scan", "Scan", "Point", "Outcomes"]
+
+_MINIMA = ("strict-minimum", "degenerate-minimum")
+_SADDLES = ("strict-saddle", "non-strict-saddle")
+_CRITICAL = _MINIMA + _SADDLES + ("degenerate", "maximum")
+_PROBE_SEED = 20210901
+_DEFAULT_CHUNK = 128
+
+
+# ---- results ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Point(Result):
+    """A distinct critical point of a scan (one per symmetry orbit).
+
+    Attributes
+    ----------
+    id : int
+        Node of the basin graph; points are numbered by increasing loss.
+    x : ndarray of shape (n_params,)
+        A representative: the first member of the orbit the scan found.
+    classification : Classification
+    kind : str
+    loss : float
+    basin_count : int
+        Starts whose descent ended at this point.
+    basin_fraction : float
+        ``basin_count / n_starts``.
+    basin_interval : ndarray of shape (2,)
+        95% Wilson interval of the basin fraction.
+    first_start : int
+        The first start that ended here, -1 if none (a visited saddle, or a
+        point only reached by descending off a saddle).
+    found_by : str
+        ``"descent"`` (a start ended here), ``"visit"`` (a descent passed by)
+        or ``"saddle-descent"`` (reached by descending off a saddle).
+    """
+
+    id: int
+    x: np.ndarray
+    classification: Classification
+    kind: str
+    loss: float
+    basin_count: int
+    basin_fraction: float
+    basin_interval: np.ndarray
+    first_start: int
+    found_by: str
+
+    @property
+    def is_minimum(self):
+        return self.kind in _MINIMA
+
+    @property
+    def is_saddle(self):
+        return self.kind in _SADDLES
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Outcomes(Result):
+    """Where every start of a scan ended.
+
+    Attributes
+    ----------
+    start : ndarray of shape (n_starts,)
+    point : ndarray of shape (n_starts,)
+        Id of the distinct point each start ended at; -1 where it ended at no
+        critical point (not converged, diverged, or at a zero neuron).
+    x : ndarray of shape (n_starts, n_params)
+        The end points.
+    loss, grad_norm : ndarray of shape (n_starts,)
+    status : ndarray of shape (n_starts,)
+        :class:`~landscape.Status` values of the descent.
+    kind : list of str
+        Classification of each end point.
+    message : list of str
+    """
+
+    start: np.ndarray
+    point: np.ndarray
+    x: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    status: np.ndarray
+    kind: list
+    message: list
+
+
+class Scan:
+    """The result of :func:`scan`: distinct critical points, basins and the basin graph.
+
+    Attributes
+    ----------
+    points : tuple of Point
+        Distinct critical points by increasing loss (``points[i].id == i``).
+    outcomes : Outcomes
+        Per start: the point it ended at, its loss and status.
+    edges : tuple of (source, target, visits, descents)
+        Saddle -> minimum edges of the basin graph.
+    settings : dict
+        The scan's settings as stored (model fingerprint, seed, lr, tolerances).
+    n_starts : int
+    path : str or None
+        The store file, None for an in-memory scan.
+    """
+
+    def __init__(self, *, points, outcomes, edges, settings, path=None):
+        self.points = tuple(points)
+        self.outcomes = outcomes
+        self.edges = tuple(tuple(e) for e in edges)
+        self.settings = settings
+        self.n_starts = len(outcomes.start)
+        self.path = path
+        self._graph = None
+
+    # ---- accessors -------------------------------------------------------------------
+    @property
+    def graph(self):
+        """The basin graph (a networkx.DiGraph; see :func:`landscape.graph.basin_graph`)."""
+        if self._graph is None:
+            self._graph = basin_graph(self.points, self.edges, n_starts=self.n_starts)
+        return self._graph
+
+    @property
+    def minima(self):
+        """The distinct minima (strict or certified degenerate), by increasing loss."""
+        return [p for p in self.points if p.is_minimum]
+
+    @property
+    def saddles(self):
+        """The distinct strict and non-strict saddles, by increasing loss."""
+        return [p for p in self.points if p.is_saddle]
+
+    def point(self, i):
+        """The distinct point with id `i`."""
+        return self.points[i]
+
+    def basin(self, i):
+        """Indices of the starts that ended at point `i` (int ndarray)."""
+        return self.outcomes.start[self.outcomes.point == i]
+
+    def _spurious(self):
+        minima = self.minima
+        if not minima:
+            return []
+        known = [p.classification.is_global for p in minima]
+        if all(k is not None for k in known):
+            return [p for p in minima if not p.classification.is_global]
+        lowest = minima[0].loss
+        return [p for p in minima if p.loss > lowest + 1e-9 * max(1.0, abs(lowest))]
+
+    @property
+    def spurious_minima(self):
+        """Minima that are not global (by the model's known optimal loss; else above the
+        lowest minimum found)."""
+        return self._spurious()
+
+    @property
+    def spurious_count(self):
+        """Starts that ended at a spurious minimum."""
+        return int(sum(p.basin_count for p in self._spurious()))
+
+    @property
+    def spurious_fraction(self):
+        """Fraction of starts that ended at a spurious minimum."""
+        return self.spurious_count / self.n_starts
+
+    @property
+    def spurious_interval(self):
+        """95% Wilson interval of :attr:`spurious_fraction` (ndarray of shape (2,))."""
+        return wilson_interval(self.spurious_count, self.n_starts)
+
+    def export_graph(self, path):
+        """Write the basin graph as GraphML (``.graphml``) or node-link JSON (``.json``)."""
+        write_graph(self.graph, path)
+
+    # ---- loading ----------------------------------------------------------------------
+    @classmethod
+    def load(cls, path, model=None, **options):
+        """Reload a finished scan from its store, or resume an unfinished one.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A store written by :func:`scan`.
+        model : Model, optional
+            Needed only to resume an unfinished scan (with the stored settings).
+        **options
+            ``executor``, ``chunk_size``, ``progress`` for resuming.
+
+        Returns
+        -------
+        Scan
+
+        Raises
+        ------
+        StoreError
+            The store is unreadable, or unfinished and no model was given.
+        """
+        with Store.open(path) as store:
+            settings = store.settings
+            n = settings.get("n_starts") if isinstance(settings, dict) else None
+            if _is_final(store, n):
+                return _scan_from_store(store)
+            done = store.n_finished()
+        if model is None:
+            raise StoreError(f"store {path} holds an unfinished scan ({done} of {n} starts); "
+                             "resume it with Scan.load(path, model) or ls.scan(model, n_starts, "
+                             "rng=None, store=path, ...) with its original settings", str(path))
+        if settings["init"]["kind"] == "array":
+            raise StoreError(f"store {path} was scanned from explicit initial points, which are "
+                             "not stored; resume with ls.scan(model, n_starts, init=X0, "
+                             "store=path, ...)", str(path))
+        return scan(model, n, rng=None, init=settings["init"]["scale"], lr=settings["lr"],
+                    gtol=settings["gtol"], store=path, coarse_gtol=settings["coarse_gtol"],
+                    visit_gtol=settings["visit_gtol"], maxiter=settings["maxiter"],
+                    loss_rtol=settings["loss_rtol"], xtol=settings["xtol"],
+                    saddle_step=settings["saddle_step"], **options)
+
+    def __repr__(self):
+        interval = self.spurious_interval
+        where = f", path={self.path!r}" if self.path else ""
+        return (f"Scan(n_starts={self.n_starts}, points={len(self.points)} "
+                f"({len(self.minima)} minima, {len(self.saddles)} saddles), "
+                f"spurious_fraction={self.spurious_fraction:.4g} "
+                f"[{interval[0]:.4g}, {interval[1]:.4g}]{where})")
+
+
+# ---- the scan ---------------------------------------------------------------------------
+def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, executor=None,
+         chunk_size=_DEFAULT_CHUNK, progress=True, coarse_gtol=1e-3, visit_gtol=1e-4,
+         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3):
+    """Gradient descent from many starts to certified, classified critical points and their basins.
+
+    Parameters
+    ----------
+    model : Model
+    n_starts : int
+        Number of starts.  A store may be resumed with a larger `n_starts` (the
+        first starts are the same).
+    rng : int, SeedSequence, Generator or None
+        The seed.  Start i draws its initial point from the child
+        ``SeedSequence(seed).spawn(n_starts)[i]``.  None: a fresh seed, or the
+        stored one when resuming a store.  Pass an int to make a scan
+        reproducible.
+    init : None, float or array_like of shape (n_starts, n_params)
+        None: ``model.sample_init(1, rng=child)`` (entries N(0, 1/d), Xavier);
+        a float: the standard deviation of the entries; an array: the starts.
+    lr : float, optional
+        Gradient-descent step size; default ``1 / lambda_max`` of the Hessian
+        over the first 8 starts.
+    gtol : float
+        Certified tolerance |grad L| <= gtol of every critical point.
+    store : str, os.PathLike, Store or None
+        SQLite file of the run.  An existing store with the same settings is
+        resumed (finished starts are skipped); one with other settings is
+        refused.  None: an in-memory store.
+    executor : None, concurrent.futures.Executor or distributed.Client
+        None runs in-process.  Otherwise each chunk is a task; workers return
+        results and only this process writes the store.
+    chunk_size : int
+        Starts per task and per store transaction.  Results do not depend on it.
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
+    coarse_gtol : float
+        Gradient norm below which descent may hand a start to Newton.
+    visit_gtol : float
+        Plateaus are recorded until |grad L| <= visit_gtol.
+    maxiter : int
+        Budget of gradient steps per start in each descent phase.
+    loss_rtol, xtol : float
+        Deduplication: two critical points are one when their losses agree
+        within ``loss_rtol * max(1, |L|)`` and their orbit distance is
+        <= ``xtol * max(1, |x|)``.
+    saddle_step : float
+        Length of the step off a saddle along +- its most negative curvature
+        direction, from which descent finds the minima the saddle connects.
+
+    Returns
+    -------
+    Scan
+
+    Notes
+    -----
+    Results are identical (bit for bit) for any chunk size, executor, worker
+    count and interruption: every start depends on its own seed only, and
+    everything after the starts runs in start order in this process.
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
+    >>> s = ls.scan(m, 20, rng=0, lr=5 / 4, progress=False)
+    >>> [(p.kind, p.basin_count, p.is_minimum) for p in s.points]
+    [('strict-minimum', 20, True)]
+    >>> s.graph.nodes[0]["basin_fraction"]
+    1.0
+    """
+    check_model(model)
+    n_starts = as_positive_int(n_starts, "n_starts")
+    chunk_size = as_positive_int(chunk_size, "chunk_size")
+    gtol = as_positive_float(gtol, "gtol")
+    coarse_gtol = as_positive_float(coarse_gtol, "coarse_gtol")
+    visit_gtol = as_positive_float(visit_gtol, "visit_gtol")
+    maxiter = as_positive_int(maxiter, "maxiter")
+    loss_rtol = as_positive_float(loss_rtol, "loss_rtol")
+    xtol = as_positive_float(xtol, "xtol")
+    saddle_step = as_positive_float(saddle_step, "saddle_step")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    _check_executor(executor)
+    owned = not isinstance(store, Store)
+    path = store.path if isinstance(store, Store) else (
+        None if store is None else _store_path(store))
+
+    seed = _seed(rng, path if owned else store)
+    init_spec, X0_all = _init(model, init, n_starts)
+    config = dict(seed=seed, init=init_spec)
+    if lr is None:
+        first = np.arange(min(n_starts, 8))
+        lr = _default_lr(model, X0_all[first] if X0_all is not None
+                         else _initial_points(model, config, first))
+    lr = as_positive_float(lr, "lr")
+    settings = dict(model=_fingerprint(model), n_starts=n_starts, seed=seed, init=init_spec,
+                    lr=lr, gtol=gtol, coarse_gtol=coarse_gtol, visit_gtol=visit_gtol,
+                    maxiter=maxiter, loss_rtol=loss_rtol, xtol=xtol, saddle_step=saddle_step)
+    config.update(settings)
+
+    st = _open_store(store, path, settings)
+    try:
+        finished = st.finished_starts()
+        if len(finished) and finished[-1] >= n_starts:
+            raise StoreError(f"store {st.path} holds starts up to {finished[-1]}, more than "
+                             f"n_starts = {n_starts}; pass n_starts >= {finished[-1] + 1}",
+                             st.path)
+        if st.settings["n_starts"] != n_starts:
+            st.update_settings(settings)
+        pending = np.setdiff1d(np.arange(n_starts), finished)
+        if pending.size == 0 and _is_final(st, n_starts):
+            return _scan_from_store(st)
+        chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+        with tqdm(total=n_starts, initial=n_starts - len(pending), disable=not progress,
+                  desc="scan", unit="start", leave=False) as bar:
+            for chunk in _run(model, config, chunks, X0_all, executor):
+                st.write_chunk(chunk)
+                bar.update(len(chunk))
+        _finalize(model, st, config)
+        return _scan_from_store(st)
+    finally:
+        if owned:
+            st.close()
+
+
+def _store_path(store):
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a file path, a Store or None, got {type(store).__name__}")
+    path = os.fspath(store)
+    if path == ":memory:":
+        return None
+    return path
+
+
+def _open_store(store, path, settings):
+    if isinstance(store, Store):
+        store.check_settings(settings, ignore=("n_starts",))
+        return store
+    if path is None:
+        return Store.create(":memory:", settings)
+    if os.path.exists(path):
+        return Store.open(path, settings, ignore=("n_starts",))
+    return Store.create(path, settings)
+
+
+def _is_final(store, n_starts):
+    return store.finalized == {"n_starts": n_starts} and store.n_finished() == n_starts
+
+
+def _seed(rng, store):
+    """The scan's SeedSequence as JSON data: {"entropy": ..., "spawn_key": [...]}."""
+    if rng is None and store is not None:
+        try:
+            if isinstance(store, Store):
+                return store.settings["seed"]
+            if os.path.exists(store):
+                with Store.open(store) as s:
+                    return s.settings["seed"]
+        except (KeyError, TypeError):
+            raise StoreError(f"store {store} holds no scan seed; pass rng=...",
+                             str(store)) from None
+    if isinstance(rng, np.random.Generator):
+        rng = np.random.SeedSequence(rng.integers(0, 2**32, size=4, dtype=np.uint64).tolist())
+    if rng is None:
+        rng = np.random.SeedSequence()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative seed, got {rng}")
+        rng = np.random.SeedSequence(int(rng))
+    if not isinstance(rng, np.random.SeedSequence):
+        raise TypeError(f"rng must be an int seed, a SeedSequence, a numpy Generator or None, "
+                        f"got {type(rng).__name__}")
+    entropy = rng.entropy
+    entropy = [int(e) for e in entropy] if isinstance(entropy, (list, tuple, np.ndarray)) \
+        else int(entropy)
+    return {"entropy": entropy, "spawn_key": [int(k) for k in rng.spawn_key]}
+
+
+def _child(seed, i):
+    """Child i of ``SeedSequence(seed).spawn(n)``, built directly from its spawn key."""
+    return np.random.SeedSequence(seed["entropy"], spawn_key=tuple(seed["spawn_key"]) + (int(i),))
+
+
+def _init(model, init, n_starts):
+    """(settings entry, explicit starts or None)."""
+    if init is None:
+        return {"kind": "normal", "scale": float(1.0 / np.sqrt(model.input_dim))}, None
+    if isinstance(init, numbers.Real) and not isinstance(init, bool):
+        return {"kind": "normal", "scale": as_positive_float(init, "init")}, None
+    X0 = as_batch(init, model.n_params, "init")
+    if X0.shape[0] != n_starts:
+        raise ValueError(f"init must hold one start per row, shape ({n_starts}, "
+                         f"{model.n_params}), got {X0.shape}; or pass a float (the scale)")
+    digest = hashlib.sha256(np.ascontiguousarray(X0, dtype="<f8").tobytes()).hexdigest()
+    return {"kind": "array", "sha256": digest}, X0
+
+
+def _initial_points(model, config, starts):
+    scale = config["init"]["scale"]
+    return np.vstack([model.sample_init(1, rng=_child(config["seed"], i), scale=scale)
+                      for i in starts]).reshape(len(starts), model.n_params)
+
+
+def _default_lr(model, X0):
+    """1 / the largest Hessian eigenvalue over the rows of X0."""
+    X = X0[~model._nondifferentiable(X0).any(axis=1)]
+    if len(X) == 0:
+        raise ValueError("cannot estimate lr: every initial point has a zero neuron; pass lr=...")
+    lam = 0.0
+    for x in X:
+        if model.n_params <= 2000:
+            top = np.linalg.eigvalsh(model._hess(x))[-1]
+        else:
+            op = scipy.sparse.linalg.LinearOperator(
+                (model.n_params,) * 2, dtype=np.float64,
+                matvec=lambda v, x=x: model._hvp_batch(x[None], v[None])[0])
+            top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-6,
+                                            v0=np.ones(model.n_params))[0][0]
+        lam = max(lam, float(top))
+    return 1.0 / lam
+
+
+def _fingerprint(model):
+    """What identifies a model across processes: class, size, repr and losses at probe points."""
+    P = np.random.default_rng(_PROBE_SEED).standard_normal((3, model.n_params)) / np.sqrt(
+        max(1, model.input_dim))
+    probe = [float(f"{v:.12e}") for v in model._loss_batch(P)]
+    return {"class": type(model).__name__, "n_params": int(model.n_params),
+            "repr": repr(model), "probe": probe}
+
+
+# ---- executors ----------------------------------------------------------------------------
+def _is_dask_client(executor):
+    return type(executor).__module__.split(".")[0] == "distributed" and hasattr(
+        executor, "submit")
+
+
+def _check_executor(executor):
+    if executor is None or isinstance(executor, concurrent.futures.Executor) or \
+            _is_dask_client(executor):
+        return
+    raise TypeError("executor must be None (in-process), a concurrent.futures.Executor "
+                    "(e.g. ProcessPoolExecutor) or a dask distributed.Client, got "
+                    f"{type(executor).__name__}")
+
+
+def _run(model, config, chunks, X0_all, executor):
+    """Yield the Chunk results of every chunk of start indices, in any order."""
+    def task(starts):
+        return (model, config, starts, None if X0_all is None else X0_all[starts])
+
+    if executor is None:
+        for starts in chunks:
+            yield _run_chunk(*task(starts))
+        return
+    if isinstance(executor, concurrent.futures.Executor):
+        futures = [executor.submit(_run_chunk, *task(s)) for s in chunks]
+        try:
+            for f in concurrent.futures.as_completed(futures):
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+        return
+    import distributed        # the optional extra landscape[distributed]
+    futures = [executor.submit(_run_chunk, *task(s), pure=False) for s in chunks]
+    try:
+        for f in distributed.as_completed(futures):
+            yield f.result()
+    finally:
+        executor.cancel(futures)
+
+
+# ---- one chunk (runs in a worker) ------------------------------------------------------
+def _not_critical(message):
+    return Classification(kind="not-critical", loss=float("nan"), grad_norm=float("nan"),
+                          message=message)
+
+
+def _run_chunk(model, config, starts, X0=None):
+    """Descend, polish and classify the starts of one chunk; find the saddles they visited."""
+    starts = np.asarray(starts, dtype=np.int64)
+    if X0 is None:
+        X0 = _initial_points(model, config, starts)
+    with np.errstate(over="ignore", invalid="ignore"):        # divergence is data
+        return _descend_chunk(model, config, starts, X0)
+
+
+def _descend_chunk(model, config, starts, X0):
+    B, n = X0.shape
+    lr, gtol, maxiter = config["lr"], config["gtol"], config["maxiter"]
+    d = descend(model, X0, lr=lr, gtol=config["visit_gtol"], maxiter=maxiter, record=True)
+    go = np.isin(d.status, [int(Status.CONVERGED), int(Status.MAXITER)])
+    x, loss, gnorm = d.x.copy(), d.loss.copy(), d.grad_norm.copy()
+    lam = np.full(B, np.nan)
+    status = d.status.copy()
+    message = ["descent: " + Status(s).message for s in d.status]
+    it_descent, it_polish, pushes = d.nit.copy(), np.zeros(B, dtype=int), np.zeros(B, dtype=int)
+    if go.any():
+        p = descend_and_polish(model, d.x[go], lr=lr, gtol=gtol,
+                               coarse_gtol=config["coarse_gtol"], maxiter=maxiter)
+        x[go], loss[go], gnorm[go], lam[go] = p.x, p.loss, p.grad_norm, p.min_eigenvalue
+        status[go] = p.status
+        for j, i in enumerate(np.flatnonzero(go)):
+            message[i] = p.message[j]
+        it_descent[go] += p.descent_iterations
+        it_polish[go], pushes[go] = p.polish_iterations, p.pushes
+    classes = [classify(model, xi, gtol=gtol) if np.all(np.isfinite(xi))
+               else _not_critical("the descent diverged (non-finite iterate)") for xi in x]
+    v_start, v_x, v_class = _visits(model, d, go, gtol)
+    return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, min_eigenvalue=lam,
+                 status=status, message=message, descent_iterations=it_descent,
+                 polish_iterations=it_polish, pushes=pushes, classification=classes,
+                 visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class)
+
+
+def _visits(model, d, go, gtol):
+    """Saddles the descents passed: plateaus, and stops beside a saddle, polished by Newton."""
+    n = model.n_params
+    rows = [d.plateau_start]
+    X = [d.plateau_x]
+    # a descent that reached visit_gtol where the Hessian is indefinite is passing a saddle
+    stop = np.flatnonzero(go & (d.status == int(Status.CONVERGED)))
+    if stop.size:
+        indefinite = ~_is_positive_definite(model, d.x[stop])
+        rows.append(stop[indefinite])
+        X.append(d.x[stop[indefinite]])
+    rows = np.concatenate(rows).astype(np.int64)
+    X = np.concatenate(X).reshape(len(rows), n)
+    if len(rows) == 0:
+        return rows, X, []
+    order = np.argsort(rows, kind="stable")
+    rows, X = rows[order], X[order]
+    smooth = ~model._nondifferentiable(X).any(axis=1)
+    rows, X = rows[smooth], X[smooth]
+    Xp, _, ok, _ = newton_batch(model, X, gtol=gtol) if len(rows) else (X, None, [], None)
+    keep_rows, keep_x, keep_c = [], [], []
+    for r, xp, good in zip(rows, Xp, ok):
+        if not good:
+            continue
+        c = classify(model, xp, gtol=gtol)
+        if c.kind in _SADDLES:
+            keep_rows.append(r)
+            keep_x.append(xp)
+            keep_c.append(c)
+    return (np.array(keep_rows, dtype=np.int64), np.array(keep_x).reshape(len(keep_rows), n),
+            keep_c)
+
+
+# ---- deduplication, saddle descents and the stored result ----------------------------
+class _Orbits:
+    """Distinct critical points modulo symmetry, in order of discovery."""
+
+    def __init__(self, model, loss_rtol, xtol):
+        self.model, self.loss_rtol, self.xtol = model, loss_rtol, xtol
+        self.x, self.classification, self.loss = [], [], []
+        self.first_start, self.found_by = [], []
+
+    def add(self, x, c, found_by, start=-1):
+        L = c.loss
+        window = self.loss_rtol * max(1.0, abs(L))
+        tol = self.xtol * max(1.0, float(np.linalg.norm(x)))
+        for pid, Lp in enumerate(self.loss):
+            if abs(Lp - L) <= window and orbit_distance(
+                    self.model, self.x[pid], x, cutoff=tol) <= tol:
+                if self.first_start[pid] < 0 and start >= 0:
+                    self.first_start[pid] = int(start)
+                    self.found_by[pid] = found_by
+                return pid
+        self.x.append(x)
+        self.classification.append(c)
+        self.loss.append(L)
+        self.first_start.append(int(start))
+        self.found_by.append(found_by)
+        return len(self.x) - 1
+
+    def kind(self, pid):
+        return self.classification[pid].kind
+
+
+def _finalize(model, store, config):
+    """Deduplicate, descend off every saddle, and store points, assignment and edges."""
+    rec = store.read_outcomes(model.n_params)
+    orbits = _Orbits(model, config["loss_rtol"], config["xtol"])
+    ended = np.full(len(rec.start), -1)
+    for i, (x, c) in enumerate(zip(rec.x, rec.classification)):
+        if c.kind in _CRITICAL:
+            ended[i] = orbits.add(x, c, "descent", rec.start[i])
+    visited = set()
+    for s, x, c in zip(rec.visit_start, rec.visit_x, rec.visit_classification):
+        visited.add((int(s), orbits.add(x, c, "visit")))
+    descents = Counter()
+    done = set()
+    for _ in range(5):           # saddles found off saddles are descended from in turn
+        todo = [q for q in range(len(orbits.x)) if orbits.kind(q) in _SADDLES and q not in done]
+        if not todo:
+            break
+        done.update(todo)
+        X, owner = [], []
+        for q in todo:
+            x, c = orbits.x[q], orbits.classification[q]
+            if c.kind == "strict-saddle":
+                _, v = min_curvature(model, x)
+                X += [x + config["saddle_step"] * v, x - config["saddle_step"] * v]
+                owner += [q, q]
+            elif c.witness is not None:
+                X.append(c.witness)
+                owner.append(q)
+        if not X:
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):    # divergence is data
+            p = descend_and_polish(model, np.array(X), lr=config["lr"], gtol=config["gtol"],
+                                   coarse_gtol=config["coarse_gtol"], maxiter=config["maxiter"])
+        for q, x, good in zip(owner, p.x, p.success):
+            if not good:
+                continue
+            c = classify(model, x, gtol=config["gtol"])
+            if c.kind in _CRITICAL:
+                target = orbits.add(x, c, "saddle-descent")
+                if target != q:
+                    descents[(q, target)] += 1
+    visits = Counter()
+    for s, q in visited:
+        target = ended[int(np.searchsorted(rec.start, s))]
+        if target >= 0 and target != q:
+            visits[(q, target)] += 1
+    # number the points by increasing loss (ties: order of discovery)
+    order = sorted(range(len(orbits.x)), key=lambda q: (orbits.loss[q], q))
+    new = {q: i for i, q in enumerate(order)}
+    counts = Counter(int(e) for e in ended if e >= 0)
+    points = [dict(id=new[q], x=orbits.x[q], classification=orbits.classification[q],
+                   basin_count=counts.get(q, 0), first_start=orbits.first_start[q],
+                   found_by=orbits.found_by[q]) for q in order]
+    assignment = [(int(s), new[int(e)] if e >= 0 else -1) for s, e in zip(rec.start, ended)]
+    edges = sorted((new[a], new[b], visits.get((a, b), 0), descents.get((a, b), 0))
+                   for a, b in set(visits) | set(descents)
+                   if orbits.kind(a) in _SADDLES and orbits.kind(b) in _MINIMA)
+    store.write_points(points, assignment, edges,
+                       finalized={"n_starts": int(config["n_starts"])})
+
+
+def _scan_from_store(store):
+    """Build the Scan from what the store holds (the same for a fresh and a reloaded scan)."""
+    settings = store.settings
+    n = int(settings["n_starts"])
+    rec = store.read_outcomes(settings["model"]["n_params"])
+    starts, assigned = store.read_assignment()
+    if not np.array_equal(starts, rec.start):
+        raise StoreError(f"store {store.path}: the start -> point assignment does not match the "
+                         "stored starts; the file is corrupt", store.path)
+    points = []
+    for row in store.read_points():
+        c = row["classification"]
+        count = int(row["basin_count"])
+        points.append(Point(id=int(row["id"]), x=row["x"], classification=c, kind=c.kind,
+                            loss=float(c.loss), basin_count=count, basin_fraction=count / n,
+                            basin_interval=wilson_interval(count, n),
+                            first_start=int(row["first_start"]), found_by=row["found_by"]))
+    outcomes = Outcomes(start=rec.start, point=assigned, x=rec.x, loss=rec.loss,
+                        grad_norm=rec.grad_norm, status=rec.status,
+                        kind=[c.kind for c in rec.classification], message=rec.message)
+    path = None if store.path == ":memory:" else store.path
+    return Scan(points=points, outcomes=outcomes, edges=store.read_edges(), settings=settings,
+                path=path)

@@ -1,0 +1,645 @@
+"""The SQLite run store of a scan: resumable, versioned, and free of pickles.
+
+One file holds one scan.  Its tables:
+
+``meta``
+    ``schema_version``, the scan's ``settings`` (JSON) and, once the scan is
+    complete, ``finalized``.
+``starts``
+    One row per finished start: the end point, its loss, gradient norm,
+    status and classification.  The rows of one chunk are written in one
+    transaction, so a scan killed at any moment (``kill -9`` included) leaves
+    whole chunks or nothing of them, and resumes with the starts not yet here.
+``visits``
+    Saddles a start's descent passed close to, polished and classified.
+``points``, ``assignments``, ``edges``
+    The distinct critical points, the point each start ended at, and the
+    saddle -> minimum edges of the basin graph, written when the scan completes.
+``arrays``
+    The arrays inside classifications (eigenvalues, witnesses).
+
+Arrays are stored as raw bytes with explicit ``dtype`` and ``shape`` columns
+(float64 round-trips exactly); classifications as JSON.  Nothing is ever
+pickled or unpickled, and every query is parameterised.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import sqlite3
+
+import numpy as np
+
+from ._results import Result
+from .classify import Classification
+from .errors import StoreError
+
+__all__ = ["Store", "Chunk", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+_APPLICATION_ID = 0x4C4E4453          # "LNDS": marks the file as a landscape store
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_DTYPES = {"<f8": np.float64, "<i8": np.int64, "|b1": np.bool_}
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE starts (
+    start INTEGER PRIMARY KEY,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    loss REAL, grad_norm REAL, min_eigenvalue REAL,
+    status INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    descent_iterations INTEGER NOT NULL,
+    polish_iterations INTEGER NOT NULL,
+    pushes INTEGER NOT NULL,
+    classification TEXT NOT NULL
+);
+CREATE TABLE visits (
+    start INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    classification TEXT NOT NULL,
+    PRIMARY KEY (start, seq)
+);
+CREATE TABLE points (
+    id INTEGER PRIMARY KEY,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    loss REAL,
+    basin_count INTEGER NOT NULL,
+    first_start INTEGER NOT NULL,
+    found_by TEXT NOT NULL,
+    classification TEXT NOT NULL
+);
+CREATE TABLE assignments (
+    start INTEGER PRIMARY KEY,
+    point INTEGER NOT NULL
+);
+CREATE TABLE edges (
+    source INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    visits INTEGER NOT NULL,
+    descents INTEGER NOT NULL,
+    PRIMARY KEY (source, target)
+);
+CREATE TABLE arrays (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL,
+    PRIMARY KEY (owner, key, name)
+);
+"""
+_TABLES = ("meta", "starts", "visits", "points", "assignments", "edges", "arrays")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Chunk(Result):
+    """The results of a set of starts: what one store transaction commits.
+
+    Attributes
+    ----------
+    start : ndarray of shape (B,)
+        Start indices, ascending.
+    x : ndarray of shape (B, n_params)
+        End points.
+    loss, grad_norm, min_eigenvalue : ndarray of shape (B,)
+    status : ndarray of shape (B,)
+        :class:`~landscape.Status` values of the descent.
+    message : list of str
+    descent_iterations, polish_iterations, pushes : ndarray of shape (B,)
+    classification : list of Classification
+        Of each end point.
+    visit_start : ndarray of shape (V,)
+        For each visited saddle, the start whose descent passed it.
+    visit_x : ndarray of shape (V, n_params)
+        The polished saddles.
+    visit_classification : list of Classification
+    """
+
+    start: np.ndarray
+    x: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    min_eigenvalue: np.ndarray
+    status: np.ndarray
+    message: list
+    descent_iterations: np.ndarray
+    polish_iterations: np.ndarray
+    pushes: np.ndarray
+    classification: list
+    visit_start: np.ndarray
+    visit_x: np.ndarray
+    visit_classification: list
+
+    def __len__(self):
+        return len(self.start)
+
+
+# ---- encoding -------------------------------------------------------------------------
+def _pack(array):
+    """An ndarray -> (bytes, dtype string, shape JSON): raw little-endian bytes."""
+    a = np.asarray(array)
+    if a.dtype.kind == "f":
+        a = a.astype("<f8", copy=False)
+    elif a.dtype.kind in "iu":
+        a = a.astype("<i8", copy=False)
+    elif a.dtype.kind == "b":
+        a = a.astype("|b1", copy=False)
+    else:
+        raise TypeError(f"the store holds float, integer and boolean arrays only, got dtype "
+                        f"{a.dtype}")
+    return np.ascontiguousarray(a).tobytes(), a.dtype.str, json.dumps(list(a.shape))
+
+
+def _unpack(data, dtype, shape, path):
+    """Inverse of :func:`_pack`, checking that the bytes fit the dtype and shape."""
+    if dtype not in _DTYPES:
+        raise StoreError(f"store {path} holds an array of dtype {dtype!r}, which this version "
+                         "does not read; the file is corrupt or from another program", path)
+    try:
+        shape = tuple(int(s) for s in json.loads(shape))
+    except (ValueError, TypeError):
+        raise StoreError(f"store {path} holds an array with an unreadable shape {shape!r}; "
+                         "the file is corrupt", path) from None
+    dt = np.dtype(dtype)
+    if not isinstance(data, bytes) or len(data) != math.prod(shape) * dt.itemsize:
+        raise StoreError(f"store {path} holds an array whose size does not match its shape "
+                         f"{shape} and dtype {dtype}; the file is corrupt", path)
+    return np.frombuffer(data, dtype=dt).reshape(shape).copy()
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _encode_classification(c):
+    """A Classification -> (JSON of its scalar fields, {field: ndarray})."""
+    if not isinstance(c, Classification):
+        raise TypeError(f"expected a Classification, got {type(c).__name__}")
+    fields, arrays = {}, {}
+    for f in dataclasses.fields(c):
+        v = getattr(c, f.name)
+        if isinstance(v, np.ndarray):
+            arrays[f.name] = v
+            fields[f.name] = {"__array__": f.name}
+        else:
+            fields[f.name] = _plain(v)
+    return json.dumps(fields, sort_keys=True), arrays
+
+
+def _decode_classification(text, arrays, path):
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        raise StoreError(f"store {path} holds an unreadable classification; the file is "
+                         "corrupt", path) from None
+    known = {f.name for f in dataclasses.fields(Classification)}
+    if not isinstance(fields, dict) or set(fields) - known:
+        raise StoreError(f"store {path} holds a classification with fields this version does "
+                         "not know; it was written by another version of landscape", path)
+    for name, v in fields.items():
+        if isinstance(v, dict) and "__array__" in v:
+            if name not in arrays:
+                raise StoreError(f"store {path} lacks the array {name!r} of a classification; "
+                                 "the file is corrupt", path)
+            fields[name] = arrays[name]
+    return Classification(**fields)
+
+
+def _float(v):
+    """SQLite stores NaN as NULL: read it back as NaN."""
+    return float("nan") if v is None else float(v)
+
+
+def _normalise(settings):
+    """Settings as plain JSON data (tuples become lists, numpy scalars numbers)."""
+    try:
+        return json.loads(json.dumps(settings, sort_keys=True, default=_plain))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"settings must be JSON-serialisable data: {exc}") from None
+
+
+def _differences(stored, given, prefix=""):
+    out = []
+    for key in sorted(set(stored) | set(given)):
+        a, b = stored.get(key, "<missing>"), given.get(key, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: stored {_brief(a)}, given {_brief(b)}")
+    return out
+
+
+def _brief(v):
+    text = json.dumps(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---- the store --------------------------------------------------------------------------
+class Store:
+    """A scan's SQLite file.
+
+    Use :meth:`create` for a new store and :meth:`open` for an existing one;
+    a store is a context manager that closes its connection.
+
+    Examples
+    --------
+    >>> from landscape.store import Store
+    >>> with Store.create(":memory:", {"lr": 0.5}) as s:
+    ...     s.settings, s.finished_starts().tolist()
+    ({'lr': 0.5}, [])
+    """
+
+    def __init__(self, connection, path):
+        # use Store.create / Store.open
+        self._conn = connection
+        self.path = path
+
+    # ---- opening --------------------------------------------------------------------
+    @classmethod
+    def create(cls, path, settings):
+        """Create a new store at `path` (``":memory:"`` for one that lives in memory).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Must not exist yet.
+        settings : dict
+            JSON-serialisable scan settings, kept in ``meta``.
+
+        Returns
+        -------
+        Store
+        """
+        path = _as_path(path)
+        settings = _normalise(settings)
+        if not isinstance(settings, dict):
+            raise TypeError(f"settings must be a dict, got {type(settings).__name__}")
+        if path != ":memory:" and os.path.exists(path):
+            raise StoreError(f"store {path} already exists; open it with Store.open({path!r}) "
+                             "or choose a new path", path)
+        conn = _connect(path)
+        try:
+            with _transaction(conn):
+                conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                    ("schema_version", json.dumps(SCHEMA_VERSION)),
+                    ("settings", json.dumps(settings, sort_keys=True)),
+                ])
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def open(cls, path, settings=None, *, ignore=()):
+        """Open an existing store, checking that it is one this version reads.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        settings : dict, optional
+            When given, the stored settings must equal them (except the keys in
+            `ignore`): a store is never used to mix results of different scans.
+        ignore : sequence of str
+            Top-level settings keys allowed to differ.
+
+        Returns
+        -------
+        Store
+
+        Raises
+        ------
+        StoreError
+            The file is missing, not an SQLite database, not a landscape store,
+            corrupt, of another schema version, or its settings differ.
+        """
+        path = _as_path(path)
+        if path == ":memory:":
+            raise StoreError("an in-memory store cannot be reopened; use Store.create(':memory:',"
+                             " settings) or a file path", path)
+        if not os.path.isfile(path):
+            raise StoreError(f"no store at {path}; create one with Store.create(path, settings) "
+                             "or run ls.scan(..., store=path)", path)
+        with open(path, "rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+        if header != _SQLITE_HEADER:
+            raise StoreError(f"{path} is not an SQLite file, so not a landscape store (corrupt, "
+                             "or another kind of file); move it away or pass another store path",
+                             path)
+        conn = _connect(path)
+        try:
+            store = cls(conn, path)
+            store._check()
+            if settings is not None:
+                store.check_settings(settings, ignore=ignore)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _check(self):
+        path = self.path
+        try:
+            # quick_check also rolls back the hot journal a killed writer left behind
+            problems = [r[0] for r in self._conn.execute("PRAGMA quick_check").fetchall()]
+            app = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {path} is corrupt or not an SQLite database ({exc}); "
+                             "move it away and re-run the scan into a new store", path) from None
+        if problems != ["ok"]:
+            raise StoreError(f"store {path} is corrupt (SQLite integrity check: "
+                             f"{'; '.join(problems[:3])}); move it away and re-run the scan "
+                             "into a new store", path)
+        if app != _APPLICATION_ID or "meta" not in tables:
+            raise StoreError(f"{path} is an SQLite database but not a landscape store; pass "
+                             "another store path", path)
+        version = self._meta("schema_version")
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"store {path} has schema version {version!r}, but this version "
+                             f"of landscape reads schema version {SCHEMA_VERSION}; open it with "
+                             "the landscape version that wrote it, or re-run the scan into a "
+                             "new store", path)
+        missing = set(_TABLES) - tables
+        if missing:
+            raise StoreError(f"store {path} lacks the tables {sorted(missing)}; the file is "
+                             "corrupt: move it away and re-run the scan into a new store", path)
+
+    def _meta(self, key):
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path}: cannot read its meta table ({exc}); the file "
+                             "is corrupt", self.path) from None
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            raise StoreError(f"store {self.path}: meta entry {key!r} is not valid JSON; the "
+                             "file is corrupt", self.path) from None
+
+    # ---- settings -------------------------------------------------------------------
+    @property
+    def settings(self):
+        """The scan settings stored in ``meta`` (a dict)."""
+        return self._meta("settings")
+
+    @property
+    def schema_version(self):
+        return self._meta("schema_version")
+
+    def check_settings(self, settings, *, ignore=()):
+        """Raise StoreError unless the stored settings equal `settings` (keys in `ignore` aside)."""
+        given = {k: v for k, v in _normalise(settings).items() if k not in ignore}
+        stored = {k: v for k, v in (self.settings or {}).items() if k not in ignore}
+        diff = _differences(stored, given)
+        if diff:
+            raise StoreError(
+                f"store {self.path} was written by a scan with different settings, and results "
+                "of different scans are never mixed:\n  " + "\n  ".join(diff[:10])
+                + "\nPass the original settings to resume it, or choose a new store path.",
+                self.path)
+
+    def update_settings(self, settings):
+        """Replace the stored settings (one transaction)."""
+        text = json.dumps(_normalise(settings), sort_keys=True)
+        with _transaction(self._conn):
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (text,))
+
+    # ---- per-start results ------------------------------------------------------------
+    def write_chunk(self, chunk):
+        """Commit the results of one chunk of starts in one transaction.
+
+        Either every row of the chunk is stored or, if anything fails (or the
+        process is killed), none is.
+        """
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"write_chunk expects a Chunk, got {type(chunk).__name__}")
+        try:
+            self._write_chunk(chunk)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"store {self.path}: a start of this chunk is already stored "
+                             f"({exc}); nothing of the chunk was written.  Write each start "
+                             "once: a resumed scan skips finished_starts()", self.path) from None
+
+    def _write_chunk(self, chunk):
+        conn = self._conn
+        with _transaction(conn):
+            for i, s in enumerate(chunk.start):
+                s = int(s)
+                text, arrays = _encode_classification(chunk.classification[i])
+                conn.execute(
+                    "INSERT INTO starts (start, x, x_dtype, x_shape, loss, grad_norm, "
+                    "min_eigenvalue, status, message, descent_iterations, polish_iterations, "
+                    "pushes, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (s, *_pack(chunk.x[i]), float(chunk.loss[i]), float(chunk.grad_norm[i]),
+                     float(chunk.min_eigenvalue[i]), int(chunk.status[i]), str(chunk.message[i]),
+                     int(chunk.descent_iterations[i]), int(chunk.polish_iterations[i]),
+                     int(chunk.pushes[i]), text))
+                self._write_arrays("starts", str(s), arrays)
+            seq = {}
+            for j, s in enumerate(chunk.visit_start):
+                s = int(s)
+                q = seq[s] = seq.get(s, -1) + 1
+                text, arrays = _encode_classification(chunk.visit_classification[j])
+                conn.execute("INSERT INTO visits (start, seq, x, x_dtype, x_shape, "
+                             "classification) VALUES (?, ?, ?, ?, ?, ?)",
+                             (s, q, *_pack(chunk.visit_x[j]), text))
+                self._write_arrays("visits", f"{s}/{q}", arrays)
+            conn.execute("DELETE FROM meta WHERE key = 'finalized'")
+
+    def _write_arrays(self, owner, key, arrays):
+        for name, a in arrays.items():
+            self._conn.execute("INSERT INTO arrays (owner, key, name, data, dtype, shape) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (owner, key, name, *_pack(a)))
+
+    def _read_arrays(self, owner):
+        out = {}
+        for key, name, data, dtype, shape in self._query(
+                "SELECT key, name, data, dtype, shape FROM arrays WHERE owner = ?", (owner,)):
+            out.setdefault(key, {})[name] = _unpack(data, dtype, shape, self.path)
+        return out
+
+    def _query(self, sql, params=()):
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path}: query failed ({exc}); the file is corrupt or "
+                             "from another version", self.path) from None
+
+    def finished_starts(self):
+        """Indices of the starts whose results are stored, ascending (int ndarray)."""
+        rows = self._query("SELECT start FROM starts ORDER BY start")
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def n_finished(self):
+        """How many starts are stored."""
+        return int(self._query("SELECT COUNT(*) FROM starts")[0][0])
+
+    def read_outcomes(self, n_params=None):
+        """Every stored start as one :class:`Chunk`, ordered by start index.
+
+        Parameters
+        ----------
+        n_params : int, optional
+            Length of x; needed only to shape empty results.
+        """
+        rows = self._query(
+            "SELECT start, x, x_dtype, x_shape, loss, grad_norm, min_eigenvalue, status, "
+            "message, descent_iterations, polish_iterations, pushes, classification "
+            "FROM starts ORDER BY start")
+        arrays = self._read_arrays("starts")
+        vrows = self._query("SELECT start, seq, x, x_dtype, x_shape, classification FROM visits "
+                            "ORDER BY start, seq")
+        varrays = self._read_arrays("visits")
+        xs = [_unpack(r[1], r[2], r[3], self.path) for r in rows]
+        vxs = [_unpack(r[2], r[3], r[4], self.path) for r in vrows]
+        n = n_params if n_params is not None else (len(xs[0]) if xs else 0)
+        return Chunk(
+            start=np.array([r[0] for r in rows], dtype=np.int64),
+            x=np.array(xs, dtype=np.float64).reshape(len(rows), n),
+            loss=np.array([_float(r[4]) for r in rows]),
+            grad_norm=np.array([_float(r[5]) for r in rows]),
+            min_eigenvalue=np.array([_float(r[6]) for r in rows]),
+            status=np.array([r[7] for r in rows], dtype=np.int64),
+            message=[r[8] for r in rows],
+            descent_iterations=np.array([r[9] for r in rows], dtype=np.int64),
+            polish_iterations=np.array([r[10] for r in rows], dtype=np.int64),
+            pushes=np.array([r[11] for r in rows], dtype=np.int64),
+            classification=[_decode_classification(r[12], arrays.get(str(r[0]), {}), self.path)
+                            for r in rows],
+            visit_start=np.array([r[0] for r in vrows], dtype=np.int64),
+            visit_x=np.array(vxs, dtype=np.float64).reshape(len(vrows), n),
+            visit_classification=[
+                _decode_classification(r[5], varrays.get(f"{r[0]}/{r[1]}", {}), self.path)
+                for r in vrows])
+
+    # ---- distinct points, assignments and edges --------------------------------------
+    def write_points(self, points, assignment, edges, *, finalized=None):
+        """Replace the distinct points, the start -> point assignment and the graph edges.
+
+        One transaction.
+
+        Parameters
+        ----------
+        points : sequence of dict
+            Keys ``id``, ``x``, ``classification``, ``basin_count``,
+            ``first_start`` (-1 for none), ``found_by``.
+        assignment : sequence of (start, point) pairs
+            Point -1: the start ended at no critical point.
+        edges : sequence of (source, target, visits, descents)
+        finalized : dict, optional
+            Stored as ``meta['finalized']`` in the same transaction.
+        """
+        conn = self._conn
+        with _transaction(conn):
+            for table in ("points", "assignments", "edges"):
+                conn.execute(f"DELETE FROM {table}")          # fixed table names, no input
+            conn.execute("DELETE FROM arrays WHERE owner = 'points'")
+            for p in points:
+                c = p["classification"]
+                text, arrays = _encode_classification(c)
+                conn.execute(
+                    "INSERT INTO points (id, x, x_dtype, x_shape, kind, loss, basin_count, "
+                    "first_start, found_by, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (int(p["id"]), *_pack(p["x"]), c.kind, float(c.loss), int(p["basin_count"]),
+                     int(p["first_start"]), str(p["found_by"]), text))
+                self._write_arrays("points", str(int(p["id"])), arrays)
+            conn.executemany("INSERT INTO assignments (start, point) VALUES (?, ?)",
+                             [(int(s), int(q)) for s, q in assignment])
+            conn.executemany("INSERT INTO edges (source, target, visits, descents) "
+                             "VALUES (?, ?, ?, ?)",
+                             [tuple(int(v) for v in e) for e in edges])
+            conn.execute("DELETE FROM meta WHERE key = 'finalized'")
+            if finalized is not None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('finalized', ?)",
+                             (json.dumps(_normalise(finalized), sort_keys=True),))
+
+    @property
+    def finalized(self):
+        """``meta['finalized']`` (written with the points), or None."""
+        return self._meta("finalized")
+
+    def read_points(self):
+        """The distinct points as a list of dicts (keys as in :meth:`write_points`), by id."""
+        arrays = self._read_arrays("points")
+        rows = self._query("SELECT id, x, x_dtype, x_shape, basin_count, first_start, found_by, "
+                           "classification FROM points ORDER BY id")
+        return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], self.path), basin_count=r[4],
+                     first_start=r[5], found_by=r[6],
+                     classification=_decode_classification(r[7], arrays.get(str(r[0]), {}),
+                                                           self.path)) for r in rows]
+
+    def read_assignment(self):
+        """(start, point) pairs as two int ndarrays, ordered by start."""
+        rows = self._query("SELECT start, point FROM assignments ORDER BY start")
+        return (np.array([r[0] for r in rows], dtype=np.int64),
+                np.array([r[1] for r in rows], dtype=np.int64))
+
+    def read_edges(self):
+        """Edges as a list of (source, target, visits, descents), ordered."""
+        return [tuple(r) for r in self._query(
+            "SELECT source, target, visits, descents FROM edges ORDER BY source, target")]
+
+    # ---- lifetime --------------------------------------------------------------------
+    def close(self):
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"Store({self.path!r})"
+
+
+def _as_path(path):
+    if isinstance(path, Store):
+        return path.path
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"store must be a file path (str or os.PathLike), got "
+                        f"{type(path).__name__}")
+    return os.fspath(path)
+
+
+def _connect(path):
+    # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+    try:
+        return sqlite3.connect(path, isolation_level=None, timeout=60.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {path}: {exc}; check the path and its permissions",
+                         path) from None
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False

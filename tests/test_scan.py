@@ -1,0 +1,340 @@
+"""Scans: the V = I_8 landscape of Safran et al., resumption after kill -9, executors, the graph."""
+
+import concurrent.futures
+import importlib
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import networkx as nx
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import landscape as ls
+from landscape.errors import StoreError
+from landscape.graph import read_graph
+from landscape.scan import Scan, scan
+from landscape.store import Store
+
+K = 8
+N_STARTS = 500
+LR = 5 / K
+GTOL = 1e-12
+SPURIOUS_RANGE = (0.05, 0.20)
+# the module, not the function ls.scan that shadows it as an attribute of the package
+scan_module = importlib.import_module("landscape.scan")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(scan_module.__file__)))
+
+
+def _model(k=K):
+    return ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The uninterrupted in-process scan of V = I_8, k = 8, 500 Xavier starts, seed 0."""
+    return scan(_model(), N_STARTS, rng=0, lr=LR, chunk_size=N_STARTS, progress=False)
+
+
+def assert_same_scan(a, b):
+    """Same per-start outcomes, same distinct points, same graph -- bit for bit."""
+    for name in ("start", "point", "x", "loss", "grad_norm", "status"):
+        assert_array_equal(getattr(a.outcomes, name), getattr(b.outcomes, name), err_msg=name)
+    assert a.outcomes.kind == b.outcomes.kind
+    assert len(a.points) == len(b.points)
+    for p, q in zip(a.points, b.points):
+        assert_array_equal(p.x, q.x)
+        assert (p.kind, p.loss, p.basin_count, p.first_start, p.found_by) == (
+            q.kind, q.loss, q.basin_count, q.first_start, q.found_by)
+    assert a.edges == b.edges
+    assert list(a.graph.nodes(data=True)) == list(b.graph.nodes(data=True))
+    assert list(a.graph.edges(data=True)) == list(b.graph.edges(data=True))
+
+
+# ---- the landscape of V = I_8 ---------------------------------------------------------------
+def test_identity_teacher_k8_has_one_spurious_minimum(reference):
+    s = reference
+    m = _model()
+    assert s.n_starts == N_STARTS
+    minima = s.minima
+    assert [p.kind for p in minima] == ["strict-minimum", "strict-minimum"]
+    glob, spurious = minima
+    assert glob.classification.is_global and not spurious.classification.is_global
+    assert s.spurious_minima == [spurious]
+    # every start ended at one of the two minima, certified
+    assert np.all(s.outcomes.status == int(ls.Status.CONVERGED))
+    assert np.all(s.outcomes.grad_norm <= GTOL)
+    assert set(s.outcomes.point.tolist()) == {glob.id, spurious.id}
+    assert set(s.outcomes.kind) == {"strict-minimum"}
+    assert glob.basin_count + spurious.basin_count == N_STARTS
+    # every distinct point (minima and visited saddles) is certified |grad F| <= 1e-12
+    for p in s.points:
+        assert np.linalg.norm(m.grad(p.x)) <= GTOL
+        assert p.classification.grad_norm <= GTOL
+        assert p.kind in ("strict-minimum", "strict-saddle")
+    frac = s.spurious_fraction
+    lo, hi = s.spurious_interval
+    assert SPURIOUS_RANGE[0] <= frac <= SPURIOUS_RANGE[1]
+    assert lo < frac < hi
+    assert spurious.basin_fraction == frac
+    assert_array_equal(spurious.basin_interval, s.spurious_interval)
+
+
+def test_a_second_seed_agrees_within_the_intervals(reference):
+    other = scan(_model(), N_STARTS, rng=1, lr=LR, chunk_size=N_STARTS, progress=False)
+    assert len(other.minima) == 2
+    assert SPURIOUS_RANGE[0] <= other.spurious_fraction <= SPURIOUS_RANGE[1]
+    a, b = reference.spurious_interval, other.spurious_interval
+    assert a[0] <= other.spurious_fraction <= a[1] or b[0] <= reference.spurious_fraction <= b[1]
+    assert max(a[0], b[0]) <= min(a[1], b[1])                      # the intervals overlap
+    # the same two orbits: losses agree to rounding
+    for p, q in zip(reference.minima, other.minima):
+        assert abs(p.loss - q.loss) <= 1e-12
+
+
+def test_symmetric_copies_are_merged(reference):
+    m = _model()
+    s = reference
+    for p in s.minima:
+        X = s.outcomes.x[s.basin(p.id)]
+        # the basin holds many different parameter vectors (permuted/rotated copies) ...
+        _, first = np.unique(np.round(X, 6), axis=0, return_index=True)
+        assert len(first) > 1
+        # ... every one on the orbit of the node's representative
+        for x in X[first[:20]]:
+            assert ls.orbit_distance(m, p.x, x) <= 1e-8
+    # one node per orbit: distinct nodes are far apart modulo symmetry
+    for i, p in enumerate(s.points):
+        for q in s.points[i + 1:]:
+            assert ls.orbit_distance(m, p.x, q.x) > 1e-3
+
+
+def test_graph_edges_go_from_saddles_to_minima(reference):
+    G = reference.graph
+    assert isinstance(G, nx.DiGraph)
+    assert G.number_of_nodes() == len(reference.points)
+    for u, v, data in G.edges(data=True):
+        assert G.nodes[u]["kind"] in ("strict-saddle", "non-strict-saddle")
+        assert G.nodes[v]["kind"] in ("strict-minimum", "degenerate-minimum")
+        assert data["count"] == data["visits"] + data["descents"] >= 1
+        assert data["descents"] <= 2
+    for p in reference.saddles:
+        # descending off each strict saddle along +- its negative curvature reaches minima
+        assert sum(d["descents"] for _, _, d in G.out_edges(p.id, data=True)) == 2
+    node = G.nodes[reference.minima[1].id]
+    assert set(node) >= {"kind", "loss", "index", "nullity", "lambda_min", "basin_count",
+                         "basin_fraction", "basin_low", "basin_high"}
+    assert node["index"] == 0 and node["nullity"] == 0 and node["lambda_min"] > 0
+
+
+def test_graph_round_trips_through_graphml_and_json(reference, tmp_path):
+    G = reference.graph
+    for name in ("basins.graphml", "basins.json"):
+        path = tmp_path / name
+        reference.export_graph(path)
+        H = read_graph(path)
+        assert isinstance(H, nx.DiGraph)
+        assert dict(H.nodes(data=True)) == dict(G.nodes(data=True))
+        assert sorted(H.edges(data=True)) == sorted(G.edges(data=True))
+        assert H.graph["n_starts"] == N_STARTS
+    with pytest.raises(ValueError, match=r"\.graphml.*\.json"):
+        reference.export_graph(tmp_path / "basins.txt")
+
+
+# ---- seeds, chunks and executors ---------------------------------------------------------------
+def test_start_i_is_drawn_from_child_i_of_the_seed_sequence():
+    m = _model(4)
+    n = 12
+    X0 = np.vstack([m.sample_init(1, rng=child)
+                    for child in np.random.SeedSequence(3).spawn(n)])
+    a = scan(m, n, rng=3, lr=5 / 4, progress=False)
+    b = scan(m, n, rng=0, init=X0, lr=5 / 4, progress=False)
+    assert_array_equal(a.outcomes.x, b.outcomes.x)
+    assert_array_equal(a.outcomes.point, b.outcomes.point)
+
+
+def test_chunk_sizes_give_identical_results_small():
+    m = _model(4)
+    one = scan(m, 60, rng=2, lr=5 / 4, chunk_size=1, progress=False)
+    whole = scan(m, 60, rng=2, lr=5 / 4, chunk_size=60, progress=False)
+    assert_same_scan(one, whole)
+
+
+def test_chunk_size_7_gives_identical_results(reference):
+    s = scan(_model(), N_STARTS, rng=0, lr=LR, chunk_size=7, progress=False)
+    assert_same_scan(s, reference)
+
+
+def test_process_pool_gives_identical_results(reference):
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        s = scan(_model(), N_STARTS, rng=0, lr=LR, chunk_size=64, executor=pool,
+                 progress=False)
+    assert_same_scan(s, reference)
+
+
+def test_dask_cluster_gives_identical_results(reference):
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed: pip install "
+        "'landscape[distributed]' to run the Dask executor test")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        s = scan(_model(), N_STARTS, rng=0, lr=LR, chunk_size=100, executor=client,
+                 progress=False)
+    assert_same_scan(s, reference)
+
+
+# ---- the store: resumption and refusals ---------------------------------------------------
+def test_a_scan_killed_mid_way_resumes_to_the_same_result(reference, tmp_path, monkeypatch):
+    path = tmp_path / "run.db"
+    code = textwrap.dedent(f"""
+        import numpy as np, landscape as ls
+        from landscape.scan import scan
+        m = ls.ReluTeacherStudent(teacher=np.eye({K}), n_students={K})
+        scan(m, {N_STARTS}, rng=0, lr={LR!r}, store={str(path)!r}, chunk_size=10,
+             progress=False)
+    """)
+    env = dict(os.environ, PYTHONPATH=PROJECT_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        done = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists():
+                try:
+                    with sqlite3.connect(path, timeout=60) as conn:
+                        done = conn.execute("SELECT COUNT(*) FROM starts").fetchone()[0]
+                    conn.close()
+                except sqlite3.DatabaseError:          # the schema is still being created
+                    done = 0
+            if done >= 30:                              # three chunks committed
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the scan ended before it could be killed: " + \
+            proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    with Store.open(path) as st:
+        finished = st.finished_starts()
+        assert st.finalized is None
+    assert 30 <= len(finished) < N_STARTS and len(finished) % 10 == 0
+    with pytest.raises(StoreError, match="unfinished scan"):
+        Scan.load(path)
+
+    computed = []
+    run_chunk = scan_module._run_chunk
+
+    def counting(model, config, starts, X0=None):
+        computed.extend(int(s) for s in starts)
+        return run_chunk(model, config, starts, X0)
+
+    monkeypatch.setattr(scan_module, "_run_chunk", counting)
+    resumed = scan(_model(), N_STARTS, rng=0, lr=LR, store=path, chunk_size=64, progress=False)
+    assert sorted(computed) == sorted(set(range(N_STARTS)) - set(finished.tolist()))
+    assert_same_scan(resumed, reference)
+    assert_same_scan(Scan.load(path), reference)
+    # a finished store is reloaded, not recomputed
+    computed.clear()
+    again = scan(_model(), N_STARTS, rng=None, lr=LR, store=path, progress=False)
+    assert computed == []
+    assert_same_scan(again, reference)
+
+
+def test_scan_load_resumes_with_a_model(tmp_path, monkeypatch):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    full = scan(m, 30, rng=5, lr=5 / 4, chunk_size=10, progress=False)
+    run_chunk = scan_module._run_chunk
+
+    def crash_on_third(model, config, starts, X0=None):
+        if starts[0] >= 20:
+            raise KeyboardInterrupt("interrupted")
+        return run_chunk(model, config, starts, X0)
+
+    monkeypatch.setattr(scan_module, "_run_chunk", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        scan(m, 30, rng=5, lr=5 / 4, store=path, chunk_size=10, progress=False)
+    monkeypatch.setattr(scan_module, "_run_chunk", run_chunk)
+    with pytest.raises(StoreError, match="20 of 30 starts"):
+        Scan.load(path)
+    assert_same_scan(Scan.load(path, m, progress=False), full)
+    assert_same_scan(Scan.load(path), full)
+    assert Scan.load(path).path == str(path)
+
+
+def test_a_store_with_other_settings_is_refused(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    scan(m, 10, rng=0, lr=5 / 4, store=path, progress=False)
+    with pytest.raises(StoreError, match=r"lr: stored 1\.25, given 1") as err:
+        scan(m, 10, rng=0, lr=1.0, store=path, progress=False)
+    assert str(path) in str(err.value) and "new store path" in str(err.value)
+    with pytest.raises(StoreError, match="seed.entropy"):
+        scan(m, 10, rng=1, lr=5 / 4, store=path, progress=False)
+    teacher = ls.ReluTeacherStudent(teacher=2 * np.eye(4), n_students=4)
+    with pytest.raises(StoreError, match="model.probe"):
+        scan(teacher, 10, rng=0, lr=5 / 4, store=path, progress=False)
+    with pytest.raises(StoreError, match="model"):
+        scan(_model(3), 10, rng=0, lr=5 / 4, store=path, progress=False)
+    # more starts extend the same scan; the first ten are not recomputed
+    longer = scan(m, 15, rng=0, lr=5 / 4, store=path, progress=False)
+    assert longer.n_starts == 15
+    assert_same_scan(longer, scan(m, 15, rng=0, lr=5 / 4, progress=False))
+    with pytest.raises(StoreError, match="n_starts >= 15"):
+        scan(m, 12, rng=0, lr=5 / 4, store=path, progress=False)
+
+
+def test_a_corrupt_store_is_refused(tmp_path):
+    path = tmp_path / "run.db"
+    path.write_bytes(b"definitely not sqlite" * 50)
+    with pytest.raises(StoreError, match="not an SQLite file"):
+        scan(_model(3), 5, rng=0, lr=5 / 3, store=path, progress=False)
+    with pytest.raises(StoreError, match="not an SQLite file"):
+        Scan.load(path)
+
+
+# ---- what descent ends at -----------------------------------------------------------------
+def test_a_descent_ending_at_a_saddle_is_a_saddle():
+    """F = x^2 + y^3: GD from y = 0 converges to the origin, a non-strict saddle."""
+    m = ls.AutogradModel(lambda z: z[0] ** 2 + z[1] ** 3, 2)
+    s = scan(m, 2, rng=0, init=np.array([[1.0, 0.0], [0.5, 0.0]]), lr=0.25, progress=False)
+    assert s.outcomes.kind == ["non-strict-saddle", "non-strict-saddle"]
+    assert s.minima == [] and s.spurious_count == 0
+    (p,) = s.points
+    assert p.is_saddle and not p.is_minimum and p.basin_count == 2
+    assert s.graph.number_of_edges() == 0       # its witness direction descends without end
+
+
+def test_bad_arguments():
+    m = _model(3)
+    with pytest.raises(ValueError, match="n_starts"):
+        scan(m, 0, rng=0, lr=1.0, progress=False)
+    with pytest.raises(TypeError, match="executor"):
+        scan(m, 2, rng=0, lr=1.0, executor="dask", progress=False)
+    with pytest.raises(ValueError, match="init"):
+        scan(m, 2, rng=0, lr=1.0, init=np.zeros((3, m.n_params)), progress=False)
+    with pytest.raises(TypeError, match="rng"):
+        scan(m, 2, rng="zero", lr=1.0, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        scan(m, 2, rng=0, lr=-1.0, progress=False)
+    with pytest.raises(TypeError, match="progress"):
+        scan(m, 2, rng=0, lr=1.0, progress="yes")
+
+
+def test_default_step_size_and_progress_bar(capsys):
+    m = _model(3)
+    s = scan(m, 6, rng=0, progress=True)
+    assert 0 < s.settings["lr"] < 2
+    assert len(s.minima) >= 1
+    assert "scan" in capsys.readouterr().err

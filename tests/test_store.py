@@ -1,0 +1,310 @@
+"""The SQLite run store: exact round-trips, one transaction per chunk, clear errors, no pickles."""
+
+import ast
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import landscape as ls
+import landscape.store as store_module
+from landscape.errors import LandscapeError, StoreError
+from landscape.store import SCHEMA_VERSION, Chunk, Store
+
+SETTINGS = {"model": {"class": "ReluTeacherStudent", "probe": [0.25, 1.5]}, "lr": 0.625,
+            "seed": {"entropy": 2**100 + 7, "spawn_key": []}, "n_starts": 10}
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(store_module.__file__)))
+
+
+def _classifications():
+    """A strict minimum (eigenvalues), a non-strict saddle (witness) and a non-critical point."""
+    m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    trap = ls.AutogradModel(lambda z: (z[1] - z[0] ** 2) * (z[1] - 2 * z[0] ** 2), 2)
+    return [ls.classify(m, m.flatten(np.eye(3))), ls.classify(trap, [0.0, 0.0]),
+            ls.classify(m, m.sample_init(1, rng=0)[0])]
+
+
+def _chunk(starts, rng, n=9, visits=1):
+    cs = _classifications()
+    B = len(starts)
+    vs = np.repeat(np.asarray(starts[:1], dtype=int), visits)
+    return Chunk(start=np.asarray(starts, dtype=int), x=rng.standard_normal((B, n)),
+                 loss=rng.random(B), grad_norm=np.full(B, 1e-13),
+                 min_eigenvalue=np.where(np.arange(B) % 2, np.nan, 0.25),
+                 status=np.zeros(B, dtype=int), message=[f"it's \"done\" {s}" for s in starts],
+                 descent_iterations=np.arange(B), polish_iterations=np.ones(B, dtype=int),
+                 pushes=np.zeros(B, dtype=int),
+                 classification=[cs[i % 3] for i in range(B)],
+                 visit_start=vs, visit_x=rng.standard_normal((len(vs), n)),
+                 visit_classification=[cs[1]] * len(vs))
+
+
+def _same_classification(a, b):
+    da, db = a.to_dict(), b.to_dict()
+    assert da.keys() == db.keys()
+    for k in da:
+        va, vb = getattr(a, k), getattr(b, k)
+        if isinstance(va, np.ndarray):
+            assert_array_equal(va, vb)
+            assert va.dtype == vb.dtype
+        elif isinstance(va, float) and np.isnan(va):
+            assert np.isnan(vb)
+        else:
+            assert va == vb, k
+
+
+def _same_chunk(a, b):
+    for name in ("start", "x", "loss", "grad_norm", "min_eigenvalue", "status",
+                 "descent_iterations", "polish_iterations", "pushes", "visit_start", "visit_x"):
+        assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.message == b.message
+    for ca, cb in zip(a.classification + a.visit_classification,
+                      b.classification + b.visit_classification, strict=True):
+        _same_classification(ca, cb)
+
+
+def test_chunks_round_trip_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "run.db"
+    first, second = _chunk([3, 4, 5], rng), _chunk([0, 1, 2, 6], rng, visits=2)
+    with Store.create(path, SETTINGS) as s:
+        assert s.finished_starts().tolist() == []
+        s.write_chunk(first)
+        s.write_chunk(second)
+    with Store.open(path, SETTINGS) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.settings == SETTINGS                   # big ints survive JSON
+        assert s.finished_starts().tolist() == [0, 1, 2, 3, 4, 5, 6]
+        assert s.n_finished() == 7
+        got = s.read_outcomes()
+    order = np.argsort(np.concatenate([first.start, second.start]))
+
+    def cat(name):
+        return np.concatenate([getattr(first, name), getattr(second, name)])[order]
+
+    assert_array_equal(got.x, cat("x"))                 # float64 bit-exact
+    assert_array_equal(got.min_eigenvalue, cat("min_eigenvalue"))   # NaN survives NULL
+    assert got.message == [(first.message + second.message)[i] for i in order]
+    cls = first.classification + second.classification
+    for i, c in zip(order, got.classification, strict=True):
+        _same_classification(cls[i], c)
+    assert got.visit_start.tolist() == [0, 0, 3]
+    assert got.visit_classification[0].kind == "non-strict-saddle"
+    assert got.visit_classification[0].witness.shape == (2,)
+
+
+def test_in_memory_store():
+    rng = np.random.default_rng(2)
+    c = _chunk([0, 1], rng)
+    with Store.create(":memory:", {"a": 1}) as s:
+        s.write_chunk(c)
+        _same_chunk(s.read_outcomes(), c)
+
+
+def test_a_chunk_is_one_transaction(tmp_path):
+    rng = np.random.default_rng(3)
+    with Store.create(tmp_path / "run.db", SETTINGS) as s:
+        s.write_chunk(_chunk([0, 1, 2], rng))
+        with pytest.raises(StoreError, match="already stored"):
+            s.write_chunk(_chunk([7, 8, 2, 9], rng))      # start 2 again: all or nothing
+        assert s.finished_starts().tolist() == [0, 1, 2]
+        assert s.read_outcomes().visit_start.tolist() == [0]
+
+
+def test_points_assignment_and_edges_round_trip(tmp_path):
+    cs = _classifications()
+    rng = np.random.default_rng(4)
+    points = [dict(id=i, x=rng.standard_normal(9), classification=cs[i], basin_count=10 - i,
+                   first_start=i - 1, found_by="descent") for i in range(2)]
+    path = tmp_path / "run.db"
+    with Store.create(path, SETTINGS) as s:
+        assert s.finalized is None
+        s.write_points(points, [(0, 1), (1, -1), (2, 0)], [(1, 0, 3, 2)],
+                       finalized={"n_starts": 3})
+        s.write_points(points, [(0, 1), (1, -1), (2, 0)], [(1, 0, 3, 2)],
+                       finalized={"n_starts": 3})          # replaces, no duplicates
+    with Store.open(path) as s:
+        got = s.read_points()
+        starts, pts = s.read_assignment()
+        assert s.read_edges() == [(1, 0, 3, 2)]
+        assert s.finalized == {"n_starts": 3}
+    assert starts.tolist() == [0, 1, 2] and pts.tolist() == [1, -1, 0]
+    for p, q in zip(points, got, strict=True):
+        assert_array_equal(p["x"], q["x"])
+        assert (p["id"], p["basin_count"], p["first_start"], p["found_by"]) == (
+            q["id"], q["basin_count"], q["first_start"], q["found_by"])
+        _same_classification(p["classification"], q["classification"])
+
+
+def test_different_settings_refuse(tmp_path):
+    path = tmp_path / "run.db"
+    Store.create(path, SETTINGS).close()
+    other = dict(SETTINGS, lr=0.5)
+    with pytest.raises(StoreError, match=r"lr: stored 0\.625, given 0\.5") as err:
+        Store.open(path, other)
+    assert str(path) in str(err.value) and "new store path" in str(err.value)
+    assert err.value.path == str(path)
+    teacher = dict(SETTINGS, model={"class": "ReluTeacherStudent", "probe": [0.25, 1.0]})
+    with pytest.raises(StoreError, match="model.probe"):
+        Store.open(path, teacher)
+    with Store.open(path, dict(SETTINGS, n_starts=20), ignore=("n_starts",)) as s:
+        assert s.settings["n_starts"] == 10
+
+
+def test_another_schema_version_is_refused(tmp_path):
+    path = tmp_path / "run.db"
+    Store.create(path, SETTINGS).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 2") as err:
+        Store.open(path)
+    assert str(path) in str(err.value) and "new store" in str(err.value)
+    assert isinstance(err.value, LandscapeError)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all\n" * 10,
+                                     np.random.default_rng(5).bytes(4096)],
+                         ids=["empty", "text", "random"])
+def test_non_sqlite_files_are_refused(tmp_path, content):
+    path = tmp_path / "run.db"
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match="not an SQLite file") as err:
+        Store.open(path)
+    assert str(path) in str(err.value)
+
+
+def test_other_sqlite_databases_are_refused(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    conn.close()
+    with pytest.raises(StoreError, match="not a landscape store"):
+        Store.open(path)
+
+
+def test_a_damaged_store_is_refused(tmp_path):
+    path = tmp_path / "run.db"
+    rng = np.random.default_rng(6)
+    with Store.create(path, SETTINGS) as s:
+        for i in range(20):
+            s.write_chunk(_chunk(list(range(10 * i, 10 * i + 10)), rng, n=200))
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for p in range(2, len(data) // page):             # scribble over every page but the first
+        data[p * page + 8: p * page + 60] = rng.bytes(52)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="corrupt") as err:
+        s = Store.open(path)
+        s.read_outcomes()
+    assert str(path) in str(err.value)
+
+
+def test_missing_and_existing_paths(tmp_path):
+    path = tmp_path / "run.db"
+    with pytest.raises(StoreError, match="no store at"):
+        Store.open(path)
+    Store.create(path, SETTINGS).close()
+    with pytest.raises(StoreError, match="already exists"):
+        Store.create(path, SETTINGS)
+    with pytest.raises(TypeError, match="file path"):
+        Store.open(42)
+
+
+def test_queries_are_parameterised(tmp_path):
+    path = tmp_path / "run.db"
+    evil = "x'); DROP TABLE starts; --"
+    with Store.create(path, dict(SETTINGS, note=evil)) as s:
+        c = _chunk([0], np.random.default_rng(7))
+        s.write_chunk(Chunk(**{**{f: getattr(c, f) for f in c.to_dict()}, "message": [evil]}))
+    with Store.open(path) as s:
+        assert s.settings["note"] == evil
+        assert s.read_outcomes().message == [evil]
+
+
+def _imported_modules(path):
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_store_never_pickles(tmp_path):
+    assert not _imported_modules(store_module.__file__) & {
+        "pickle", "cPickle", "dill", "cloudpickle", "shelve", "marshal", "joblib"}
+    path = tmp_path / "run.db"
+    with Store.create(path, SETTINGS) as s:
+        s.write_chunk(_chunk(list(range(30)), np.random.default_rng(8), visits=3))
+    conn = sqlite3.connect(path)
+    blobs = 0
+    for table, col, dtype_col, shape_col in [("starts", "x", "x_dtype", "x_shape"),
+                                             ("visits", "x", "x_dtype", "x_shape"),
+                                             ("arrays", "data", "dtype", "shape")]:
+        for data, dtype, shape in conn.execute(
+                f"SELECT {col}, {dtype_col}, {shape_col} FROM {table}"):
+            blobs += 1
+            # a pickle starts with PROTO (0x80, protocol 2..5) and ends with STOP (".")
+            assert not (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+                        and data.endswith(b"."))
+            # and each blob is exactly the raw bytes of an array of its dtype and shape
+            assert dtype in ("<f8", "<i8", "|b1")
+            size = np.prod(json.loads(shape), dtype=int) * np.dtype(dtype).itemsize
+            assert len(data) == size
+    conn.close()
+    assert blobs >= 30 + 3
+
+
+def test_a_killed_writer_leaves_whole_chunks(tmp_path):
+    """kill -9 while chunks are being written: every stored chunk is whole."""
+    path = tmp_path / "run.db"
+    Store.create(path, SETTINGS).close()
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from landscape.store import Store, Chunk
+        from landscape.classify import Classification
+        c = Classification(kind="not-critical", loss=1.0, grad_norm=1.0)
+        s = Store.open({str(path)!r})
+        rng = np.random.default_rng(0)
+        for i in range(100000):
+            st = np.arange(25 * i, 25 * i + 25)
+            s.write_chunk(Chunk(start=st, x=rng.standard_normal((25, 2000)), loss=np.ones(25),
+                grad_norm=np.ones(25), min_eigenvalue=np.ones(25), status=np.ones(25, int),
+                message=["m"] * 25, descent_iterations=st, polish_iterations=st, pushes=st,
+                classification=[c] * 25, visit_start=np.zeros(0, int),
+                visit_x=np.zeros((0, 2000)), visit_classification=[]))
+    """)
+    env = dict(os.environ, PYTHONPATH=PROJECT_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with sqlite3.connect(path, timeout=60) as conn:
+                done = conn.execute("SELECT COUNT(*) FROM starts").fetchone()[0]
+            conn.close()
+            if done >= 100 or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)                               # most likely mid-transaction now
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    with Store.open(path) as s:
+        finished = s.finished_starts()
+    assert len(finished) >= 100 and len(finished) % 25 == 0
+    assert_array_equal(finished, np.arange(len(finished)))
