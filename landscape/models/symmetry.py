@@ -438,8 +438,12 @@ def _starts(st, Z, Zp):
     return [("perm", perm), ("h", by_columns), ("h", np.arange(st.n_span))]
 
 
-def _align(st, Z, Zp):
-    """min over the group of |Z - g Zp| from several starts (an attained upper bound)."""
+def _align(st, Z, Zp, stop=0.0):
+    """min over the group of |Z - g Zp| from several starts (an attained upper bound).
+
+    Stops early once an alignment within `stop` is found (enough to answer
+    "is the distance at most `stop`?").
+    """
     scale = max(np.linalg.norm(Z), np.linalg.norm(Zp))
     if scale == 0:
         return 0.0
@@ -461,7 +465,7 @@ def _align(st, Z, Zp):
         if alternate:
             val = _alternate(st, Z, Zp, perm, val, scale)
         best = min(best, val)
-        if best <= _EXACT_RTOL * scale:
+        if best <= max(_EXACT_RTOL * scale, stop):
             break
     return best
 
@@ -773,14 +777,16 @@ def orbit_distance(model, x, y, *, cutoff=None):
     cutoff : float, optional
         For "is the distance at most `cutoff`?" decisions (deduplication): a
         group-invariant lower bound is computed first and returned at once when it
-        exceeds `cutoff`.  Without it the full alignment always runs.
+        exceeds `cutoff`, and the alignment stops at the first group element that
+        brings y within `cutoff` of x.  Without it the full alignment always runs.
 
     Returns
     -------
     float
         :math:`\min_g \|x - g\,y\|` over the compact part of the group (for
         :class:`TwoLayerReLU`, between the balanced forms of x and y), attained
-        by an explicit group element — or, only when ``cutoff`` is given and the
+        by an explicit group element — or, only when ``cutoff`` is given, an attained
+        distance <= cutoff (not necessarily the minimum), or when the
         lower bound exceeds it, that lower bound (a value > cutoff and <= the
         distance).
 
@@ -850,4 +856,8 @@ def orbit_distance(model, x, y, *, cutoff=None):
         bound = _lower_bound(st, Zx, Zy)
         if bound > cutoff:
             return bound
-    return float(min(_align(st, Zx, Zy), _align(st, Zy, Zx)))
+    stop = 0.0 if cutoff is None else float(cutoff)
+    first = _align(st, Zx, Zy, stop)
+    if first <= stop:
+        return float(first)
+    return float(min(first, _align(st, Zy, Zx, stop)))
