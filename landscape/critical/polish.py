@@ -376,7 +376,9 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol)
     it_polish[rows] += nits
     for j in np.flatnonzero(~ok):
-        r = find_critical_point(model, Xc[j], method="newton-mr", gtol=gtol, maxiter=200)
+        # a cheap rescue only: a start it cannot finish goes back to descent
+        r = find_critical_point(model, Xc[j], method="newton-mr", gtol=gtol, maxiter=20,
+                                minres_maxiter=max(50, model.n_params))
         it_polish[rows[j]] += r.nit
         if r.success:
             Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
