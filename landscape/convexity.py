@@ -24,7 +24,7 @@ import scipy.special
 from ._results import Result
 from ._validation import as_batch, as_choice, as_float_array, as_positive_float
 from ._validation import as_positive_int, as_rng
-from .critical.polish import _smallest_eigenvalues
+from .critical.polish import smallest_eigenvalues
 from .critical.root import check_model
 from .errors import LandscapeWarning
 
@@ -383,7 +383,7 @@ def local_convexity(model, x, directions, radii, *, lambda_min=False, threshold=
         HU = model.hvp_batch(Ys, URep[smooth])
         curvature[smooth] = np.einsum("bn,bn->b", HU, URep[smooth])
         if lambda_min:
-            lam[smooth] = _smallest_eigenvalues(model, Ys)
+            lam[smooth] = smallest_eigenvalues(model, Ys)
     n_bad = int(np.count_nonzero(~smooth))
     if n_bad:
         _warn_undefined("local-convexity", n_bad, Y.shape[0], not_smooth=n_bad)

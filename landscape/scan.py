@@ -36,7 +36,7 @@ from ._validation import as_batch, as_positive_float, as_positive_int
 from .classify import Classification, classify
 from .convexity import wilson_interval
 from .critical import Status, descend, descend_and_polish
-from .critical.polish import _is_positive_definite, min_curvature, newton_batch
+from .critical.polish import is_positive_definite, min_curvature, newton_batch
 from .critical.root import check_model
 from .errors import StoreError
 from .graph import basin_graph, write_graph
@@ -594,7 +594,7 @@ def _visits(model, d, go, gtol):
     # a descent that reached visit_gtol where the Hessian is indefinite is passing a saddle
     stop = np.flatnonzero(go & (d.status == int(Status.CONVERGED)))
     if stop.size:
-        indefinite = ~_is_positive_definite(model, d.x[stop])
+        indefinite = ~is_positive_definite(model, d.x[stop])
         rows.append(stop[indefinite])
         X.append(d.x[stop[indefinite]])
     rows = np.concatenate(rows).astype(np.int64)

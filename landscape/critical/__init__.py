@@ -2,8 +2,10 @@
 
 from ._result import CriticalPoint, Status
 from .descent import Descent, descend
-from .polish import PolishedDescent, descend_and_polish, min_curvature
+from .polish import (PolishedDescent, descend_and_polish, is_positive_definite, min_curvature,
+                     newton_batch, smallest_eigenvalues)
 from .root import METHODS, find_critical_point
 
 __all__ = ["CriticalPoint", "Status", "Descent", "descend", "PolishedDescent",
-           "descend_and_polish", "min_curvature", "find_critical_point", "METHODS"]
+           "descend_and_polish", "min_curvature", "newton_batch", "smallest_eigenvalues",
+           "is_positive_definite", "find_critical_point", "METHODS"]

@@ -24,7 +24,8 @@ from ._result import Status
 from .descent import descend
 from .root import check_model, find_critical_point
 
-__all__ = ["descend_and_polish", "PolishedDescent", "min_curvature", "newton_batch"]
+__all__ = ["descend_and_polish", "PolishedDescent", "min_curvature", "newton_batch",
+           "smallest_eigenvalues", "is_positive_definite"]
 
 _DENSE_LIMIT = 2000
 
@@ -180,8 +181,12 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     return X, gn, success, nit
 
 
-def _is_positive_definite(model, X):
-    """Cholesky succeeds on H(x) for every row (LAPACK potrf, one thread)."""
+def is_positive_definite(model, X):
+    """Whether H(x) is positive definite, for every row of X (shape (B,) bool).
+
+    Cholesky (LAPACK potrf) of each Hessian, built batched; one BLAS thread for
+    small matrices.
+    """
     n = model.n_params
     out = np.zeros(len(X), dtype=bool)
     step = max(1, (1 << 24) // max(1, n * n + model._pair_work()))
@@ -300,6 +305,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     refused = np.zeros(B, dtype=int)
     grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
     saddle = {}          # row -> the saddle it was last pushed off
+    handoff_below = np.full(B, coarse_gtol)   # after a failed Newton: 100x lower
 
     rows = np.arange(B)
     Xa = X.copy()
@@ -314,7 +320,8 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             gn[bad] = np.nan
             finite = np.isfinite(gn)
             finished = finite & (gn <= gtol)
-            due = finite & ~finished & (gn <= coarse_gtol) & (clock >= next_check[rows])
+            due = (finite & ~finished & (gn <= handoff_below[rows])
+                   & (clock >= next_check[rows]))
             for j in np.flatnonzero(due):
                 # a start pushed off a saddle must first get away from it
                 x_s = saddle.get(rows[j])
@@ -328,7 +335,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             if np.any(due):
                 idx = np.flatnonzero(due)
                 r = rows[idx]
-                pd = _is_positive_definite(model, Xa[idx])
+                pd = is_positive_definite(model, Xa[idx])
                 no = r[~pd]
                 refused[no] += 1
                 next_check[no] = clock + wait[no]
@@ -350,6 +357,11 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                 back = _polish_handed(model, rows[hand], Xa[hand], lr, gtol, push, max_pushes,
                                       curvature_tol, X, gnorm, lam_min, it_polish, pushes,
                                       status, message, saddle)
+                # Newton failed on these: descent carries them until |grad| is 100x lower,
+                # instead of handing them back (and failing) every few hundred steps
+                failed = [r for r, _, pushed in back if not pushed]
+                handoff_below[failed] /= 100.0
+                back = [(r, x) for r, x, _ in back]
             keep = ~leave
             rows, Xa, G = rows[keep], Xa[keep], G[keep]
             Xa -= lr * G
@@ -373,7 +385,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
 def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X, gnorm,
                    lam_min, it_polish, pushes, status, message, saddle):
     """Newton on the handed-over starts; returns [(row, x)] of starts that descend on."""
-    Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol)
+    Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol, maxiter=20)
     it_polish[rows] += nits
     for j in np.flatnonzero(~ok):
         # a cheap rescue only: a start it cannot finish goes back to descent
@@ -382,9 +394,9 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         it_polish[rows[j]] += r.nit
         if r.success:
             Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
-    back = [(rows[j], Xc[j]) for j in np.flatnonzero(~ok)]   # Newton failed: descend on
+    back = [(rows[j], Xc[j], False) for j in np.flatnonzero(~ok)]   # Newton failed: descend on
     good = np.flatnonzero(ok)
-    for j, lam in zip(good, _smallest_eigenvalues(model, Xs[good])):
+    for j, lam in zip(good, smallest_eigenvalues(model, Xs[good])):
         row = rows[j]
         threshold = -curvature_tol * max(1.0, abs(lam))
         if lam < threshold and pushes[row] < max_pushes:
@@ -394,7 +406,7 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
             if not exact:
                 message[row] = ("pushed along the most negative curvature off a saddle GD "
                                 "could leave only through rounding; ")
-            back.append((row, y))
+            back.append((row, y, True))
             continue
         X[row], gnorm[row], lam_min[row] = Xs[j], gs[j], lam
         status[row] = int(Status.CONVERGED)
@@ -404,8 +416,12 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     return back
 
 
-def _smallest_eigenvalues(model, X):
-    """lambda_min(H(x)) for every row: batched eigvalsh, Lanczos for large models."""
+def smallest_eigenvalues(model, X):
+    """lambda_min(H(x)) for every row of X, shape (B,).
+
+    Hessians built batched and one LAPACK eigvalsh (smallest only) each; Lanczos
+    on Hessian-vector products above 2,000 parameters.
+    """
     n = model.n_params
     if len(X) == 0:
         return np.zeros(0)
