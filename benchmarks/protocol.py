@@ -137,6 +137,18 @@ def run(k, n_starts, seed, maxiter):
     }
 
 
+def write_results(out, name, command, payload):
+    """Write a benchmark's results as JSON with the date, the command and the machine."""
+    data = {"benchmark": name, "command": command,
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "python": platform.python_version(), "numpy": np.__version__},
+            **payload}
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as fh:
+        json.dump(data, fh, indent=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -171,15 +183,8 @@ def main(argv=None):
           f"{summary['speedup']:>7.1f}x {summary['speedup_vs_plain']:>8.1f}x  "
           f"(target >= 5x vs the protocol); agreement >= {summary['min_agreement']:.1%} "
           f"(target >= 99%)")
-    data = {"benchmark": "protocol", "command": "python benchmarks/" + os.path.basename(__file__)
-            + (" --quick" if args.quick else ""),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "python": platform.python_version(), "numpy": np.__version__},
-            "rows": rows, "summary": summary}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(data, fh, indent=2)
+    write_results(out, "protocol", "python benchmarks/protocol.py" + (" --quick" if args.quick else ""),
+                  {"rows": rows, "summary": summary})
     print(f"wrote {out}")
     return 0
 

@@ -29,10 +29,7 @@ Writes benchmarks/results/scan.json (or scan-quick.json).
 """
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 
@@ -44,7 +41,7 @@ sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
 from landscape.convexity import wilson_interval  # noqa: E402
 from landscape.scan import _initial_points  # noqa: E402  (the scan's own per-start seeding)
-from protocol import protocol  # noqa: E402  (benchmarks/protocol.py)
+from protocol import protocol, write_results  # noqa: E402  (benchmarks/protocol.py)
 
 GTOL = 1e-12
 AGREE = 1e-9
@@ -158,18 +155,12 @@ def main(argv=None):
     print(_row({**summary, "k": "all", "n_starts": n_total, "spurious_count": spurious}))
     print(f"ratio = protocol time / scan time; agreement = |scan loss - protocol loss| <= {AGREE:g}"
           f"; certified = end points with |grad F| <= {GTOL:g}, classified and deduplicated")
-    data = {"benchmark": "scan",
-            "command": " ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "python": platform.python_version(), "numpy": np.__version__},
-            "settings": {"ks": ks, "n_starts": starts, "seed": args.seed,
-                         "lr": "5/k", "gtol": GTOL, "agreement_tol": AGREE,
-                         "protocol_maxiter": args.maxiter},
-            "rows": rows, "summary": summary}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(data, fh, indent=2)
+    write_results(out, "scan",
+                  " ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv),
+                  {"settings": {"ks": ks, "n_starts": starts, "seed": args.seed,
+                                "lr": "5/k", "gtol": GTOL, "agreement_tol": AGREE,
+                                "protocol_maxiter": args.maxiter},
+                   "rows": rows, "summary": summary})
     print(f"wrote {out}")
     return 0
 
