@@ -25,10 +25,12 @@ of starts whose scan end loss equals the protocol's end loss within 1e-9.
 Run:  python benchmarks/scan.py            (k = 6, 7, ..., 20; 500 starts each; tens of minutes)
       python benchmarks/scan.py --quick    (k = 6, 8; 100 starts)
       python benchmarks/scan.py --ks 8 12 --starts 200
+      python benchmarks/scan.py --ks 17 18 --append   (add rows to scan.json, summary recomputed)
 Writes benchmarks/results/scan.json (or scan-quick.json).
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -120,6 +122,8 @@ def main(argv=None):
     parser.add_argument("--maxiter", type=int, default=500_000,
                         help="gradient-step budget of the protocol")
     parser.add_argument("--output")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of the output file for other k and add these")
     args = parser.parse_args(argv)
     ks = args.ks or ([6, 8] if args.quick else list(range(6, 21)))
     starts = args.starts or (100 if args.quick else 500)
@@ -135,6 +139,16 @@ def main(argv=None):
         r = run(k, starts, args.seed, args.maxiter)
         rows.append(r)
         print(_row(r), flush=True)
+    commands = [" ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv)]
+    if args.append and os.path.exists(out):
+        with open(out) as fh:
+            old = json.load(fh)
+        if old["settings"]["n_starts"] != starts or old["settings"]["seed"] != args.seed:
+            parser.error(f"--append: {out} has n_starts={old['settings']['n_starts']}, "
+                         f"seed={old['settings']['seed']}; run with the same --starts and --seed")
+        rows = sorted([r for r in old["rows"] if r["k"] not in ks] + rows, key=lambda r: r["k"])
+        ks = [r["k"] for r in rows]
+        commands = old.get("commands", [old["command"]]) + commands
     n_total = sum(r["n_starts"] for r in rows)
     spurious = sum(r["spurious_count"] for r in rows)
     t_scan = sum(r["scan_seconds"] for r in rows)
@@ -155,9 +169,8 @@ def main(argv=None):
     print(_row({**summary, "k": "all", "n_starts": n_total, "spurious_count": spurious}))
     print(f"ratio = protocol time / scan time; agreement = |scan loss - protocol loss| <= {AGREE:g}"
           f"; certified = end points with |grad F| <= {GTOL:g}, classified and deduplicated")
-    write_results(out, "scan",
-                  " ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv),
-                  {"settings": {"ks": ks, "n_starts": starts, "seed": args.seed,
+    write_results(out, "scan", " && ".join(commands),
+                  {"commands": commands, "settings": {"ks": ks, "n_starts": starts, "seed": args.seed,
                                 "lr": "5/k", "gtol": GTOL, "agreement_tol": AGREE,
                                 "protocol_maxiter": args.maxiter},
                    "rows": rows, "summary": summary})

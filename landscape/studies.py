@@ -1,0 +1,117 @@
+"""The reproducible studies: discovery and running (``landscape study NAME``).
+
+A study is a folder ``studies/<name>/`` of the repository holding ``study.py``,
+a ``README.md`` that sets the library's numbers beside the paper's claims, and
+optionally a ``config.toml``.  ``study.py`` defines
+
+``TITLE`` : str
+    One line: what the study reproduces.
+``PAPER`` : str
+    The reference (authors, title, venue, year).
+``run(out_dir, *, quick=False, progress=True) -> dict``
+    Runs the study, writes ``out_dir/results.json`` and the report
+    ``out_dir/index.html`` (+ figures) and returns the results.  ``quick`` is
+    the reduced mode that CI runs.
+
+Studies are looked up in the folders named by the ``LANDSCAPE_STUDIES``
+environment variable (``os.pathsep``-separated), then ``studies/`` of the
+source checkout the library was imported from, then ``./studies``.
+"""
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["study_dirs", "list_studies", "load_study", "run_study"]
+
+
+def study_dirs():
+    """The folders searched for studies, in order (existing ones only)."""
+    dirs = [Path(p) for p in os.environ.get("LANDSCAPE_STUDIES", "").split(os.pathsep) if p]
+    dirs += [Path(__file__).resolve().parents[1] / "studies", Path.cwd() / "studies"]
+    seen, out = set(), []
+    for d in dirs:
+        d = d.resolve()
+        if d.is_dir() and d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def _study_files():
+    found = {}
+    for d in study_dirs():
+        for f in sorted(d.glob("*/study.py")):
+            found.setdefault(f.parent.name, f)
+    return found
+
+
+def list_studies():
+    """``{name: title}`` of every study found (titles read without running anything)."""
+    return {name: load_study(name).TITLE for name in sorted(_study_files())}
+
+
+def load_study(name):
+    """The module ``studies/<name>/study.py``.
+
+    Raises
+    ------
+    ValueError
+        No study of that name (the message lists the known ones).
+    """
+    files = _study_files()
+    if name not in files:
+        known = ", ".join(sorted(files)) or "none found"
+        where = ", ".join(str(d) for d in study_dirs()) or "no studies/ folder"
+        raise ValueError(f"unknown study {name!r}; known studies: {known} (searched {where}; "
+                         "run from a checkout of the repository or set LANDSCAPE_STUDIES)")
+    modname = f"landscape_study_{name}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, files[name])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[modname]
+        raise
+    for attr in ("TITLE", "PAPER", "run"):
+        if not hasattr(module, attr):
+            raise ValueError(f"study {name!r} ({files[name]}) does not define {attr}")
+    return module
+
+
+def run_study(name, out_dir=None, *, quick=False, progress=True):
+    """Run study `name`; write its report and ``results.json`` to `out_dir`.
+
+    Parameters
+    ----------
+    name : str
+    out_dir : str or os.PathLike, optional
+        Default ``study-<name>`` (``study-<name>-quick`` with `quick`) in the
+        working directory.
+    quick : bool
+        The reduced mode (minutes at most; what CI runs).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        The study's results, with ``wall_seconds`` added.
+    """
+    module = load_study(name)
+    if out_dir is None:
+        out_dir = f"study-{name}-quick" if quick else f"study-{name}"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    results = module.run(out_dir, quick=quick, progress=progress)
+    results = dict(results)
+    results.setdefault("wall_seconds", time.perf_counter() - t)
+    for f in ("results.json", "index.html"):
+        if not (out_dir / f).is_file():
+            raise RuntimeError(f"study {name!r} did not write {f} into {out_dir}")
+    return results
