@@ -16,6 +16,7 @@ from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .scan import Scan, scan
+from .report import write_report
 from .store import Store
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "scan",
     "Scan",
     "Store",
+    "write_report",
     # errors
     "StoreError",
     "LandscapeError",

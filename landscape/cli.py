@@ -1,38 +1,690 @@
 """The ``landscape`` command.
 
-The subcommands (scan, classify, convexity, report, study) arrive with the CLI
-issue; until then the command reports the library version and says so, rather
-than failing with an import error.
+Subcommands::
+
+    landscape scan       many gradient-descent starts -> certified critical points, basin graph
+    landscape classify   classify a point (.npy) or list the classified points of a store
+    landscape convexity  direction-wise local convexity / OPSC / PL tests at a point
+    landscape report     (re)build the HTML report of a store
+    landscape study      run a reproducible study (``landscape study --list``)
+
+Every option can also be set in a TOML file given with ``--config FILE``: its
+keys are the Python keyword names (``n_starts``, ``rng``, ``lr``, ``store``,
+``teacher``, ``n_students``, ...), at the top level or in a table named after
+the subcommand (``[scan]``); flags on the command line override the file.
+
+Exit codes: 0 success, 1 failure, 2 bad usage (the message says what to fix),
+130 interrupted (a scan's store stays resumable: run the same command again).
 """
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
+
+import numpy as np
 
 __all__ = ["main"]
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit code 2 with the message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so main() returns the code."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+# ---- models from flags ----------------------------------------------------------------------
+def _matrix_spec(spec, what):
+    """A matrix from ``identity:N``, ``random:N,D,SEED`` or a ``.npy`` file."""
+    spec = str(spec)
+    if spec.startswith("identity:"):
+        n = _int_field(spec[len("identity:"):], what, spec)
+        return np.eye(n)
+    if spec.startswith("random:"):
+        parts = spec[len("random:"):].split(",")
+        if len(parts) != 3:
+            raise UsageError(f"{what} {spec!r}: write random:N,D,SEED (e.g. random:8,10,0)")
+        n, d, seed = (_int_field(p, what, spec) for p in parts)
+        M = np.random.default_rng(seed).standard_normal((n, d))
+        return M / np.linalg.norm(M, axis=1, keepdims=True)
+    if spec.endswith(".npy"):
+        return _load_npy(spec, what)
+    raise UsageError(f"{what} {spec!r} is not understood; use identity:N, random:N,D,SEED "
+                     "(unit-norm rows from numpy's default_rng(SEED)) or a .npy file")
+
+
+def _vector_spec(spec, what):
+    """A vector from ``e1:D`` (first unit vector), ``ones:D``, ``random:D,SEED`` or ``.npy``."""
+    spec = str(spec)
+    if spec.startswith("e1:"):
+        v = np.zeros(_int_field(spec[3:], what, spec))
+        v[0] = 1.0
+        return v
+    if spec.startswith("ones:"):
+        return np.ones(_int_field(spec[5:], what, spec))
+    if spec.startswith("random:"):
+        parts = spec[len("random:"):].split(",")
+        if len(parts) != 2:
+            raise UsageError(f"{what} {spec!r}: write random:D,SEED (e.g. random:10,0)")
+        d, seed = (_int_field(p, what, spec) for p in parts)
+        v = np.random.default_rng(seed).standard_normal(d)
+        return v / np.linalg.norm(v)
+    if spec.endswith(".npy"):
+        return _load_npy(spec, what).ravel()
+    raise UsageError(f"{what} {spec!r} is not understood; use e1:D, ones:D, random:D,SEED "
+                     "or a .npy file")
+
+
+def _int_field(text, what, spec):
+    try:
+        v = int(text)
+    except ValueError:
+        raise UsageError(f"{what} {spec!r}: {text!r} is not an integer") from None
+    if v <= 0 and what != "seed":
+        if not (spec.startswith("random:") and text == spec.split(",")[-1]):
+            raise UsageError(f"{what} {spec!r}: sizes must be positive integers")
+    return v
+
+
+def _load_npy(path, what):
+    if not os.path.isfile(path):
+        raise UsageError(f"{what}: no such file {path!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{what}: {path!r} is not a readable .npy array ({exc}); save it with "
+                         "numpy.save") from None
+
+
+def _model_spec(args):
+    """The model description from the flags (JSON data, stored with a scan)."""
+    if args.model not in ("teacher-student", "two-layer"):
+        raise UsageError(f"--model {args.model!r}: choose teacher-student or two-layer")
+    if args.n_students is None:
+        raise UsageError("--students is required: the number of student (hidden) neurons")
+    spec = {"model": args.model, "n_students": args.n_students}
+    if args.model == "teacher-student":
+        if args.teacher is None:
+            raise UsageError("--teacher is required for the teacher-student model (e.g. "
+                             "--teacher identity:8)")
+        if args.beta is not None:
+            raise UsageError("--beta is a two-layer model option; add --model two-layer")
+        spec["teacher"] = _spec_value(args.teacher)
+    else:
+        if (args.teacher is None) == (args.beta is None):
+            raise UsageError("the two-layer model needs exactly one target: --beta SPEC (a "
+                             "linear target) or --teacher SPEC (a ReLU teacher)")
+        if args.beta is not None:
+            spec["beta"] = _spec_value(args.beta)
+        else:
+            spec["teacher"] = _spec_value(args.teacher)
+    return spec
+
+
+def _spec_value(spec):
+    """Specs are kept as text, except files, whose contents are kept (files change)."""
+    spec = str(spec)
+    if spec.endswith(".npy"):
+        return {"array": _load_npy(spec, spec).tolist()}
+    return spec
+
+
+def _resolve(value, kind, what):
+    if isinstance(value, dict):
+        return np.asarray(value["array"], dtype=float)
+    return _matrix_spec(value, what) if kind == "matrix" else _vector_spec(value, what)
+
+
+def _build_model(spec):
+    import landscape as ls
+
+    k = spec["n_students"]
+    if spec["model"] == "teacher-student":
+        V = _resolve(spec["teacher"], "matrix", "--teacher")
+        return ls.ReluTeacherStudent(teacher=V, n_students=k)
+    if "beta" in spec:
+        return ls.TwoLayerReLU(n_hidden=k, target=ls.LinearTarget(
+            _resolve(spec["beta"], "vector", "--beta")))
+    V = _resolve(spec["teacher"], "matrix", "--teacher")
+    return ls.TwoLayerReLU(n_hidden=k, target=ls.ReluTarget(V))
+
+
+def _describe(spec):
+    def text(v):
+        return "array from file" if isinstance(v, dict) else v
+    if spec["model"] == "teacher-student":
+        return (f"ReluTeacherStudent(teacher={text(spec['teacher'])}, "
+                f"n_students={spec['n_students']})")
+    target = (f"LinearTarget({text(spec['beta'])})" if "beta" in spec
+              else f"ReluTarget({text(spec['teacher'])})")
+    return f"TwoLayerReLU(n_hidden={spec['n_students']}, target={target})"
+
+
+def _has_model_flags(args):
+    return any(getattr(args, k, None) is not None for k in ("teacher", "n_students", "beta"))
+
+
+# ---- the parser ------------------------------------------------------------------------------
+def _model_options(p):
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="teacher-student",
+                   help="teacher-student (unit output weights, default) or two-layer "
+                        "(output weights trained)")
+    g.add_argument("--teacher", metavar="SPEC",
+                   help="teacher neurons: identity:N, random:N,D,SEED or a .npy file (n x d)")
+    g.add_argument("--students", dest="n_students", type=int, metavar="K",
+                   help="number of student (hidden) neurons")
+    g.add_argument("--beta", metavar="SPEC",
+                   help="two-layer linear target: e1:D, ones:D, random:D,SEED or a .npy file")
+
+
+def _common(p):
+    p.add_argument("--config", metavar="FILE", help="TOML file of option values "
+                   "(keys = Python keyword names; flags override it)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _parser():
     from . import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="landscape",
-        description="Optimization landscapes of shallow ReLU networks. The command-line "
-                    "subcommands are not available yet; use the Python API (import landscape).")
+    parser = _Parser(prog="landscape", description="Optimization landscapes of shallow ReLU "
+                     "networks: critical points, their classification, convexity tests, basin "
+                     "graphs and reports.", epilog="Run 'landscape COMMAND --help' for the "
+                     "options of a command.")
     parser.add_argument("--version", action="version", version=f"landscape {__version__}")
-    return parser
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("scan", help="gradient descent from many starts to certified, "
+                       "classified critical points and their basin graph",
+                       description="Gradient descent from many starts, each end point polished "
+                       "by Newton to |grad L| <= gtol, classified, deduplicated modulo symmetry; "
+                       "the basin graph.  Results go to an SQLite store; an existing store is "
+                       "resumed (the model flags may then be omitted).")
+    _model_options(p)
+    p.add_argument("--starts", dest="n_starts", type=int, metavar="N", help="number of starts "
+                   "(default 100)")
+    p.add_argument("--seed", dest="rng", type=int, metavar="S", help="random seed (default 0)")
+    p.add_argument("--init", type=float, metavar="SCALE",
+                   help="standard deviation of the initial entries (default 1/sqrt(d))")
+    p.add_argument("--lr", type=float, help="step size (default 1/lambda_max at the starts)")
+    p.add_argument("--gtol", type=float, help="certified gradient tolerance (default 1e-12)")
+    p.add_argument("--maxiter", type=int, help="gradient steps per start (default 100000)")
+    p.add_argument("--chunk-size", dest="chunk_size", type=int, metavar="N",
+                   help="starts per task and per store transaction (default 128)")
+    p.add_argument("--store", metavar="PATH", help="SQLite store (default scan.db); an "
+                   "existing store is resumed")
+    p.add_argument("--report", metavar="DIR", help="write the HTML report to DIR")
+    p.add_argument("--self-contained", dest="self_contained", action="store_true",
+                   default=None, help="embed the figures in index.html")
+    ex = p.add_mutually_exclusive_group()
+    ex.add_argument("--workers", type=int, metavar="N", help="run on N local processes")
+    ex.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster "
+                    "(needs landscape[distributed])")
+    _common(p)
+
+    p = sub.add_parser("classify", help="classify a point (.npy) or list a store's points",
+                       description="Classify a point from its gradient and Hessian spectrum "
+                       "(beyond it where the spectrum is degenerate), or list the classified "
+                       "critical points of a scan's store.")
+    p.add_argument("point", nargs="?", metavar="POINT.npy",
+                   help="the point: flat (n_params,) or, for teacher-student models, (k, d)")
+    p.add_argument("--store", metavar="PATH", help="list the critical points of this store")
+    _model_options(p)
+    p.add_argument("--gtol", type=float, help="critical tolerance (default 1e-8)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(p)
+
+    p = sub.add_parser("convexity", help="direction-wise local convexity, OPSC and PL tests",
+                       description="Test local convexity (u^T H u), one-point strong convexity "
+                       "and the PL condition at y = x + r u over random unit directions u.")
+    p.add_argument("point", nargs="?", metavar="POINT.npy")
+    p.add_argument("--store", metavar="PATH", help="take the point from this store "
+                   "(see --point-id) and save the results into it")
+    p.add_argument("--point-id", dest="point_id", type=int, metavar="ID",
+                   help="critical point of the store (default 0, the lowest loss)")
+    _model_options(p)
+    p.add_argument("--tests", nargs="+", metavar="TEST",
+                   help="local-convexity, opsc, pl (default all three)")
+    p.add_argument("--directions", dest="n_directions", type=int, metavar="N",
+                   help="number of random directions (default 64)")
+    p.add_argument("--kind", help="direction kind: uniform (default), neuron, split-rotation")
+    p.add_argument("--radii", nargs=2, type=float, metavar=("RMIN", "RMAX"),
+                   help="radius range (default 1e-4 1e-1)")
+    p.add_argument("--n-radii", dest="n_radii", type=int, metavar="N",
+                   help="log-spaced radii (default 7)")
+    p.add_argument("--seed", dest="rng", type=int, help="seed of the directions (default 0)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-o", "--output", metavar="FILE", help="also save the results as JSON")
+    _common(p)
+
+    p = sub.add_parser("report", help="(re)build the HTML report of a store",
+                       description="Write index.html, figures, report.json and graph.graphml "
+                       "of a finished scan.")
+    p.add_argument("store", metavar="STORE")
+    p.add_argument("-o", "--output", dest="out_dir", metavar="DIR",
+                   help="output folder (default report)")
+    p.add_argument("--self-contained", dest="self_contained", action="store_true",
+                   default=None, help="embed the figures in index.html")
+    p.add_argument("--title")
+    _common(p)
+
+    p = sub.add_parser("study", help="run a reproducible study (--list to see them)",
+                       description="Run a study from studies/: its report and results.json.")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--list", action="store_true", help="list the studies")
+    p.add_argument("--quick", action="store_true", default=None,
+                   help="the reduced mode (minutes at most)")
+    p.add_argument("-o", "--output", dest="out_dir", metavar="DIR",
+                   help="output folder (default study-NAME)")
+    _common(p)
+    return parser, sub
+
+
+# ---- configuration files --------------------------------------------------------------------
+def _load_config(path, command, subparser):
+    try:
+        import tomllib
+    except ModuleNotFoundError:          # Python < 3.11
+        import tomli as tomllib
+    if not os.path.isfile(path):
+        raise UsageError(f"--config: no such file {path!r}")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
+    values = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    section = data.get(command, {})
+    if not isinstance(section, dict):
+        raise UsageError(f"--config {path}: [{command}] must be a table")
+    values.update(section)
+    actions = {a.dest: a for a in subparser._actions
+               if a.dest not in ("help", "config") and a.dest != argparse.SUPPRESS}
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        raise UsageError(f"--config {path}: unknown key(s) {', '.join(unknown)} for "
+                         f"'landscape {command}'; known keys: {', '.join(sorted(actions))}")
+    out = {}
+    for key, value in values.items():
+        a = actions[key]
+        if a.type is not None and not isinstance(value, (list, bool)):
+            try:
+                value = a.type(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"--config {path}: {key} = {value!r} is not a valid "
+                                 f"{a.type.__name__}") from None
+        if a.nargs in ("+", 2) and not isinstance(value, list):
+            raise UsageError(f"--config {path}: {key} must be a list")
+        out[key] = value
+    return out
+
+
+def _parse(parser, sub, argv):
+    args = parser.parse_args(argv)
+    args.config_values = {}
+    if args.command is None:
+        return args
+    config = getattr(args, "config", None)
+    if config:
+        subparser = sub.choices[args.command]
+        defaults = _load_config(config, args.command, subparser)
+        subparser.set_defaults(**defaults)
+        args = parser.parse_args(argv)
+        args.config_values = defaults
+    return args
+
+
+# ---- commands -------------------------------------------------------------------------------
+def _default(value, default):
+    return default if value is None else value
+
+
+def _cmd_scan(args, out, err):
+    import landscape as ls
+    from .store import Store
+
+    store = _default(args.store, "scan.db")
+    stored_spec = None
+    if os.path.exists(store):
+        with Store.open(store) as st:
+            stored_spec = st.annotations().get("model", {}).get("spec")
+    if _has_model_flags(args) or stored_spec is None:
+        spec = _model_spec(args)
+    else:
+        spec = stored_spec
+    if stored_spec is not None and spec != stored_spec:
+        raise UsageError(f"store {store} holds a scan of {_describe(stored_spec)}, not of "
+                         f"{_describe(spec)}; omit the model flags to resume it, or pass "
+                         "another --store")
+    model = _build_model(spec)
+    n_starts = _default(args.n_starts, 100)
+    kwargs = dict(rng=_default(args.rng, 0), store=store, progress=not args.quiet)
+    for key in ("init", "lr", "gtol", "maxiter", "chunk_size"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    resuming = os.path.exists(store)
+    if resuming and stored_spec is not None:
+        with Store.open(store) as st:
+            stored = st.settings
+        for key in ("init", "lr", "gtol", "maxiter"):     # resume with the stored settings
+            if key not in kwargs and key in stored:
+                kwargs[key] = stored[key]["scale"] if key == "init" else stored[key]
+        if args.rng is None:
+            kwargs["rng"] = None
+    executor, close = _executor(args)
+    if not args.quiet:
+        verb = "resuming" if resuming else "scanning"
+        print(f"{verb} {_describe(spec)}: {n_starts} starts -> {store}", file=err)
+    try:
+        s = _scan_with_annotations(model, n_starts, kwargs, executor, spec, args)
+    finally:
+        close()
+    _print_scan(s, out)
+    if args.report:
+        path = ls.write_report(s, args.report, self_contained=bool(args.self_contained))
+        print(f"report: {path}", file=out)
+    return 0
+
+
+def _scan_with_annotations(model, n_starts, kwargs, executor, spec, args):
+    """Run the scan, keeping the model description (and the config) with the store."""
+    import landscape as ls
+    from .store import Store
+
+    store = kwargs["store"]
+    annotation = {"spec": spec, "description": _describe(spec)}
+    try:           # the scan creates the store; it is annotated however the scan ends
+        ls.scan(model, n_starts, executor=executor, **kwargs)
+    finally:
+        if os.path.exists(store):
+            with Store.open(store) as st:
+                notes = st.annotations()
+                if "model" not in notes:
+                    st.set_annotation("model", annotation)
+                if args.config and "config" not in notes:
+                    st.set_annotation("config", {"file": str(args.config),
+                                                 **args.config_values})
+    return ls.Scan.load(store)
+
+
+def _executor(args):
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UsageError(f"--workers {args.workers}: give a positive number of processes")
+        import concurrent.futures
+
+        pool = concurrent.futures.ProcessPoolExecutor(args.workers)
+        return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+    if args.scheduler is not None:
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'landscape[distributed]'") \
+                from None
+        client = distributed.Client(args.scheduler)
+        return client, client.close
+    return None, lambda: None
+
+
+def _print_scan(s, out):
+    print(f"{s.n_starts} starts, {len(s.points)} distinct critical points "
+          f"({len(s.minima)} minima, {len(s.saddles)} saddles), spurious fraction "
+          f"{s.spurious_fraction:.4g} [{s.spurious_interval[0]:.3g}, "
+          f"{s.spurious_interval[1]:.3g}], {s.wall_seconds:.1f} s", file=out)
+    rows = [[p.id, p.kind, f"{p.loss:.10g}", _opt(p.classification.index),
+             _opt(p.classification.nullity), _num(p.classification.lambda_min),
+             p.basin_count, f"{p.basin_fraction:.3f}"] for p in s.points]
+    _table(["id", "kind", "loss", "index", "nullity", "lambda_min", "basin", "fraction"],
+           rows, out)
+
+
+def _opt(v):
+    return "-" if v is None else str(v)
+
+
+def _num(v):
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4g}"
+
+
+def _table(columns, rows, out):
+    cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(columns))]
+    for i, r in enumerate(cells):
+        print("  ".join(v.rjust(w) if j else v.ljust(w)
+                        for j, (v, w) in enumerate(zip(r, widths))), file=out)
+        if i == 0:
+            print("  ".join("-" * w for w in widths), file=out)
+
+
+def _point_and_model(args):
+    """(model, x, spec) from POINT.npy + model flags, or from --store (+ --point-id)."""
+    from .scan import Scan
+    from .store import Store
+
+    if args.store is not None:
+        if not os.path.isfile(args.store):
+            raise UsageError(f"--store: no such file {args.store!r}")
+        with Store.open(args.store) as st:
+            spec = st.annotations().get("model", {}).get("spec")
+        if _has_model_flags(args):
+            spec = _model_spec(args)
+        if spec is None:
+            raise UsageError(f"store {args.store} does not say which model it scanned; pass "
+                             "the model flags (--teacher, --students, ...)")
+        s = Scan.load(args.store)
+        pid = _default(getattr(args, "point_id", None), 0)
+        if not 0 <= pid < len(s.points):
+            raise UsageError(f"--point-id {pid}: the store has points 0..{len(s.points) - 1}")
+        return _build_model(spec), s.points[pid].x, spec
+    if args.point is None:
+        raise UsageError("give a point (POINT.npy) or --store PATH")
+    spec = _model_spec(args)
+    model = _build_model(spec)
+    x = _load_npy(args.point, "POINT")
+    if x.size != model.n_params:
+        raise UsageError(f"POINT {args.point}: has {x.size} entries (shape {x.shape}); "
+                         f"{_describe(spec)} has {model.n_params} parameters")
+    return model, np.asarray(x, dtype=float).ravel(), spec
+
+
+def _classification_row(c):
+    return [c.kind, f"{c.loss:.10g}", _num(c.grad_norm), _opt(c.index), _opt(c.nullity),
+            _opt(c.symmetry_nullity), _num(c.lambda_min), _num(c.lambda_max),
+            "yes" if c.witness is not None else "-"]
+
+
+_CLASS_COLUMNS = ["kind", "loss", "|grad|", "index", "nullity", "sym.null", "lambda_min",
+                  "lambda_max", "witness"]
+
+
+def _cmd_classify(args, out, err):
+    import landscape as ls
+
+    if args.store is not None and args.point is None and not _has_model_flags(args):
+        s = ls.Scan.load(_existing(args.store, "--store"))
+        if args.json:
+            print(dumps([{"id": p.id, "basin_count": p.basin_count,
+                          "classification": p.classification.to_dict()} for p in s.points]),
+                  file=out)
+        else:
+            _table(["id"] + _CLASS_COLUMNS + ["basin"],
+                   [[p.id] + _classification_row(p.classification) + [p.basin_count]
+                    for p in s.points], out)
+        return 0
+    if args.store is not None and args.point is not None:
+        raise UsageError("give either POINT.npy or --store, not both")
+    model, x, spec = _point_and_model(args)
+    kwargs = {} if args.gtol is None else {"gtol": args.gtol}
+    c = ls.classify(model, x, **kwargs)
+    if args.json:
+        print(dumps(c.to_dict()), file=out)
+    else:
+        print(_describe(spec), file=out)
+        _table(_CLASS_COLUMNS, [_classification_row(c)], out)
+        if c.message:
+            print(c.message, file=out)
+    return 0
+
+
+def dumps(data):
+    """JSON text of results (arrays as lists, NaN as null)."""
+    from .report import json_ready
+
+    return json.dumps(json_ready(data), indent=2, allow_nan=False)
+
+
+def _existing(path, what):
+    if not os.path.isfile(path):
+        raise UsageError(f"{what}: no such file {path!r}")
+    return path
+
+
+_TESTS = ("local-convexity", "opsc", "pl")
+
+
+def _cmd_convexity(args, out, err):
+    import landscape as ls
+    from .store import Store
+
+    tests = args.tests or list(_TESTS)
+    bad = [t for t in tests if t not in _TESTS]
+    if bad:
+        raise UsageError(f"--tests {' '.join(bad)}: choose from {', '.join(_TESTS)}")
+    if args.store is not None and args.point is not None:
+        raise UsageError("give either POINT.npy or --store, not both")
+    model, x, spec = _point_and_model(args)
+    lo, hi = args.radii or (1e-4, 1e-1)
+    if not 0 < lo < hi:
+        raise UsageError(f"--radii {lo} {hi}: need 0 < RMIN < RMAX")
+    radii = np.logspace(np.log10(lo), np.log10(hi), _default(args.n_radii, 7))
+    kind = _default(args.kind, "uniform")
+    U = ls.random_directions(model, _default(args.n_directions, 64), _default(args.rng, 0),
+                             kind=kind, **({"x": x} if kind == "split-rotation" else {}))
+    results = []
+    for t in tests:
+        if t == "local-convexity":
+            results.append(ls.local_convexity(model, x, U, radii))
+        elif t == "opsc":
+            results.append(ls.one_point_strong_convexity(model, x, U, radii))
+        else:
+            results.append(ls.pl_condition(model, U, radii, x_star=x,
+                                           optimal_loss=float(model.loss(x))))
+    if args.json:
+        print(dumps([r.to_dict() for r in results]), file=out)
+    else:
+        print(f"{_describe(spec)}; {len(U)} {kind} directions, radii {lo:g} .. {hi:g}", file=out)
+        rows = []
+        for r in results:
+            fit = r.exponents[np.isfinite(r.exponents)]
+            rows.append([r.kind, f"{r.fraction:.3f}", f"[{r.fraction_interval[0]:.3f}, "
+                         f"{r.fraction_interval[1]:.3f}]", _num(float(np.min(r.worst_constants))),
+                         _num(float(np.median(fit))) if fit.size else "-"])
+        _table(["test", "pass fraction", "95% interval", "worst constant", "median exponent"],
+               rows, out)
+    if args.output:
+        Path(args.output).write_text(dumps([r.to_dict() for r in results]))
+    if args.store is not None:
+        with Store.open(args.store) as st:
+            st.set_annotation("convexity", [r.to_dict() for r in results])
+        if not args.json:
+            print(f"saved into {args.store}; 'landscape report {args.store}' shows them",
+                  file=out)
+    return 0
+
+
+def _cmd_report(args, out, err):
+    import landscape as ls
+
+    path = ls.write_report(_existing(args.store, "STORE"), _default(args.out_dir, "report"),
+                           self_contained=bool(args.self_contained), title=args.title)
+    print(f"report: {path}", file=out)
+    return 0
+
+
+def _cmd_study(args, out, err):
+    from .studies import list_studies, run_study
+
+    if args.list:
+        studies = list_studies()
+        if not studies:
+            print("no studies found (run from a checkout of the repository or set "
+                  "LANDSCAPE_STUDIES)", file=out)
+        width = max((len(n) for n in studies), default=0)
+        for name, title in studies.items():
+            print(f"{name.ljust(width)}  {title}", file=out)
+        return 0
+    if not args.name:
+        raise UsageError("landscape study: give a study NAME or --list")
+    try:
+        results = run_study(args.name, args.out_dir, quick=bool(args.quick),
+                            progress=not args.quiet)
+    except ValueError as exc:
+        if "unknown study" in str(exc):
+            raise UsageError(str(exc)) from None
+        raise
+    where = args.out_dir or (f"study-{args.name}-quick" if args.quick else f"study-{args.name}")
+    print(f"study {args.name}: {results.get('wall_seconds', 0):.1f} s; report: "
+          f"{Path(where) / 'index.html'}", file=out)
+    return 0
+
+
+_COMMANDS = {"scan": _cmd_scan, "classify": _cmd_classify, "convexity": _cmd_convexity,
+             "report": _cmd_report, "study": _cmd_study}
 
 
 def main(argv=None):
-    """Entry point of the ``landscape`` console script; returns the exit code."""
-    parser = _parser()
-    args = sys.argv[1:] if argv is None else list(argv)
-    if not args:
-        parser.print_help()
+    """Entry point of the ``landscape`` console script; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 on failure, 2 on bad usage, 130 when interrupted.
+    """
+    from .errors import LandscapeError, StoreError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    out, err = sys.stdout, sys.stderr
+    parser, sub = _parser()
+    if not argv:
+        parser.print_help(out)
         return 0
-    parser.parse_known_args(args)            # --version / --help exit here
-    print(f"landscape: the subcommand {args[0]!r} is not available yet; use the Python API "
-          "(see README.md)", file=sys.stderr)
-    return 2
+    try:
+        args = _parse(parser, sub, argv)
+        if args.command is None:
+            parser.print_help(out)
+            return 0
+        return _COMMANDS[args.command](args, out, err)
+    except UsageError as exc:
+        print(str(exc) if str(exc).startswith("landscape") else f"landscape: error: {exc}",
+              file=err)
+        return 2
+    except StoreError as exc:
+        print(f"landscape: error: {exc}", file=err)
+        return 2
+    except (ValueError, TypeError) as exc:
+        print(f"landscape: error: {exc}", file=err)
+        return 2
+    except BrokenPipeError:            # output piped into a command that stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("landscape: interrupted; finished work is kept in the store: run the same "
+              "command again to resume", file=err)
+        return 130
+    except (LandscapeError, OSError, RuntimeError) as exc:
+        print(f"landscape: failed: {exc}", file=err)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ over a graph, in the networkx style.
 import json
 import os
 
-import networkx as nx
 
 __all__ = ["basin_graph", "write_graph", "read_graph"]
 
@@ -47,6 +46,8 @@ def basin_graph(points, edges, *, n_starts):
         ``visits``, ``descents``.  Attributes that are unknown are left out
         (GraphML has no null).
     """
+    import networkx as nx
+
     G = nx.DiGraph(n_starts=int(n_starts))
     for p in points:
         c = p.classification
@@ -92,6 +93,8 @@ def write_graph(G, path):
     g.graphml True True
     g.json True True
     """
+    import networkx as nx
+
     fmt = _format(path)
     if fmt == "graphml":
         nx.write_graphml(G, path)
@@ -109,6 +112,8 @@ def write_graph(G, path):
 
 def read_graph(path):
     """Read a graph written by :func:`write_graph` (format by suffix); nodes are ints."""
+    import networkx as nx
+
     fmt = _format(path)
     if fmt == "graphml":
         G = nx.read_graphml(path, node_type=int)

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import numbers
 import os
+import time
 from collections import Counter
 
 import numpy as np
@@ -50,6 +51,7 @@ _SADDLES = ("strict-saddle", "non-strict-saddle")
 _CRITICAL = _MINIMA + _SADDLES + ("degenerate", "maximum")
 _PROBE_SEED = 20210901
 _DEFAULT_CHUNK = 128
+_TRACED_STARTS = 32          # starts whose descent curves are stored (for reports)
 
 
 # ---- results ------------------------------------------------------------------------------
@@ -146,15 +148,27 @@ class Scan:
     n_starts : int
     path : str or None
         The store file, None for an in-memory scan.
+    wall_seconds : float
+        Computing time of the scan, summed over the sessions that ran it.
+    traces : dict
+        ``{start: {"at", "loss", "grad_norm", "plateau_at", "plateau_loss",
+        "plateau_grad_norm"}}``: the recorded descent curves of the first
+        starts (arrays), for reports.
+    annotations : dict
+        JSON data attached to the store (see :meth:`Store.set_annotation`).
     """
 
-    def __init__(self, *, points, outcomes, edges, settings, path=None):
+    def __init__(self, *, points, outcomes, edges, settings, path=None, wall_seconds=0.0,
+                 traces=None, annotations=None):
         self.points = tuple(points)
         self.outcomes = outcomes
         self.edges = tuple(tuple(e) for e in edges)
         self.settings = settings
         self.n_starts = len(outcomes.start)
         self.path = path
+        self.wall_seconds = float(wall_seconds)
+        self.traces = dict(traces or {})
+        self.annotations = dict(annotations or {})
         self._graph = None
 
     # ---- accessors -------------------------------------------------------------------
@@ -383,12 +397,16 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         if pending.size == 0 and _is_final(st, n_starts):
             return _scan_from_store(st)
         chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+        clock = time.perf_counter()
         with tqdm(total=n_starts, initial=n_starts - len(pending), disable=not progress,
                   desc="scan", unit="start", leave=False) as bar:
             for chunk in _run(model, config, chunks, X0_all, executor):
-                st.write_chunk(chunk)
+                now = time.perf_counter()
+                st.write_chunk(chunk, elapsed=now - clock)
+                clock = now
                 bar.update(len(chunk))
         _finalize(model, st, config)
+        st.add_wall_seconds(time.perf_counter() - clock)
         return _scan_from_store(st)
     finally:
         if owned:
@@ -583,7 +601,27 @@ def _descend_chunk(model, config, starts, X0):
     return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, min_eigenvalue=lam,
                  status=status, message=message, descent_iterations=it_descent,
                  polish_iterations=it_polish, pushes=pushes, classification=classes,
-                 visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class)
+                 visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class,
+                 traces=_traces(d, starts, it_descent, loss, gnorm))
+
+
+def _traces(d, starts, nit, loss, gnorm):
+    """The recorded curves of the chunk's starts below _TRACED_STARTS, each ending with
+    its final (polished) point."""
+    out = []
+    for r in np.flatnonzero(starts < _TRACED_STARTS):
+        seen = np.isfinite(d.record_loss[r])
+        at, L, g = d.record_at[seen], d.record_loss[r, seen], d.record_grad_norm[r, seen]
+        if len(at) and at[-1] >= nit[r]:      # Newton's polish steps are not gradient steps
+            at, L, g = at[:-1], L[:-1], g[:-1]
+        mine = d.plateau_start == r
+        out.append(dict(
+            start=int(starts[r]),
+            at=np.append(at, nit[r]), loss=np.append(L, loss[r]),
+            grad_norm=np.append(g, gnorm[r]),
+            plateau_at=d.plateau_at[mine], plateau_loss=d.plateau_loss[mine],
+            plateau_grad_norm=d.plateau_grad_norm[mine]))
+    return out
 
 
 def _visits(model, d, go, gtol):
@@ -733,4 +771,5 @@ def _scan_from_store(store):
                         kind=[c.kind for c in rec.classification], message=rec.message)
     path = None if store.path == ":memory:" else store.path
     return Scan(points=points, outcomes=outcomes, edges=store.read_edges(), settings=settings,
-                path=path)
+                path=path, wall_seconds=store.wall_seconds, traces=store.read_traces(),
+                annotations=store.annotations())

@@ -119,6 +119,10 @@ class Chunk(Result):
     visit_x : ndarray of shape (V, n_params)
         The polished saddles.
     visit_classification : list of Classification
+    traces : list of dict
+        Loss and gradient-norm curves of some starts' descents: dicts with keys
+        ``start`` and the arrays ``at``, ``loss``, ``grad_norm`` (the record)
+        and ``plateau_at``, ``plateau_loss``, ``plateau_grad_norm``.
     """
 
     start: np.ndarray
@@ -135,6 +139,7 @@ class Chunk(Result):
     visit_start: np.ndarray
     visit_x: np.ndarray
     visit_classification: list
+    traces: list = dataclasses.field(default_factory=list)
 
     def __len__(self):
         return len(self.start)
@@ -420,24 +425,30 @@ class Store:
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (text,))
 
     # ---- per-start results ------------------------------------------------------------
-    def write_chunk(self, chunk):
+    def write_chunk(self, chunk, *, elapsed=0.0):
         """Commit the results of one chunk of starts in one transaction.
 
         Either every row of the chunk is stored or, if anything fails (or the
-        process is killed), none is.
+        process is killed), none is.  `elapsed` seconds are added to the
+        store's :attr:`wall_seconds` in the same transaction.
         """
         if not isinstance(chunk, Chunk):
             raise TypeError(f"write_chunk expects a Chunk, got {type(chunk).__name__}")
         try:
-            self._write_chunk(chunk)
+            self._write_chunk(chunk, float(elapsed))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"store {self.path}: a start of this chunk is already stored "
                              f"({exc}); nothing of the chunk was written.  Write each start "
                              "once: a resumed scan skips finished_starts()", self.path) from None
 
-    def _write_chunk(self, chunk):
+    def _write_chunk(self, chunk, elapsed):
         conn = self._conn
         with _transaction(conn):
+            self._add_seconds(elapsed)
+            for t in chunk.traces:
+                self._write_arrays("traces", str(int(t["start"])),
+                                   {k: np.asarray(v, dtype=np.float64)
+                                    for k, v in t.items() if k != "start"})
             for i, s in enumerate(chunk.start):
                 s = int(s)
                 text, arrays = _encode_classification(chunk.classification[i])
@@ -460,6 +471,54 @@ class Store:
                              (s, q, *_pack(chunk.visit_x[j]), text))
                 self._write_arrays("visits", f"{s}/{q}", arrays)
             conn.execute("DELETE FROM meta WHERE key = 'finalized'")
+
+    def _add_seconds(self, elapsed):
+        if elapsed:
+            total = (self._meta("wall_seconds") or 0.0) + elapsed
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES "
+                               "('wall_seconds', ?)", (json.dumps(total),))
+
+    def add_wall_seconds(self, elapsed):
+        """Add `elapsed` seconds to :attr:`wall_seconds` (one transaction)."""
+        with _transaction(self._conn):
+            self._add_seconds(float(elapsed))
+
+    @property
+    def wall_seconds(self):
+        """Seconds spent computing what the store holds, summed over every session."""
+        return float(self._meta("wall_seconds") or 0.0)
+
+    def read_traces(self):
+        """The stored descent curves: ``{start: {"at": ..., "loss": ..., ...}}``, by start."""
+        traces = self._read_arrays("traces")
+        return {int(k): traces[k] for k in sorted(traces, key=int)}
+
+    # ---- annotations: what other tools attach to a scan --------------------------------
+    def set_annotation(self, key, value):
+        """Attach JSON data to the store under `key` (replacing it), in one transaction.
+
+        Annotations are not scan settings: the CLI keeps the model description
+        there, ``landscape convexity`` its direction-wise test results.
+        """
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"annotation key must be a non-empty str, got {key!r}")
+        text = json.dumps(_normalise(value), sort_keys=True)
+        with _transaction(self._conn):
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                               ("annotation:" + key, text))
+
+    def annotations(self):
+        """Every annotation as ``{key: value}``."""
+        rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'annotation:%' "
+                           "ORDER BY key")
+        out = {}
+        for key, text in rows:
+            try:
+                out[key[len("annotation:"):]] = json.loads(text)
+            except ValueError:
+                raise StoreError(f"store {self.path}: annotation {key!r} is not valid JSON; "
+                                 "the file is corrupt", self.path) from None
+        return out
 
     def _write_arrays(self, owner, key, arrays):
         for name, a in arrays.items():

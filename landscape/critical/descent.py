@@ -10,7 +10,6 @@ factor (GD passing slowly by a saddle), with the iterate at the dip.
 import dataclasses
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from .._results import Result
 from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
@@ -277,6 +276,8 @@ def _plateau_fields(model, plateaus, n):
 
 
 def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
+    from scipy.integrate import solve_ivp     # imported when gradient flow is used
+
     B, n = X0.shape
     X = X0.copy()
     nit = np.zeros(B, dtype=int)

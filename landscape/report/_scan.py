@@ -1,0 +1,276 @@
+"""The report of a scan: ``index.html`` + figures + ``report.json`` + ``graph.graphml``."""
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..convexity import DirectionalTest
+from . import figures
+from ._mpl import new_figure, save_figure
+from ._page import Section, Table, json_ready, write_json, write_page
+
+__all__ = ["write_report", "report_data"]
+
+_SETTINGS_SHOWN = ("n_starts", "lr", "gtol", "coarse_gtol", "visit_gtol", "maxiter",
+                   "loss_rtol", "xtol", "saddle_step")
+
+
+def _as_scan(scan_or_store):
+    from ..scan import Scan
+
+    if isinstance(scan_or_store, Scan):
+        return scan_or_store
+    if isinstance(scan_or_store, (str, os.PathLike)):
+        return Scan.load(scan_or_store)
+    raise TypeError("write_report expects a Scan or the path of a scan's store, got "
+                    f"{type(scan_or_store).__name__}")
+
+
+def _convexity_tests(scan, convexity):
+    tests = list(convexity or [])
+    for entry in scan.annotations.get("convexity", []):
+        tests.append(DirectionalTest.from_dict(entry))
+    for t in tests:
+        if not isinstance(t, DirectionalTest):
+            raise TypeError("convexity must hold DirectionalTest results (from local_convexity, "
+                            f"one_point_strong_convexity or pl_condition), got {type(t).__name__}")
+    return tests
+
+
+def _model_description(scan):
+    model = scan.annotations.get("model")
+    if isinstance(model, dict) and model.get("description"):
+        return str(model["description"])
+    return str(scan.settings.get("model", {}).get("repr", "unknown model"))
+
+
+def report_data(scan, convexity=()):
+    """Everything the report shows, as JSON-ready data (what ``report.json`` holds)."""
+    from .. import __version__
+
+    kinds = Counter(scan.outcomes.kind)
+    points = []
+    for p in scan.points:
+        c = p.classification
+        points.append({
+            "id": p.id, "kind": p.kind, "loss": p.loss, "grad_norm": c.grad_norm,
+            "index": c.index, "nullity": c.nullity, "symmetry_nullity": c.symmetry_nullity,
+            "lambda_min": c.lambda_min, "lambda_max": c.lambda_max,
+            "is_global": c.is_global, "basin_count": p.basin_count,
+            "basin_fraction": p.basin_fraction, "basin_interval": p.basin_interval,
+            "found_by": p.found_by, "first_start": p.first_start,
+            "eigenvalues": (None if c.eigenvalues is None else
+                            [[v, m] for v, m in figures.eigenvalue_multiplicities(c.eigenvalues)]),
+            "has_witness": c.witness is not None,
+        })
+    settings = {k: scan.settings.get(k) for k in _SETTINGS_SHOWN if k in scan.settings}
+    return json_ready({
+        "landscape_version": __version__,
+        "model": _model_description(scan),
+        "model_class": scan.settings.get("model", {}).get("class"),
+        "n_params": scan.settings.get("model", {}).get("n_params"),
+        "settings": settings,
+        "seed": scan.settings.get("seed"),
+        "annotations": {k: v for k, v in scan.annotations.items() if k != "convexity"},
+        "wall_seconds": scan.wall_seconds,
+        "n_starts": scan.n_starts,
+        "end_kinds": dict(sorted(kinds.items())),
+        "n_points": len(scan.points), "n_minima": len(scan.minima),
+        "n_saddles": len(scan.saddles),
+        "spurious_fraction": scan.spurious_fraction,
+        "spurious_interval": scan.spurious_interval,
+        "points": points,
+        "edges": [{"source": s, "target": t, "visits": v, "descents": d}
+                  for s, t, v, d in scan.edges],
+        "convexity": [{"kind": t.kind, "n_directions": t.n_directions, "radii": t.radii,
+                       "threshold": t.threshold, "fraction": t.fraction,
+                       "fraction_interval": t.fraction_interval,
+                       "worst_direction": t.worst_direction,
+                       "worst_constants": t.worst_constants,
+                       "median_exponent": (float(np.nanmedian(t.exponents))
+                                           if np.isfinite(t.exponents).any() else None)}
+                      for t in convexity],
+    })
+
+
+def _fmt_interval(iv):
+    return f"[{iv[0]:.3g}, {iv[1]:.3g}]"
+
+
+def write_report(scan_or_store, out_dir, *, self_contained=False, title=None, convexity=None):
+    """Write the report of a scan: ``index.html``, figures, ``report.json``, ``graph.graphml``.
+
+    Parameters
+    ----------
+    scan_or_store : Scan or str or os.PathLike
+        A finished scan, or the path of its store.
+    out_dir : str or os.PathLike
+        Created if missing; files of an earlier report there are replaced.
+    self_contained : bool
+        Embed the figures in ``index.html`` (one file to send).  The figure
+        files are written either way.
+    title : str, optional
+    convexity : sequence of DirectionalTest, optional
+        Direction-wise test results to show, besides those stored with the
+        scan (``landscape convexity --store``).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``index.html``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, landscape as ls
+    >>> s = ls.scan(ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3), 6, rng=0,
+    ...             lr=5 / 3, progress=False)
+    >>> ls.write_report(s, tempfile.mkdtemp()).name
+    'index.html'
+    """
+    scan = _as_scan(scan_or_store)
+    tests = _convexity_tests(scan, convexity)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report_data(scan, tests)
+    sections = [_points_section(scan, data, out), _graph_section(scan, out),
+                _descents_section(scan, out)]
+    if tests:
+        sections.append(_convexity_section(tests, out))
+    scan.export_graph(out / "graph.graphml")
+    write_json(out / "report.json", data)
+    summary = [
+        ("model", data["model"]),
+        ("parameters", data["n_params"]),
+        ("starts", scan.n_starts),
+        ("seed", _seed_text(data["seed"])),
+        *[(k, v) for k, v in data["settings"].items() if k != "n_starts"],
+        ("end points by kind", ", ".join(f"{k}: {n}" for k, n in data["end_kinds"].items())),
+        ("distinct critical points", f"{len(scan.points)} ({len(scan.minima)} minima, "
+                                     f"{len(scan.saddles)} saddles)"),
+        ("spurious fraction", f"{scan.spurious_fraction:.4g} "
+                              f"{_fmt_interval(scan.spurious_interval)} (95% Wilson)"),
+        ("wall time", f"{scan.wall_seconds:.2f} s"),
+        ("library", f"landscape {data['landscape_version']}"),
+        ("store", scan.path or "in memory"),
+    ]
+    summary += [(f"config: {k}", v) for k, v in sorted(data["annotations"].get(
+        "config", {}).items())]
+    return write_page(out, title=title or "Landscape report", subtitle=data["model"],
+                      summary=summary, sections=sections, self_contained=self_contained)
+
+
+def _seed_text(seed):
+    if isinstance(seed, dict):
+        return str(seed.get("entropy"))
+    return str(seed)
+
+
+def _points_section(scan, data, out):
+    rows = [[p["id"], p["kind"], p["loss"], p["grad_norm"], p["index"], p["nullity"],
+             p["symmetry_nullity"], p["lambda_min"], p["basin_count"], p["basin_fraction"],
+             _fmt_interval(p["basin_interval"]), p["found_by"]] for p in data["points"]]
+    table = Table(columns=["id", "kind", "loss", "|grad|", "index", "nullity", "sym. nullity",
+                           "\u03bb_min", "basin", "fraction", "95% interval", "found by"],
+                  rows=rows, caption="Distinct critical points modulo symmetry, by loss.")
+    spec_rows = []
+    for p in data["points"]:
+        if p["eigenvalues"] is None:
+            spec = "not computed (large model: extremes and inertia only)"
+        else:
+            shown = p["eigenvalues"][:12]
+            spec = ", ".join(f"{v:.4g}" + (f" \u00d7{m}" if m > 1 else "") for v, m in shown)
+            if len(p["eigenvalues"]) > 12:
+                spec += f", \u2026 ({len(p['eigenvalues'])} distinct values)"
+        spec_rows.append([p["id"], p["kind"], spec])
+    spectra = Table(columns=["id", "kind", "Hessian eigenvalues (\u00d7 multiplicity)"],
+                    rows=spec_rows, caption="Hessian spectra, distinct eigenvalues ascending.")
+    fig, ax = new_figure(6.4, 4.0)
+    figures.plot_spectra(scan.points, ax=ax)
+    f = save_figure(fig, out, "spectra.png", caption="Hessian eigenvalues of every critical "
+                    "point; symlog axis, marker size grows with multiplicity.")
+    return Section(title="Critical points", id="critical-points", tables=[table, spectra],
+                   figures=[f], text=(
+                       "Every point is certified (|grad L| <= gtol) and classified from its "
+                       "Hessian spectrum; symmetric copies are merged and counted together."))
+
+
+def _graph_section(scan, out):
+    fig, ax = new_figure(6.4, 4.4)
+    figures.plot_basin_graph(scan.graph, ax=ax)
+    g = save_figure(fig, out, "basin_graph.png", caption="Basin graph: node size = basin, "
+                    "colour = kind; edges from saddles to the minima they lead to.")
+    fig, ax = new_figure(6.4, 4.2)
+    figures.plot_disconnectivity(scan.points, scan.edges, ax=ax)
+    d = save_figure(fig, out, "disconnectivity.png", caption="Loss levels of the minima and "
+                    "the saddles connecting them.")
+    rows = [[s, scan.points[s].kind, t, scan.points[t].kind, v, n] for s, t, v, n in scan.edges]
+    table = Table(columns=["saddle", "kind", "minimum", "kind", "visits", "descents"],
+                  rows=rows, caption="Edges: starts that passed the saddle and ended at the "
+                  "minimum (visits), and descents off the saddle that reached it.")
+    if not rows:
+        return Section(title="Basin graph", id="basin-graph", figures=[g, d],
+                       text="No saddle \u2192 minimum edges: the scan found no saddle, or no "
+                            "descent passed one.")
+    return Section(title="Basin graph", id="basin-graph", figures=[g, d], tables=[table])
+
+
+def _descents_section(scan, out):
+    fig, ax = new_figure(6.4, 3.6)
+    figures.plot_end_losses(scan.outcomes.loss, scan.outcomes.kind, ax=ax)
+    h = save_figure(fig, out, "end_losses.png", caption="End losses of all starts, by the "
+                    "kind of the point each ended at.")
+    figs = [h]
+    if scan.traces:
+        traces = _sample_traces(scan)
+        fig, (a1, a2) = new_figure(10.0, 3.8, ncols=2)
+        figures.plot_trajectories(traces, ax=a1, quantity="loss")
+        figures.plot_trajectories(traces, ax=a2, quantity="grad_norm")
+        figs.append(save_figure(fig, out, "trajectories.png", caption="Loss and gradient norm "
+                                "of sample descents (log-log); diamonds mark the plateaus "
+                                "where a descent passed a saddle."))
+    return Section(title="Descents", id="descents", figures=figs)
+
+
+def _sample_traces(scan, n=10):
+    """Up to n recorded descents: one per end point first, then those that visited a saddle."""
+    point_of = dict(zip(scan.outcomes.start.tolist(), scan.outcomes.point.tolist()))
+    starts = sorted(scan.traces)
+    chosen, seen = [], set()
+    for s in starts:
+        if point_of.get(s) not in seen:
+            seen.add(point_of.get(s))
+            chosen.append(s)
+    chosen += [s for s in starts if s not in chosen and len(scan.traces[s]["plateau_at"])]
+    chosen += [s for s in starts if s not in chosen]
+    return {s: scan.traces[s] for s in chosen[:n]}
+
+
+def _convexity_section(tests, out):
+    figs = []
+    fig, ax = new_figure(6.4, 3.8)
+    figures.plot_pass_fraction(tests, ax=ax)
+    figs.append(save_figure(fig, out, "convexity_pass.png", caption="Fraction of directions "
+                            "whose constant is at least the threshold, per radius."))
+    for i, t in enumerate(tests):
+        fig, ax = new_figure(6.4, 3.8)
+        figures.plot_convexity_constants(t, ax=ax)
+        figs.append(save_figure(fig, out, f"convexity_{i}_{t.kind}.png",
+                                caption=f"{t.kind}: |constant| vs radius per direction."))
+    rows = []
+    for t in tests:
+        fit = np.asarray(t.exponents, dtype=float)
+        fit = fit[np.isfinite(fit)]
+        rows.append([t.kind, t.n_directions, f"{min(t.radii):.3g} \u2013 {max(t.radii):.3g}",
+                     t.threshold, t.fraction, _fmt_interval(t.fraction_interval),
+                     float(np.min(t.worst_constants)) if len(t.worst_constants) else None,
+                     float(np.median(fit)) if fit.size else None])
+    table = Table(columns=["test", "directions", "radii", "threshold", "pass fraction",
+                           "95% interval", "worst constant", "median exponent"], rows=rows)
+    return Section(title="Direction-wise convexity", id="convexity", tables=[table],
+                   figures=figs, text=(
+                       "At y = x + r u for unit directions u: local convexity uses u^T H(y) u, "
+                       "OPSC <grad L(y), y - x*>/|y - x*|^2, PL |grad L(y)|^2 / (2 (L(y) - L*)). "
+                       "An exponent near 1 means the constant vanishes linearly as r -> 0: the "
+                       "condition fails locally in that direction."))
