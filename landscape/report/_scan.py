@@ -96,7 +96,8 @@ def report_data(scan, convexity=()):
 
 
 def _fmt_interval(iv):
-    return f"[{iv[0]:.3g}, {iv[1]:.3g}]"
+    lo, hi = (0.0 if abs(v) < 1e-12 else v for v in iv)   # Wilson's 0 comes out as ~1e-19
+    return f"[{lo:.3g}, {hi:.3g}]"
 
 
 def write_report(scan_or_store, out_dir, *, self_contained=False, title=None, convexity=None):
