@@ -1,0 +1,333 @@
+"""The safran2021 study (Safran, Yehudai & Shamir, COLT 2021) in quick mode: its findings.
+
+The study runs once per module (``run_study(..., quick=True)``: k = n = 6, 8, 10 with 150
+starts each, the same n with k = n + 1, convexity at n = 6); every test reads its results,
+its ``minima.npz`` or its report and checks one claim, recomputing what it can with the
+library independently of the study's code.  A second run on the same folder checks that
+the study resumes from its stores and caches with the same numbers.
+"""
+
+import html
+import json
+import shutil
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import landscape as ls
+from landscape.report import json_ready
+from landscape.studies import load_study, run_study
+
+pytestmark = pytest.mark.slow          # ~25 s idle, about a minute on a loaded 2-core machine
+
+GTOL = 1e-12                    # every certified critical point
+LAMBDA_MIN_GLOBAL = 0.25 - 1 / (2 * np.pi)
+LAMBDA_RTOL = 1e-9
+MAX_FRACTION_SMALL_K = 0.02     # k = n = 6: spurious fraction 0 or near 0
+MIN_FRACTION_LARGE_K = 0.10     # k = n = 10: clearly positive ...
+MIN_LOWER_BOUND_LARGE_K = 0.05  # ... its 95% Wilson interval too
+SPLIT_LOSS_ATOL = 1e-12         # F is unchanged by a split
+BOUND_ATOL = 1e-9               # lambda_min(split) <= lambda_min(M_i) / (2 alpha (1 - alpha))
+EXPONENT_ONE_TOL = 0.02         # OPSC / PL constants ~ r^1 along split rotations
+EXPONENT_ZERO_TOL = 0.02        # k = n: constants bounded away from 0 (r^0)
+FIGURES = ("fraction.png", "minima.png", "split.png", "technical.png", "convexity.png",
+           "timings.png")
+SECTIONS = ("setting", "fraction", "minima", "splits", "technical", "plus", "convexity",
+            "timings", "notes")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("safran2021")
+    results = run_study("safran2021", out, quick=True, progress=False)
+    return out, results
+
+
+@pytest.fixture(scope="module")
+def rows(study):
+    return {row["k"]: row for row in study[1]["k_equals_n"]}
+
+
+@pytest.fixture(scope="module")
+def plus(study):
+    return {row["n"]: row for row in study[1]["k_equals_n_plus_1"]}
+
+
+@pytest.fixture(scope="module")
+def minima(study):
+    with np.load(study[0] / "minima.npz", allow_pickle=False) as f:
+        return {name: f[name] for name in f.files}
+
+
+# ---- the run and its files ------------------------------------------------------------
+
+def test_quick_setting(study, rows, plus):
+    _, r = study
+    cfg = r["config"]
+    assert r["quick"] is True and cfg["mode"] == "quick"
+    assert cfg["seed"] == 0
+    assert 6 in rows and 10 in rows
+    assert all(row["n_starts"] == cfg["starts"] >= 100 for row in rows.values())
+    assert sorted(plus) == sorted(cfg["plus_ns"]) and set(plus) & set(rows)
+
+
+def test_results_json_round_trips(study):
+    out, r = study
+    with open(out / "results.json", encoding="utf-8") as fh:
+        stored = json.load(fh)
+    assert stored == json_ready(r)
+    assert stored["wall_seconds"] == r["wall_seconds"] > 0
+
+
+def test_report_and_every_figure_exist(study):
+    out, r = study
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert sorted(r["figures"]) == sorted(FIGURES)
+    for name in r["figures"]:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f'src="{name}"' in page, name
+    for anchor in SECTIONS:
+        assert f'id="{anchor}"' in page, anchor
+    assert html.escape(r["title"]) in page            # escaped by the template
+
+
+# ---- 1. spurious minima are common (k = n) ------------------------------------------------
+
+def test_spurious_fraction_near_zero_at_k6(rows):
+    assert rows[6]["spurious_fraction"] <= MAX_FRACTION_SMALL_K
+
+
+def test_spurious_fraction_clearly_positive_at_k10(rows):
+    row = rows[10]
+    assert row["spurious_fraction"] >= MIN_FRACTION_LARGE_K
+    assert row["spurious_interval"][0] >= MIN_LOWER_BOUND_LARGE_K
+
+
+def test_spurious_fraction_counts_and_intervals(rows):
+    for k, row in rows.items():
+        spurious = [m for m in row["minima"] if m["spurious"]]
+        assert sum(m["basin_count"] for m in spurious) == row["spurious_count"], k
+        assert row["spurious_fraction"] == row["spurious_count"] / row["n_starts"]
+        assert_allclose(row["spurious_interval"],
+                        ls.wilson_interval(row["spurious_count"], row["n_starts"]))
+        assert sum(m["basin_count"] for m in row["minima"]) == row["n_starts"], k
+        assert row["n_certified_ends"] == row["n_starts"] and row["max_grad_norm"] <= GTOL
+
+
+def test_every_minimum_is_certified(rows, minima):
+    for k, row in rows.items():
+        model = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+        globals_ = [m for m in row["minima"] if not m["spurious"]]
+        assert len(globals_) == 1, k                       # W = I modulo symmetry
+        for m in row["minima"]:
+            assert m["kind"] == "strict-minimum" and m["certified"], (k, m["id"])
+            assert m["grad_norm"] <= GTOL and m["lambda_min"] > 0
+            x = model.flatten(minima[f"k{k}_p{m['id']}"])   # recomputed here
+            assert np.linalg.norm(model.grad(x)) <= GTOL
+            assert_allclose(model.loss(x), m["loss"], rtol=1e-12, atol=1e-14)
+            assert_allclose(np.linalg.eigvalsh(model.hess(x))[0], m["lambda_min"], rtol=1e-8)
+        assert_allclose(globals_[0]["lambda_min"], LAMBDA_MIN_GLOBAL, rtol=LAMBDA_RTOL)
+
+
+# ---- 2. one neuron more: splits are strict saddles --------------------------------------------
+
+def test_every_split_spurious_minimum_is_a_strict_saddle(study, rows):
+    _, r = study
+    n_spurious = sum(row["n_spurious_minima"] for row in rows.values())
+    assert n_spurious >= 1 and len(r["splits"]) == n_spurious
+    for e in r["splits"]:
+        assert len(e["all_neuron_splits"]) == e["k"]
+        assert [s["alpha"] for s in e["splits"]] == r["config"]["split_alphas"]
+        for s in e["splits"] + e["all_neuron_splits"]:
+            assert s["kind"] == "strict-saddle", (e["k"], e["id"], s)
+            assert s["index"] >= 1 and s["lambda_min"] < 0
+            assert s["grad_norm"] <= GTOL and not s["polished"]
+            assert abs(s["loss_change"]) <= SPLIT_LOSS_ATOL
+            assert s["lambda_min"] <= s["bound"] + BOUND_ATOL
+        half = [s for s in e["splits"] if s["alpha"] == 0.5][0]
+        assert_allclose(half["lambda_min"], half["bound"], rtol=1e-8)   # equality at 1/2
+    assert r["summary"]["all_splits_strict_saddles"] is True
+
+
+def test_split_recomputed_independently(study, minima):
+    """Split each spurious minimum here, without the study's code: a strict saddle, same F."""
+    _, r = study
+    for e in r["splits"]:
+        k, i = e["k"], e["chosen_neuron"]
+        W = minima[f"k{k}_p{e['id']}"]
+        small = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+        big = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k + 1)
+        W1 = np.vstack([W, W[i] / 2])
+        W1[i] = W[i] / 2
+        x1 = big.flatten(W1)
+        assert np.linalg.norm(big.grad(x1)) <= GTOL
+        assert_allclose(big.loss(x1), small.loss(small.flatten(W)), atol=SPLIT_LOSS_ATOL)
+        c = ls.classify(big, x1, gtol=GTOL)
+        assert c.kind == "strict-saddle"
+        half = [s for s in e["splits"] if s["alpha"] == 0.5][0]
+        assert_allclose(c.lambda_min, half["lambda_min"], rtol=1e-8)
+        H = small.hess(small.flatten(W))
+        M = H[i * k:(i + 1) * k, i * k:(i + 1) * k] - 0.5 * np.eye(k)
+        assert_allclose(np.linalg.eigvalsh(M)[0], e["lambda_min_M"][i], rtol=1e-8)
+
+
+def test_descents_off_split_saddles_go_lower(study):
+    _, r = study
+    for e in r["splits"]:
+        assert len(e["descents"]) == 3 * len(r["config"]["split_alphas"])
+        for d in e["descents"]:
+            assert d["outcome"] in ("global", "spurious-minimum"), d
+            assert d["below_split"] and d["loss"] < e["loss"], d
+            if d["outcome"] == "global":
+                assert abs(d["loss"]) <= r["config"]["global_level"]
+
+
+def test_technical_quantities(study):
+    _, r = study
+    for e in r["splits"]:
+        lam = np.array(e["lambda_min_M"])
+        assert lam.shape == (e["k"],) and np.all(lam < 0), e      # every neuron's split: saddle
+        assert e["lambda_min_M_min"] == lam.min() and e["n_negative_M"] == e["k"]
+        assert 0 < e["k"] - e["sum_norms"] < 0.1                   # just below sum |v_j| = n
+    ks = {t["k"] for t in r["technical"]}
+    assert ks == {e["k"] for e in r["splits"]}
+
+
+def test_split_neuron_keeps_loss_and_gradient():
+    """The study's split_neuron on a generic (non-critical) point: F and the gradient carry over."""
+    mod = load_study("safran2021")
+    rng = np.random.default_rng(0)
+    k, alpha = 5, 0.3
+    small = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+    big = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k + 1)
+    W = rng.standard_normal((k, k)) / np.sqrt(k)
+    W1 = mod.split_neuron(W, 2, alpha)
+    assert_allclose(W1[2] + W1[-1], W[2], rtol=1e-15)
+    assert_allclose(big.loss(big.flatten(W1)), small.loss(small.flatten(W)), rtol=1e-12)
+    G, G1 = small.grad(small.flatten(W)).reshape(k, k), big.grad(big.flatten(W1)).reshape(k + 1, k)
+    assert_allclose(G1[:k], G, rtol=1e-10, atol=1e-13)
+    assert_allclose(G1[k], G[2], rtol=1e-10, atol=1e-13)
+
+
+def test_split_projection_is_the_nearest_point_of_the_curve():
+    mod = load_study("safran2021")
+    n = 4
+    big = ls.ReluTeacherStudent(teacher=np.eye(n), n_students=n + 1)
+    V = np.eye(n)
+    x_star = big.flatten(np.vstack([V[0] / 2, V[0] / 2, V[1:]]))
+    project = mod.split_projection(big, x_star, 0, 1)
+    Y = x_star + 0.05 * np.random.default_rng(1).standard_normal((6, big.n_params))
+    P = project(Y)
+    assert_allclose(project(P), P, atol=1e-15)                     # idempotent
+    alphas = np.linspace(0, 1, 20001)
+    for y, p in zip(Y, P):
+        W = y.reshape(n + 1, n)
+        d2 = (((W[0][None] - alphas[:, None] * V[0]) ** 2).sum(1)
+              + ((W[1][None] - (1 - alphas)[:, None] * V[0]) ** 2).sum(1))
+        best = alphas[np.argmin(d2)]
+        assert_allclose(p.reshape(n + 1, n)[0], best * V[0], atol=1e-4)
+        assert_allclose(p.reshape(n + 1, n)[2:], V[1:], atol=0)
+
+
+# ---- 3. k = n + 1 from random starts -----------------------------------------------------------
+
+def test_k_equals_n_plus_1_has_lower_spurious_fraction(rows, plus):
+    common = sorted(set(rows) & set(plus))
+    for n in common:
+        assert plus[n]["spurious_fraction"] <= rows[n]["spurious_fraction"], n
+    # at n = 10 clearly lower: the 95% intervals do not overlap
+    assert plus[10]["spurious_fraction"] < rows[10]["spurious_fraction"]
+    assert plus[10]["spurious_interval"][1] < rows[10]["spurious_interval"][0]
+
+
+def test_k_equals_n_plus_1_outcomes_are_certified(study, plus):
+    cfg = study[1]["config"]
+    for n, p in plus.items():
+        assert sum(p["counts"].values()) == p["n_starts"] == cfg["plus_starts"]
+        assert p["counts"]["unresolved"] == 0 and p["counts"]["saddle"] == 0, p["counts"]
+        assert p["global_certified"] == min(p["global_total"], cfg["certify_global"]) > 0
+        assert p["max_grad_norm_certified"] <= GTOL
+        assert p["max_abs_loss_certified"] <= GTOL
+        assert p["max_loss_global_level"] <= cfg["global_level"]
+        assert sum(m["count"] for m in p["spurious_minima"]) == p["spurious_count"]
+        for m in p["spurious_minima"]:
+            assert m["kind"] == "strict-minimum" and m["grad_norm"] <= GTOL and m["loss"] > 0
+
+
+# ---- 4. local geometry at the global minimum ---------------------------------------------------
+
+def test_k_equals_n_is_locally_strongly_convex(study):
+    for c in study[1]["convexity"]:
+        a = c["k_equals_n"]
+        assert a["kind"] == "strict-minimum"
+        assert_allclose(a["lambda_min"], LAMBDA_MIN_GLOBAL, rtol=LAMBDA_RTOL)
+        assert min(a["min_lambda_min_per_radius"]) > 0
+        assert a["opsc_fraction"] == 1.0 and a["pl_fraction"] == 1.0
+        assert abs(a["opsc_exponent_median"]) <= EXPONENT_ZERO_TOL
+        assert abs(a["pl_exponent_median"]) <= EXPONENT_ZERO_TOL
+
+
+def test_opsc_exponent_along_split_rotation_is_one(study):
+    for c in study[1]["convexity"]:
+        b = c["k_equals_n_plus_1"]
+        for key in ("opsc_rotation", "opsc_rotation_projection", "pl_rotation"):
+            t = b[key]
+            assert abs(t["exponent_median"] - 1) <= EXPONENT_ONE_TOL, (key, t)
+            assert abs(t["exponent_min"] - 1) <= 2 * EXPONENT_ONE_TOL, (key, t)
+            assert abs(t["exponent_max"] - 1) <= 2 * EXPONENT_ONE_TOL, (key, t)
+            assert t["fit"]["r2"] > 0.999
+        assert study[1]["summary"]["opsc_rotation_exponents"][0] == \
+            b["opsc_rotation"]["exponent_median"]
+
+
+def test_k_equals_n_plus_1_is_not_locally_convex(study):
+    for c in study[1]["convexity"]:
+        b = c["k_equals_n_plus_1"]
+        assert abs(b["loss"]) <= 1e-14 and b["grad_norm"] <= GTOL
+        assert b["index"] == 0 and b["n_zero"] >= c["n"]             # PSD, singular
+        assert min(b["negative_fraction_per_radius"]) > 0.5           # most directions
+        assert max(b["min_lambda_min_per_radius"]) < 0                # at every radius
+        fit = b["negative_eigenvalue_fit"]
+        assert fit is not None and abs(fit["exponent"] - 1) <= 0.1    # -lambda_min ~ r
+
+
+def test_opsc_holds_in_most_random_directions(study):
+    for c in study[1]["convexity"]:
+        for ref in ("x_star", "projection"):
+            for o in c["k_equals_n_plus_1"]["opsc_uniform"][ref]:
+                assert o["fraction"] >= 0.9, (ref, o)
+                assert o["interval"][0] <= o["fraction"] <= o["interval"][1]
+                assert len(o["per_radius"]) == len(c["radii"])
+
+
+# ---- 5. timings, and resuming --------------------------------------------------------------------
+
+def test_timings_and_protocol(study, rows):
+    _, r = study
+    stages = r["timings"]["stages"]
+    assert all(v >= 0 for v in stages.values()) and sum(stages.values()) <= r["wall_seconds"]
+    assert [p["k"] for p in r["protocol"]] == r["config"]["protocol_ks"]
+    for p in r["protocol"]:
+        assert p["seconds"] > 0 and p["converged"] == p["n_starts"]
+        assert p["agreement"] >= 0.99                       # same basins as the scan
+        assert_allclose(p["spurious_fraction"], rows[p["k"]]["spurious_fraction"], atol=0.02)
+
+
+def test_rerun_resumes_with_the_same_numbers(study, tmp_path):
+    """A second run on a copy of the output folder reads every stage from its stores and
+    caches and reports the same numbers."""
+    out, r = study
+    copy = tmp_path / "again"
+    shutil.copytree(out, copy)
+    again = run_study("safran2021", copy, quick=True, progress=False)
+    cfg = r["config"]
+    assert len(again["cached_stages"]) == (len(cfg["ks"]) + len(cfg["plus_ns"])
+                                           + len(cfg["convexity_ns"]) + len(cfg["protocol_ks"]))
+    assert r["cached_stages"] == []
+    for row, row2 in zip(r["k_equals_n"], again["k_equals_n"]):
+        assert {k: v for k, v in row.items() if k != "seconds"} == \
+            {k: v for k, v in row2.items() if k != "seconds"}
+    for key in ("splits", "k_equals_n_plus_1", "convexity", "protocol", "summary", "technical"):
+        assert again[key] == r[key], key
