@@ -200,6 +200,11 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
                                   "needs a dense spectrum (n_params > 2000); "
                                   + ("L(x) equals the known optimal value" if is_global
                                      else "undetermined")), **common)
+    if is_global:
+        # L(x) is the known global value: no point lies lower, so there is nothing to search
+        return Classification(kind="degenerate-minimum", margin=margin, radius=0.0,
+                              message=(f"index 0 with nullity {nullity}; L(x) equals the "
+                                       f"known optimal value {known:.6g}"), **common)
     null, comp = _split_spaces(spec, sym)
     y, ly = _higher_order_search(model, x, loss, null, comp, radius, margin, rng,
                                  n_directions)
@@ -209,10 +214,6 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
                                   f"index 0 with nullity {nullity}, but L decreases by "
                                   f"{loss - ly:.3g} > margin {margin:.3g} at distance "
                                   f"{np.linalg.norm(y - x):.3g} <= {radius:.3g}"), **common)
-    if is_global:
-        return Classification(kind="degenerate-minimum", margin=margin, radius=radius,
-                              message=(f"index 0 with nullity {nullity}; L(x) equals the "
-                                       f"known optimal value {known:.6g}"), **common)
     return Classification(kind="degenerate", margin=margin, radius=radius, message=(
         f"index 0 with nullity {nullity}; no descent found within radius {radius:.3g} "
         "and no known optimal value to certify a minimum: undetermined"), **common)
@@ -304,22 +305,48 @@ def _seed_directions(model, x, null, rng, n_random):
 
 
 def _higher_order_search(model, x, loss, null, comp, radius, margin, rng, n_random):
-    """A verified witness (y, L(y)) with L(y) < L(x) - margin, |y - x| <= radius, or (None, None)."""
+    """A verified witness (y, L(y)) with L(y) < L(x) - margin, |y - x| <= radius, or (None, None).
+
+    Descent must persist as the radius shrinks.  Along each seed direction the radii
+    ``radius * logspace(0, -3, 10)`` are walked downwards; from the first radius with a
+    witness on, every smaller radius must have one too (at distance <= 1.5 r), until the
+    decrease a quartic law predicts for the next radius, ``decrease * (r'/r)^4``, drops
+    below 2 * margin and can no longer be resolved.  The witness at the smallest radius is
+    returned.  A local minimum with a lower point at a finite distance (past the sign change
+    of a small output weight, say) fails this: at the radii where the sign cannot change,
+    the predicted decrease is resolvable and no witness exists.
+    """
     if null.shape[1] == 0:
         return None, None
-    radii = radius * np.logspace(0, -2, 4)
+    radii = radius * np.logspace(0, -3, 10)
     for c in _seed_directions(model, x, null, rng, n_random):
         for sign in (1.0, -1.0):
             u = sign * (null @ c)
-            for r in radii:
-                y, fy = _reduced(model, x, r * u, comp)
-                dist = np.linalg.norm(y - x)
-                if dist > radius:
-                    # the complement moved too far: pull back onto the ball
-                    y = x + (y - x) * (radius / dist)
-                    fy = model.loss(y)
-                if fy < loss - margin and np.linalg.norm(y - x) <= radius * (1 + 1e-12):
-                    verified = model.loss(y)            # recompute: never trust a cached value
-                    if verified < loss - margin:
-                        return y, verified
+            found = None
+            for j, r in enumerate(radii):
+                w = _witness_at(model, x, loss, r * u, comp, min(radius, 1.5 * r), margin)
+                if w is None:
+                    if found is not None:        # descent stopped while still resolvable
+                        break
+                    continue
+                found = w
+                resolvable = (j + 1 < len(radii) and
+                              (loss - w[1]) * (radii[j + 1] / r) ** 4 >= 2 * margin)
+                if not resolvable:
+                    return found
     return None, None
+
+
+def _witness_at(model, x, loss, step, comp, bound, margin):
+    """(y, L(y)) with L(y) < L(x) - margin and |y - x| <= bound from the reduced step, or None."""
+    y, fy = _reduced(model, x, step, comp)
+    dist = np.linalg.norm(y - x)
+    if dist > bound:
+        # the complement moved too far: pull back onto the ball
+        y = x + (y - x) * (bound / dist)
+        fy = model.loss(y)
+    if fy < loss - margin and np.linalg.norm(y - x) <= bound * (1 + 1e-12):
+        verified = model.loss(y)            # recompute: never trust a cached value
+        if verified < loss - margin:
+            return y, verified
+    return None

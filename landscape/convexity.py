@@ -176,7 +176,9 @@ def wilson_interval(successes, n, confidence=0.95):
     denom = 1.0 + z * z / n
     center = (p + z * z / (2.0 * n)) / denom
     half = z / denom * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-    return np.clip(np.array([center - half, center + half]), 0.0, 1.0)
+    lo = 0.0 if successes == 0 else center - half        # exact ends: no ~1e-18 rounding
+    hi = 1.0 if successes == n else center + half
+    return np.clip(np.array([lo, hi]), 0.0, 1.0)
 
 
 # ---- directions ----------------------------------------------------------------------

@@ -86,6 +86,18 @@ def test_quartic_is_never_a_saddle():
     assert classify(known, [0.0, 0.0]).kind == "degenerate-minimum"
 
 
+def test_a_lower_point_at_a_finite_distance_is_not_a_descent_witness():
+    """g(x) = x^4 - 20 x^6 + y^2: a (degenerate) local minimum at 0, yet g < 0 for |x| > 0.224.
+
+    With radius 1 a lower point lies inside the ball, but no descent persists as the radius
+    shrinks, so the point is not a saddle (found by the tinaz2026 study on a real model)."""
+    model = ls.AutogradModel(lambda z: z[0] ** 4 - 20 * z[0] ** 6 + z[1] ** 2, 2)
+    assert model.loss([0.5, 0.0]) < 0                       # a lower point within radius 1
+    c = classify(model, [0.0, 0.0], radius=1.0)
+    assert c.kind == "degenerate"
+    assert c.witness is None
+
+
 def test_cubic_is_a_non_strict_saddle():
     model = ls.AutogradModel(lambda z: z[0] ** 3 + z[1] ** 2, 2)
     c = classify(model, [0.0, 0.0])

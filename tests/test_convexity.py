@@ -378,3 +378,10 @@ def test_bad_input_is_rejected_with_the_argument_named():
         random_directions(m, 2, 0, kind="split-rotation", x=x_split, pair=(0, 1.5))
     with pytest.raises(TypeError, match="model"):
         local_convexity("not a model", x_split, U, r)
+
+
+@pytest.mark.parametrize("n", [1, 7, 500, 10**6])
+def test_wilson_interval_ends_are_exact_at_zero_and_all_successes(n):
+    assert ls.wilson_interval(0, n)[0] == 0.0
+    assert ls.wilson_interval(n, n)[1] == 1.0
+    assert 0.0 < ls.wilson_interval(0, n)[1] < 1.0
