@@ -125,8 +125,8 @@ def write_report(scan_or_store, out_dir, *, self_contained=False, title=None, co
     Examples
     --------
     >>> import numpy as np, tempfile, landscape as ls
-    >>> s = ls.scan(ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3), 6, rng=0,
-    ...             lr=5 / 3, progress=False)
+    >>> s = ls.scan(ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4), 6, rng=0,
+    ...             lr=5 / 4, progress=False)
     >>> ls.write_report(s, tempfile.mkdtemp()).name
     'index.html'
     """
