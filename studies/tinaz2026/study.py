@@ -961,7 +961,7 @@ def _write_report(out_dir, res, cfg):
         "point is a saddle at every scale."
         + (f" At the witness distance the law gives |C| r^4 = "
            f"{abs(quart['constant_predicted']) * bd['witness_distance'] ** 4:.2e}. classify "
-           f"stops there because at the next grid radius (a factor {grid_step:.3f} smaller) "
+           f"stops there because at the next grid radius (a factor {1 / grid_step:.3g} smaller) "
            "the quartic law predicts "
            f"{bd['witness_decrease'] * grid_step ** 4:.1e}, below 2 x margin = "
            f"{2 * bd['margin']:.1e}." if bd["witness"] else ""))
