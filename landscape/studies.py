@@ -24,7 +24,31 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["study_dirs", "list_studies", "load_study", "run_study"]
+__all__ = ["study_dirs", "list_studies", "load_study", "run_study", "read_config"]
+
+
+def read_config(path, quick):
+    """A study's settings: the ``[common]`` table of the TOML file `path` merged with
+    ``[quick]`` or ``[full]``, lists turned into tuples, plus ``mode``.
+
+    Raises
+    ------
+    ValueError
+        The file lacks one of the tables.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:          # Python 3.10: the tomli backport
+        import tomli as tomllib
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    mode = "quick" if quick else "full"
+    missing = [t for t in ("common", mode) if not isinstance(data.get(t), dict)]
+    if missing:
+        raise ValueError(f"{path}: missing table(s) {', '.join(f'[{t}]' for t in missing)}")
+    merged = {**data["common"], **data[mode]}
+    merged = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
+    return {"mode": mode, **merged}
 
 
 def study_dirs():

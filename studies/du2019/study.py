@@ -45,12 +45,9 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
-try:
-    import tomllib
-except ModuleNotFoundError:      # Python 3.10: the tomli backport (a dependency there)
-    import tomli as tomllib
 
 import landscape as ls
+from landscape.studies import read_config
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
 
@@ -126,10 +123,7 @@ class Config:
     @classmethod
     def load(cls, quick, path=CONFIG_FILE):
         """The ``[quick]`` or ``[full]`` settings merged with ``[common]``."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        mode = "quick" if quick else "full"
-        return cls(mode=mode, **data["common"], **data[mode])
+        return cls(**read_config(path, quick))
 
 
 # ---- data, network, gradient descent -------------------------------------------------

@@ -58,7 +58,6 @@ import os
 import platform
 import sys
 import time
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -66,6 +65,7 @@ import numpy as np
 from tqdm import tqdm
 
 import landscape as ls
+from landscape.studies import read_config
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
 
@@ -122,12 +122,7 @@ class Config:
 
     @classmethod
     def load(cls, quick, path=CONFIG_FILE):
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        mode = "quick" if quick else "full"
-        merged = {**data["common"], **data[mode]}
-        merged = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
-        cfg = cls(mode=mode, **merged)
+        cfg = cls(**read_config(path, quick))
         if not set(cfg.protocol_ks) <= set(cfg.ks):
             raise ValueError(f"{path}: protocol_ks {cfg.protocol_ks} must be among ks {cfg.ks}")
         if cfg.protocol_starts > cfg.starts:

@@ -49,13 +49,9 @@ import numpy as np
 from tqdm import tqdm
 
 import landscape as ls
+from landscape.studies import read_config
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
-
-try:
-    import tomllib
-except ModuleNotFoundError:          # Python 3.10
-    import tomli as tomllib
 
 TITLE = ("Xu & Du 2023: one ReLU teacher -- n = 1 student converges linearly, n >= 2 students "
          "as T^-3 (angles ~ 1/T, three phases, balanced norms)")
@@ -158,10 +154,7 @@ class Config:
     @classmethod
     def load(cls, quick, path=CONFIG_FILE):
         """The ``[quick]`` or ``[full]`` settings merged with ``[common]``."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        mode = "quick" if quick else "full"
-        return cls(mode=mode, **data["common"], **data[mode])
+        return cls(**read_config(path, quick))
 
 
 # ---- model pieces and gradient descent -----------------------------------------------
