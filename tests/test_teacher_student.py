@@ -289,6 +289,56 @@ def test_near_aligned_pairs_are_continuous_with_the_limit(pair, theta):
     assert_close(model.hess(x), reference_hess(W, V), REFERENCE_RTOL)
 
 
+ANGLE_ATOL = 2 * np.spacing(np.pi)   # 2 ulp of pi: first-order angles vs the construction
+
+
+@pytest.mark.parametrize("pair", ["student-teacher", "student-student"])
+@pytest.mark.parametrize("phi", [0.0, 1e-12, 1e-9, 1e-6, 0.2, 0.45, 1.0])
+@pytest.mark.parametrize("anti", [False, True], ids=["parallel", "antiparallel"])
+def test_first_order_angles_are_exact_near_parallel(pair, phi, anti):
+    """The first-order path's angles (2 asin(|w - e u| / 2) where |cos| > 0.9, arccos
+    elsewhere) against the angle the pair was built with, in both orientations."""
+    d = 3
+    u = np.array([1.0, 0.0, 0.0])
+    w = np.array([np.cos(phi), np.sin(phi), 0.0])
+    if anti:
+        w = -w
+    theta = np.pi - phi if anti else phi
+    others = np.array([[0.0, 0.0, 1.0], [0.3, -0.2, 0.9]])
+    if pair == "student-teacher":
+        V, W = np.vstack([u, others]), np.vstack([2.0 * w, others[::-1]])
+        column = len(W)                              # pair (student 0, teacher 0)
+    else:
+        V, W = others, np.vstack([2.0 * w, 0.5 * u])
+        column = 1                                   # pair (student 0, student 1)
+    model = ls.ReluTeacherStudent(teacher=V, n_students=len(W))
+    nW, _, cos, sin, pt = model._engine._angles(W[None].copy())
+    assert abs(pt[0, 0, column] - (np.pi - theta)) <= ANGLE_ATOL
+    assert abs(sin[0, 0, column] - np.sin(theta)) <= ANGLE_ATOL
+    assert abs(cos[0, 0, column] - np.cos(theta)) <= ANGLE_ATOL
+    assert (pt[0, 0, 0], sin[0, 0, 0], cos[0, 0, 0]) == (np.pi, 0.0, 1.0)      # self-pair
+    # the second-order path (Kahan's formula) agrees
+    U = np.vstack([W, V])
+    nU = np.linalg.norm(U, axis=1)
+    _, _, theta2 = ls.models._kernels.pair_angles(W[None], U[None], nW, nU[None],
+                                                  self_pairs=True)
+    assert abs(theta2[0, 0, column] - theta) <= ANGLE_ATOL
+
+
+def test_results_do_not_alias_scratch_buffers():
+    """The first-order kernels reuse scratch buffers: nothing they return may alias them."""
+    rng = np.random.default_rng(3)
+    model = ls.ReluTeacherStudent(teacher=rng.standard_normal((3, 4)), n_students=4)
+    X = model.sample_init(8, rng=rng)
+    kept = model.grad(X[0]), model.loss_batch(X[:4]), model.grad_batch(X)
+    copies = [a.copy() for a in kept]
+    model.grad_batch(model.sample_init(8, rng=rng))          # the same buffers, new values
+    model.grad(X[5])
+    model.loss_batch(X[4:])
+    for a, b in zip(kept, copies):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---- tiny and zero neurons -----------------------------------------------------------------
 @pytest.mark.parametrize("t", [1e-8, 1e-30, 1e-200])
 def test_tiny_neuron_obeys_homogeneity(t, fd_grad, fd_jac):

@@ -12,14 +12,18 @@ Cosines come from one batched Gram product (BLAS).  Where ``|cos| <= 0.9`` the
 angle ``atan2(sqrt(1 - c^2), c)`` is accurate to a few ulps.  Near-parallel
 and near-antiparallel pairs, where ``arccos`` of a rounded cosine loses half the
 digits (an error of 1e-8 rad at theta ~ 0), are recomputed from the unit vectors
-with Kahan's formula ``theta = 2 atan2(|a - u|, |a + u|)``, accurate for every
-angle.  A neuron paired with itself therefore gets theta = 0 exactly.
+with Kahan's formula ``theta = 2 atan2(|a - u|, |a + u|)`` (second order) or its
+one-norm twin ``theta = 2 asin(|a - e u| / 2)``, ``e = sign(cos)`` (first order),
+both accurate for every angle.  A neuron paired with itself gets theta = 0 exactly.
 
 Exact limits at theta = 0 and theta = pi: every block below is written so that
 the factors which vanish there (sin theta, pi - theta, the perpendicular
 component) multiply bounded unit vectors; the unit vector of a zero
 perpendicular component is taken as 0, which gives the exact limit.
 """
+
+import math
+import threading
 
 import numpy as np
 
@@ -30,6 +34,29 @@ TWO_PI = 2.0 * np.pi
 _KAHAN_COS = 0.9
 # Below this norm the sum of squares may underflow; such rows are rescaled.
 _TINY_NORM = 1e-150
+
+
+class _Workspace(threading.local):
+    """Per-thread scratch buffers of the first-order path, reused across calls.
+
+    The temporaries of a row chunk are a few hundred kilobytes each, above glibc's
+    mmap threshold: allocated afresh on every call they cost a page fault per 4 KiB
+    (more than the arithmetic).  A buffer only grows; what it holds is scratch
+    and never returned to a caller.
+    """
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype=np.float64):
+        size = math.prod(shape)
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self.buffers[name] = np.empty(size, dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+_scratch = _Workspace()
 
 
 def row_norms(A):
@@ -151,6 +178,10 @@ class PopulationLoss:
         KV = arccos_kernel(self.nV[None], self.nV[None],
                            *pair_angles(V[None], V[None], self.nV[None], self.nV[None]))[0]
         self.constant = 0.5 * (c @ KV @ c + c @ (V @ beta) + beta @ beta)
+        # Precomputed teacher blocks of the first-order path.
+        self._VbarT = np.ascontiguousarray(self.Vbar.T)
+        self._cV = -c[:, None] * V
+        self._cnV = -c * self.nV
 
     # -- shared pair data ------------------------------------------------------------
     def _pairs(self, a, W):
@@ -172,80 +203,129 @@ class PopulationLoss:
     def _angles(self, W):
         """Angles of all (student, student) and (student, teacher) pairs, (B, k, k + n).
 
-        The lean twin of :func:`pair_angles` for the first-order path: unit vectors
-        once, the student-teacher cosines as one broadcast GEMM against the
-        precomputed teacher units, self-pairs exact, Kahan's formula for the
-        remaining near-(anti)parallel pairs.
+        Returns ``nW, Wbar, cos, sin, pt`` with ``pt = pi - theta``; all but ``nW``
+        are per-thread scratch, valid until the next call.  The lean twin of
+        :func:`pair_angles` for the first-order path: unit vectors once, every cosine
+        from one batched product against ``[Wbar; Vbar]``, then ``sqrt(1 - c^2)`` and
+        ``arccos`` (accurate to a few ulps where ``|c| <= 0.9``), self-pairs exact and
+        the remaining near-(anti)parallel pairs redone by :meth:`_near_pairs`.  No
+        clipping is needed: a rounded cosine can leave [-1, 1] only in a pair redone there.
         """
-        B, k, _ = W.shape
-        n = self.V.shape[0]
+        B, k, d = W.shape
+        J = k + self.V.shape[0]
         nW = row_norms(W)
-        Wbar = _units(W, nW)
-        cos = np.empty((B, k, k + n))
-        cos[:, :, :k] = Wbar @ np.swapaxes(Wbar, 1, 2)
-        if n:
-            cos[:, :, k:] = Wbar @ self.Vbar.T
-        np.clip(cos, -1.0, 1.0, out=cos)
-        # Away from |cos| = 1 (the pairs Kahan's formula redoes below) arccos and
-        # sqrt(1 - c^2) are accurate to a few ulps and cheaper than atan2.
-        cos2 = np.multiply(cos, cos)
-        near = cos2 > _KAHAN_COS**2
-        sin = np.subtract(1.0, cos2, out=cos2)
-        np.sqrt(sin, out=sin)
-        theta = np.arccos(cos)
+        Wbar = np.divide(W, np.where(nW > 0, nW, 1.0)[..., None],
+                         out=_scratch.get("Wbar", (B, k, d)))
+        UbarT = _scratch.get("UbarT", (B, d, J))
+        UbarT[:, :, :k] = np.swapaxes(Wbar, 1, 2)
+        UbarT[:, :, k:] = self._VbarT
+        cos = np.matmul(Wbar, UbarT, out=_scratch.get("cos", (B, k, J)))
+        sin = np.multiply(cos, cos, out=_scratch.get("sin", (B, k, J)))
+        near = np.greater(sin, _KAHAN_COS**2, out=_scratch.get("near", (B, k, J), bool))
+        np.subtract(1.0, sin, out=sin)
+        with np.errstate(invalid="ignore"):       # only in pairs redone below
+            np.sqrt(sin, out=sin)
+            pt = np.arccos(cos, out=_scratch.get("pt", (B, k, J)))
+        np.subtract(np.pi, pt, out=pt)
         ar = np.arange(k)
-        cos[:, ar, ar], sin[:, ar, ar], theta[:, ar, ar] = 1.0, 0.0, 0.0
+        cos[:, ar, ar], sin[:, ar, ar], pt[:, ar, ar] = 1.0, 0.0, np.pi
         near[:, ar, ar] = False
-        flat = np.flatnonzero(near)
-        if flat.size:
-            b, rest = np.divmod(flat, k * (k + n))
-            i, j = np.divmod(rest, k + n)
-            w = Wbar[b, i]
-            student = j < k
-            u = np.empty_like(w)
-            u[student] = Wbar[b[student], j[student]]
-            u[~student] = self.Vbar[j[~student] - k]
-            t = 2.0 * np.arctan2(np.sqrt(np.einsum("nd,nd->n", w - u, w - u)),
-                                 np.sqrt(np.einsum("nd,nd->n", w + u, w + u)))
-            theta.flat[flat], cos.flat[flat], sin.flat[flat] = t, np.cos(t), np.sin(t)
-        return nW, Wbar, cos, sin, theta
+        if near.any():
+            self._near_pairs(np.flatnonzero(near), Wbar, cos, sin, pt)
+        return nW, Wbar, cos, sin, pt
 
-    def _kernel_rows(self, a, nW, cos, sin, theta):
-        """r_i = sum_j coef_j kappa(w_i, u_j) / |w_i| for every student, (B, k)."""
-        k = nW.shape[1]
-        f = sin + (np.pi - theta) * cos
-        r = np.einsum("bij,bj->bi", f[:, :, :k], a * nW)
+    def _near_pairs(self, flat, Wbar, cos, sin, pt):
+        """Redo the pairs at flat indices of (B, k, J) with |cos| > 0.9 from unit vectors.
+
+        With ``e = sign(cos)`` and ``h = |e u - w| / 2 = sin(phi / 2)``, ``phi`` the angle
+        between w and e u (below 26 degrees here), ``phi = 2 asin(h)`` to a few ulps for
+        every angle, ``sin t = 2 h sqrt(1 - h^2)``, ``cos t = e (1 - 2 h^2)`` and
+        ``pi - t = pi - phi`` (e = 1) or ``phi`` (e = -1).  Kahan's ``2 atan2(|w - u|,
+        |w + u|)`` gives the same angle at twice the cost.
+        """
+        k, d = Wbar.shape[1:]
+        J = cos.shape[2]
+        row, j = np.divmod(flat, J)               # row = b k + i
+        # Partners index one table: the student units of the chunk, then the teacher's.
+        table = np.concatenate([Wbar.reshape(-1, d), self.Vbar])
+        w = table.take(row, axis=0)
+        u = table.take(np.where(j < k, row - row % k + j, Wbar.shape[0] * k + j - k), axis=0)
+        e = np.sign(cos.take(flat))                 # never 0: |cos| > 0.9
+        u *= e[:, None]
+        u -= w
+        h = np.sqrt(np.einsum("nd,nd->n", u, u))
+        h *= 0.5
+        np.minimum(h, 1.0, out=h)
+        phi = 2.0 * np.arcsin(h)
+        np.put(sin, flat, 2.0 * h * np.sqrt((1.0 - h) * (1.0 + h)))
+        np.put(cos, flat, e * (1.0 - 2.0 * h * h))
+        np.put(pt, flat, np.where(e > 0, np.pi - phi, phi))
+
+    def _kernel_rows(self, anW, cos, sin, pt):
+        """r_i = sum_j coef_j kappa(w_i, u_j) / |w_i| for every student, (B, k).
+
+        ``anW`` holds a_i |w_i| (B, k).
+        """
+        k = anW.shape[1]
+        f = sin + pt * cos
+        r = np.einsum("bij,bj->bi", f[:, :, :k], anW)
         if self.V.shape[0]:
-            r -= f[:, :, k:] @ (self.c * self.nV)
+            r += f[:, :, k:] @ self._cnV
         return r / TWO_PI
 
     # -- loss and gradient -----------------------------------------------------------
     def loss(self, a, W):
-        nW, _, cos, sin, theta = self._angles(W)
-        k = W.shape[1]
-        f = sin + (np.pi - theta) * cos
-        anW = a * nW
-        quad = np.einsum("bi,bij,bj->b", anW, f[:, :, :k], anW) / TWO_PI
-        cross = (np.einsum("bi,bij,j->b", anW, f[:, :, k:], self.c * self.nV) / TWO_PI
-                 if self.V.shape[0] else 0.0)
-        lin = np.einsum("bi,bid,d->b", a, W, self.beta)
-        return 0.5 * quad - cross - 0.5 * lin + self.constant
+        """Losses (B,); ``a = None`` means unit output weights.
 
-    def grad(self, a, W, with_a):
-        """(grad_a (B, k) or None, grad_W (B, k, d))."""
-        nW, Wbar, cos, sin, theta = self._angles(W)
-        k = W.shape[1]
-        pt = np.pi - theta
-        lin = (pt[:, :, :k] * a[:, None, :]) @ W
-        radial = np.einsum("bij,bj->bi", sin[:, :, :k], a * nW)
-        if self.V.shape[0]:
-            lin -= (pt[:, :, k:] * self.c) @ self.V
-            radial -= sin[:, :, k:] @ (self.c * self.nV)
-        g = (lin + radial[..., None] * Wbar) / TWO_PI - 0.5 * self.beta
-        grad_W = a[..., None] * g
+        ``L = sum_i a_i |w_i| [sum_l a_l |w_l| f_il / 2 - sum_j c_j |v_j| f_ij] / (2 pi)
+        - a.(W beta) / 2 + const`` with ``f = sin t + (pi - t) cos t``.
+        """
+        B, k, _ = W.shape
+        nW, _, cos, sin, pt = self._angles(W)
+        anW = nW if a is None else a * nW
+        weights = _scratch.get("weights", (B, k + self.V.shape[0]))
+        np.multiply(0.5, anW, out=weights[:, :k])
+        weights[:, k:] = self._cnV
+        f = np.multiply(pt, cos, out=pt)
+        f += sin
+        loss = np.einsum("bi,bij,bj->b", anW, f, weights) / TWO_PI + self.constant
+        if np.any(self.beta):
+            aW = W if a is None else a[..., None] * W
+            loss -= 0.5 * np.einsum("bid,d->b", aW, self.beta)
+        return loss
+
+    def grad(self, a, W, with_a, out=None):
+        """(grad_a (B, k) or None, grad_W (B, k, d)); ``a = None`` means unit output weights.
+
+        ``out`` (B, k, d), if given, receives grad_W.
+
+        ``g_i = [sum_j (pi - t_ij) coef_j u_j + (sum_j sin t_ij coef_j |u_j|) wbar_i] / (2 pi)
+        - beta / 2`` as two batched products against ``[a W; -c V]`` and ``[a |W|; -c |V|]``.
+        """
+        B, k, d = W.shape
+        J = k + self.V.shape[0]
+        nW, Wbar, cos, sin, pt = self._angles(W)
+        Uc = _scratch.get("Uc", (B, J, d))
+        cn = _scratch.get("cn", (B, J, 1))
+        if a is None:
+            Uc[:, :k] = W
+            cn[:, :k, 0] = nW
+        else:
+            np.multiply(a[..., None], W, out=Uc[:, :k])
+            np.multiply(a, nW, out=cn[:, :k, 0])
+        Uc[:, k:] = self._cV
+        cn[:, k:, 0] = self._cnV
+        grad_W = np.matmul(pt, Uc, out=out)
+        grad_W += np.multiply(sin @ cn, Wbar, out=Wbar)
+        grad_W *= 1.0 / TWO_PI
+        if np.any(self.beta):
+            grad_W -= 0.5 * self.beta
+        if a is not None:
+            grad_W *= a[..., None]
         if not with_a:
             return None, grad_W
-        grad_a = nW * self._kernel_rows(a, nW, cos, sin, theta) - 0.5 * (W @ self.beta)
+        anW = nW if a is None else a * nW
+        grad_a = nW * self._kernel_rows(anW, cos, sin, pt) - 0.5 * (W @ self.beta)
         return grad_a, grad_W
 
     # -- second order ------------------------------------------------------------------

@@ -230,9 +230,19 @@ class Model(abc.ABC):
         B = X.shape[0]
         out = np.empty((B,) + out_shape)
         step = max(1, _BATCH_BUDGET // max(1, self._pair_work()))
-        for start in range(0, B, step):
+
+        # A kernel marked `writes_out` takes out= and fills its rows of the output itself.
+        writes_out = getattr(kernel, "writes_out", False)
+
+        def run(start):
             sl = slice(start, start + step)
-            out[sl] = kernel(X[sl], *(o[sl] for o in others))
+            if writes_out:
+                kernel(X[sl], *(o[sl] for o in others), out=out[sl])
+            else:
+                out[sl] = kernel(X[sl], *(o[sl] for o in others))
+
+        for start in range(0, B, step):
+            run(start)
         return out
 
     def __repr__(self):

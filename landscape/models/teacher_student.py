@@ -75,12 +75,18 @@ class ReluTeacherStudent(Model):
         W = X.reshape(X.shape[0], self.n_students, self.input_dim)
         return np.ones((X.shape[0], self.n_students)), W
 
-    def _loss_batch(self, X):
-        return self._engine.loss(*self._split(X))
+    def _students(self, X):
+        return X.reshape(X.shape[0], self.n_students, self.input_dim)
 
-    def _grad_batch(self, X):
-        _, G = self._engine.grad(*self._split(X), with_a=False)
+    def _loss_batch(self, X):
+        return self._engine.loss(None, self._students(X))
+
+    def _grad_batch(self, X, out=None):
+        G = None if out is None else self._students(out)
+        _, G = self._engine.grad(None, self._students(X), with_a=False, out=G)
         return G.reshape(X.shape[0], -1)
+
+    _grad_batch.writes_out = True      # Model._chunked hands it its rows of the output
 
     def _hvp_batch(self, X, U):
         a, W = self._split(X)
