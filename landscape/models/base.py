@@ -233,16 +233,12 @@ class Model(abc.ABC):
 
         # A kernel marked `writes_out` takes out= and fills its rows of the output itself.
         writes_out = getattr(kernel, "writes_out", False)
-
-        def run(start):
+        for start in range(0, B, step):
             sl = slice(start, start + step)
             if writes_out:
                 kernel(X[sl], *(o[sl] for o in others), out=out[sl])
             else:
                 out[sl] = kernel(X[sl], *(o[sl] for o in others))
-
-        for start in range(0, B, step):
-            run(start)
         return out
 
     def __repr__(self):

@@ -71,12 +71,13 @@ class ReluTeacherStudent(Model):
         return self._check_x(x).reshape(self.n_students, self.input_dim)
 
     # ---- kernels ------------------------------------------------------------------
-    def _split(self, X):
-        W = X.reshape(X.shape[0], self.n_students, self.input_dim)
-        return np.ones((X.shape[0], self.n_students)), W
-
     def _students(self, X):
+        """(B, n_params) -> W of shape (B, k, d), a view."""
         return X.reshape(X.shape[0], self.n_students, self.input_dim)
+
+    def _split(self, X):
+        """Unit output weights and W, the arguments of the second-order kernels."""
+        return np.ones((X.shape[0], self.n_students)), self._students(X)
 
     def _loss_batch(self, X):
         return self._engine.loss(None, self._students(X))
