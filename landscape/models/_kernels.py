@@ -72,10 +72,10 @@ def row_norms(A):
     return n
 
 
-def _units(A, nA):
+def _units(A, nA, out=None):
     """Rows of A scaled to unit length; zero rows stay zero."""
     safe = np.where(nA > 0, nA, 1.0)
-    return A / safe[..., None]
+    return np.divide(A, safe[..., None], out=out)
 
 
 def pair_angles(A, U, nA, nU, *, self_pairs=False):
@@ -214,8 +214,7 @@ class PopulationLoss:
         B, k, d = W.shape
         J = k + self.V.shape[0]
         nW = row_norms(W)
-        Wbar = np.divide(W, np.where(nW > 0, nW, 1.0)[..., None],
-                         out=_scratch.get("Wbar", (B, k, d)))
+        Wbar = _units(W, nW, out=_scratch.get("Wbar", (B, k, d)))
         UbarT = _scratch.get("UbarT", (B, d, J))
         UbarT[:, :, :k] = np.swapaxes(Wbar, 1, 2)
         UbarT[:, :, k:] = self._VbarT
