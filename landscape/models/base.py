@@ -206,6 +206,54 @@ class Model(abc.ABC):
         self._check_x(x)
         return np.zeros((0, self.n_params))
 
+    # ---- critical manifolds ---------------------------------------------------------
+    def manifold_tangents(self, x):
+        """Tangents at x of the manifolds of critical points the model knows, shape (m, n_params).
+
+        Over-parameterised networks have continua of critical points: neurons
+        that point the same way compute one neuron, and how they share it
+        changes neither the loss nor (at a critical point) the gradient.  Each
+        row is one such direction at x (unnormalised): for a group of m
+        positively collinear neurons, m - 1 split directions.  Unlike
+        :meth:`symmetry_tangents` these are not symmetries of the loss: they are
+        zero modes only where x is critical.  Empty by default.
+        """
+        self._check_x(x)
+        return np.zeros((0, self.n_params))
+
+    def merge_collinear(self, x):
+        """The same network function with each group of collinear neurons merged into one.
+
+        The function-space key of a critical manifold: every point of a split
+        continuum has the same merged form (the other neurons of a group become
+        zero), so points are deduplicated by the orbit distance of their merged
+        forms.  The result is a key, not necessarily a point where the loss is
+        differentiable.  Default: x itself (a model without neurons).
+
+        Returns
+        -------
+        ndarray of shape (n_params,)
+        """
+        return self._check_x(x).copy()
+
+    def smooth_radius(self, x):
+        """Radius of the ball around x on which no neuron can vanish or change sign.
+
+        The scale x itself sets for the higher-order test of :func:`~landscape.classify`:
+        descent that does not persist inside this ball (e.g. a witness that flips the
+        sign of a small output weight) proves nothing about x.  ``inf`` by default.
+        """
+        self._check_x(x)
+        return np.inf
+
+    def _align_collinear(self, X, angle_tol):
+        """Rows of X with nearly collinear neurons (angle <= angle_tol) made exactly collinear.
+
+        The projection onto a split manifold used when polishing; returns
+        (X_aligned, changed) with changed a (B,) bool mask.  Default: X unchanged.
+        """
+        return X, np.zeros(X.shape[0], dtype=bool)
+
     # ---- helpers ------------------------------------------------------------------
     def _check_x(self, x, name="x"):
         return as_vector(x, self.n_params, name,

@@ -74,7 +74,7 @@ from .empirical import EmpiricalReLU
 from .teacher_student import ReluTeacherStudent
 from .two_layer import LinearTarget, TwoLayerReLU
 
-__all__ = ["canonicalize", "orbit_distance"]
+__all__ = ["canonicalize", "orbit_distance", "orbit_norms"]
 
 # Sort keys and refinement signatures compare values quantised to this fraction
 # of |Z| (rounding noise of a group action is ~1e-16 |Z|).
@@ -861,3 +861,26 @@ def orbit_distance(model, x, y, *, cutoff=None):
     if first <= stop:
         return float(first)
     return float(min(first, _align(st, Zy, Zx, stop)))
+
+
+def orbit_norms(model, x):
+    """A cheap invariant of the orbit of x: its neurons' norms, sorted (within neuron classes).
+
+    The group permutes neurons (within classes) and acts on each neuron by an
+    isometry, so for every pair of points
+    ``|orbit_norms(model, x) - orbit_norms(model, y)| <= orbit_distance(model, x, y)``
+    (reverse triangle inequality row by row, then the rearrangement inequality):
+    a filter that rules out most pairs before :func:`orbit_distance` aligns them.
+    For a model without declared symmetry it is x itself.
+
+    Returns
+    -------
+    ndarray
+    """
+    _check_model(model)
+    x = model._check_x(x)
+    st = _structure(model)
+    if st.family == "none":
+        return x.copy()
+    n = row_norms(_to_features(model, st, x))
+    return np.concatenate([np.sort(n[g]) for g in st.row_groups])

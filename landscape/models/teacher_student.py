@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._validation import as_positive_int
+from . import _collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix
 
@@ -69,6 +70,41 @@ class ReluTeacherStudent(Model):
     def unflatten(self, x):
         """x of shape (n_students * d,) -> W of shape (n_students, d) (a copy)."""
         return self._check_x(x).reshape(self.n_students, self.input_dim)
+
+    # ---- critical manifolds -------------------------------------------------------
+    def manifold_tangents(self, x):
+        """Split directions of every group of positively collinear students, shape (m, n_params).
+
+        A group of m students along u spans an (m - 1)-dimensional simplex of
+        critical points (when x is critical): moving mass t u from one member to
+        another keeps sum_i sigma(w_i . x) and every gradient.
+        """
+        W = self.unflatten(x)
+        T = _collinear.split_tangents(W, _collinear.collinear_groups(W))
+        return T.reshape(T.shape[0], self.n_params)
+
+    def merge_collinear(self, x):
+        """Each group of positively collinear students replaced by their sum (the others zero)."""
+        W = self.unflatten(x)
+        return _collinear.merge_rows(W, _collinear.collinear_groups(W))[0].ravel()
+
+    def smooth_radius(self, x):
+        """The smallest student norm: within it no student reaches zero."""
+        return float(row_norms(self.unflatten(x)).min())
+
+    def _align_collinear(self, X, angle_tol):
+        Wb = self._students(X)
+        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        if not changed.any():
+            return X, changed
+        out = X.copy()
+        Wo = self._students(out)
+        for b in np.flatnonzero(changed):
+            groups = _collinear.collinear_groups(Wb[b], angle_tol)
+            changed[b] = bool(groups)
+            if groups:
+                Wo[b] = _collinear.align_rows(Wb[b], groups)
+        return out, changed
 
     # ---- kernels ------------------------------------------------------------------
     def _students(self, X):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._validation import as_float_array, as_positive_int
+from . import _collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix
 
@@ -139,6 +140,59 @@ class TwoLayerReLU(Model):
         for i in range(k):
             T[i, k + i * self.input_dim:k + (i + 1) * self.input_dim] = W[i]
         return T
+
+    # ---- critical manifolds -------------------------------------------------------
+    def manifold_tangents(self, x):
+        """Redistributions of a_i |w_i| within each group of positively collinear neurons.
+
+        A group along u computes (sum_i a_i |w_i|) sigma(u . x); moving output
+        weight between two members at a fixed sum, delta a_j = |w_0|, delta a_0 =
+        -|w_j|, keeps the function.  With the rescalings
+        (:meth:`symmetry_tangents`) these span the group's 2m - 1 dimensional
+        manifold.  Shape (m, n_params).
+        """
+        a, W = self.unflatten(x)
+        r = row_norms(W)
+        rows = []
+        for g in _collinear.collinear_groups(W):
+            for j in g[1:]:
+                t = np.zeros(self.n_params)
+                t[j], t[g[0]] = r[g[0]], -r[j]
+                rows.append(t)
+        return np.array(rows).reshape(len(rows), self.n_params)
+
+    def merge_collinear(self, x):
+        """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction."""
+        a, W = self.unflatten(x)
+        groups = _collinear.collinear_groups(W)
+        if not groups:
+            return self._check_x(x).copy()
+        Wm, rho = _collinear.merge_rows(W, groups, a * row_norms(W))
+        am = a.copy()
+        for g in groups:
+            am[g] = 0.0
+            am[g[0]] = rho[g[0]]
+        return np.concatenate([am, Wm.ravel()])
+
+    def smooth_radius(self, x):
+        """min(|w_i|, |a_i| over a_i != 0): within it no neuron vanishes or flips its output sign."""
+        a, W = self.unflatten(x)
+        a = np.abs(a[a != 0])
+        return float(min(row_norms(W).min(), a.min() if a.size else np.inf))
+
+    def _align_collinear(self, X, angle_tol):
+        A, Wb = self._split(X)
+        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        if not changed.any():
+            return X, changed
+        Wo = Wb.copy()
+        for b in np.flatnonzero(changed):
+            groups = _collinear.collinear_groups(Wb[b], angle_tol)
+            changed[b] = bool(groups)
+            if groups:
+                weights = A[b] * row_norms(Wb[b])
+                Wo[b] = _collinear.align_rows(Wb[b], groups, weights)
+        return self._join(A, Wo), changed
 
     # ---- kernels ------------------------------------------------------------------
     def _split(self, X):
