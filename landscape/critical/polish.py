@@ -18,6 +18,7 @@ from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import ThreadpoolController
 
+from .._noise import NOISE_FACTOR, rounding_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ._result import Status
@@ -28,6 +29,11 @@ __all__ = ["descend_and_polish", "PolishedDescent", "min_curvature", "newton_bat
            "smallest_eigenvalues", "is_positive_definite"]
 
 _DENSE_LIMIT = 2000
+# Newton iterates whose neurons are within this angle of collinear are tried on the
+# split manifold (made exactly collinear); kept when that does not increase |grad L|.
+_ALIGN_ANGLE = 1e-2
+# Armijo constant of the line search on |grad L|^2 (as newton.py).
+_ARMIJO = 1e-4
 
 
 def min_curvature(model, x):
@@ -83,10 +89,29 @@ class PolishedDescent(Result):
 
 
 def _newton_directions(model, X, G):
-    """Newton steps -H^-1 g for every row, NaN rows where H is singular.
+    """Levenberg-Marquardt steps on grad L = 0 for every row: -(H^2 + mu I)^-1 H g, mu = |g|.
 
-    Hessians are built batched; each is factorised by its own LAPACK call
+    Newton's method for the system grad L = 0 with Jacobian H, damped by
+    mu = |grad L| (Fan & Yuan 2005, delta = 1): in an eigenbasis of H the step
+    is -lambda_i g_i / (lambda_i^2 + mu), Newton's g_i / lambda_i where
+    lambda_i^2 >> mu and almost nothing along directions whose curvature is not
+    resolved at this gradient level.  Where critical points are isolated and
+    nondegenerate it converges quadratically like Newton (mu shrinks with the
+    gradient); where they form a manifold (a split neuron, any Morse-Bott
+    continuum) it converges quadratically onto the manifold (under a local error
+    bound) without the long, meaningless steps a plain Newton solve takes along
+    nearly singular directions -- steps that can carry an iterate along a
+    continuum of critical points to its non-smooth end.
+
+    Hessians are built batched; each system is factorised by its own LAPACK call
     (numpy's stacked solvers thread badly on many small matrices).
+
+    References
+    ----------
+    J. Fan, Y. Yuan, "On the quadratic convergence of the Levenberg-Marquardt method
+    without nonsingularity assumption", Computing 74 (2005) 23-39.
+    N. Yamashita, M. Fukushima, "On the rate of convergence of the Levenberg-Marquardt
+    method", Computing Suppl. 15 (2001) 239-249.
     """
     n = model.n_params
     P = np.full_like(X, np.nan)
@@ -95,15 +120,29 @@ def _newton_directions(model, X, G):
         Hs = model._hess_batch(X[s:s + step])
         with _small_matrix_threads(n):
             for j, H in enumerate(Hs):
-                try:
-                    # rcond below machine epsilon: as meaningless as a singular solve
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-                        P[s + j] = scipy.linalg.solve(H, -G[s + j], assume_a="sym",
-                                                      check_finite=False)
-                except (scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
-                    pass
+                P[s + j] = _lm_step(H, G[s + j])
     return P
+
+
+def _lm_step(H, g):
+    """-(H^2 + mu I)^-1 H g with mu = |g| (Cholesky), by an eigendecomposition if that fails."""
+    mu = float(np.linalg.norm(g))
+    Hg = H @ g
+    A = H @ H
+    A.flat[::A.shape[0] + 1] += mu
+    try:
+        c, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
+        if info == 0:
+            p, info = scipy.linalg.lapack.dpotrs(c, Hg, lower=1)
+            if info == 0 and np.all(np.isfinite(p)):
+                return -p
+    except (scipy.linalg.LinAlgError, ValueError):
+        pass
+    try:
+        lam, Q = scipy.linalg.eigh(H, check_finite=False)
+    except (scipy.linalg.LinAlgError, ValueError):
+        return np.nan
+    return -Q @ (lam * (Q.T @ g) / (lam ** 2 + mu))
 
 
 _CONTROLLER = []
@@ -133,9 +172,21 @@ class _NoLimit:
 def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     """Newton's method on grad L = 0 for every row of X at once.
 
-    The batched twin of ``find_critical_point(method="newton")``: the same steps
-    and the same Armijo backtracking on |grad L|^2, with Hessians built and
-    factorised for all unfinished rows together.
+    Newton-type steps with the Armijo backtracking on |grad L|^2 of
+    ``find_critical_point(method="newton")``, with Hessians built and factorised
+    for all unfinished rows together.  Two additions make it converge onto
+    manifolds of critical points (over-parameterised networks):
+
+    * the steps are Levenberg-Marquardt steps damped by |grad L| (see
+      ``_newton_directions``): Newton's where the curvature is resolved, nothing
+      along directions where it is not, so degenerate and non-isolated critical
+      points are reached quadratically and continua are not travelled along;
+    * an iterate whose neurons are nearly collinear (within ``_ALIGN_ANGLE``) is
+      moved onto the split manifold through it (``model._align_collinear``)
+      whenever that does not increase |grad L| (or keeps it <= gtol): the cubic
+      valley around such a manifold, which Newton crosses only linearly, is
+      jumped across.  A converged row is tried too, so that its end point lies on
+      the manifold and its Hessian shows the manifold's exact zero modes.
 
     Returns
     -------
@@ -147,6 +198,7 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     G = grad(X)
     gn = np.linalg.norm(G, axis=1)
     nit = np.zeros(len(X), dtype=int)
+    _align(model, X, G, gn, np.arange(len(X)), gtol, grad)
     success = gn <= gtol
     active = np.flatnonzero(~success)
     for _ in range(maxiter):
@@ -168,7 +220,7 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
             if smooth.any():
                 GT[smooth] = grad(T[smooth])
                 phi[smooth] = np.einsum("bn,bn->b", GT[smooth], GT[smooth])
-            ok = phi <= phi0[todo] * (1.0 - 2e-4 * t[todo])
+            ok = phi <= phi0[todo] * (1.0 - 2 * _ARMIJO * t[todo])
             rows = todo[ok]
             Xa[rows], Ga[rows], moved[rows] = T[ok], GT[ok], True
             todo = todo[~ok]
@@ -176,9 +228,29 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
         X[active], G[active] = Xa, Ga
         gn[active] = np.linalg.norm(Ga, axis=1)
         nit[active] += 1
+        _align(model, X, G, gn, active[moved], gtol, grad)
         success[active] = gn[active] <= gtol
         active = active[moved & ~success[active]]
     return X, gn, success, nit
+
+
+def _align(model, X, G, gn, rows, gtol, grad):
+    """Move rows onto the split manifold through them where |grad L| does not grow (in place)."""
+    if rows.size == 0:
+        return
+    Y, changed = model._align_collinear(X[rows], _ALIGN_ANGLE)
+    if not changed.any():
+        return
+    idx = rows[changed]
+    Y = Y[changed]
+    smooth = ~model._nondifferentiable(Y).any(axis=1)
+    idx, Y = idx[smooth], Y[smooth]
+    if idx.size == 0:
+        return
+    GY = grad(Y)
+    gY = np.linalg.norm(GY, axis=1)
+    ok = np.isfinite(gY) & (gY <= np.maximum(gn[idx], gtol))
+    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
 
 
 def is_positive_definite(model, X):
@@ -359,9 +431,8 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                                       status, message, saddle)
                 # Newton failed on these: descent carries them until |grad| is 100x lower,
                 # instead of handing them back (and failing) every few hundred steps
-                failed = [r for r, _, pushed in back if not pushed]
+                failed = [r for r, _, why in back if why == "failed"]
                 handoff_below[failed] /= 100.0
-                back = [(r, x) for r, x, _ in back]
             keep = ~leave
             rows, Xa, G = rows[keep], Xa[keep], G[keep]
             Xa -= lr * G
@@ -370,9 +441,15 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                 rb = np.array([b[0] for b in back])
                 rows = np.concatenate([rows, rb])
                 Xa = np.concatenate([Xa, np.array([b[1] for b in back]).reshape(-1, n)])
-                refused[rb] = 0
-                wait[rb] = check_every
-                next_check[rb] = clock + check_every
+                # Newton went uphill (to a critical point GD cannot reach from here): back
+                # off as after a refused check; otherwise check again soon
+                up = np.array([why == "uphill" for _, _, why in back])
+                fresh = rb[~up]
+                refused[fresh] = 0
+                wait[fresh] = check_every
+                next_check[fresh] = clock + check_every
+                next_check[rb[up]] = clock + wait[rb[up]]
+                wait[rb[up]] *= 2
             clock += 1
     with np.errstate(over="ignore", invalid="ignore"):     # diverged starts: inf/NaN loss
         loss = model._chunked(model._loss_batch, X, out_shape=())
@@ -384,7 +461,14 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
 
 def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X, gnorm,
                    lam_min, it_polish, pushes, status, message, saddle):
-    """Newton on the handed-over starts; returns [(row, x)] of starts that descend on."""
+    """Newton on the handed-over starts; returns [(row, x, why)] of starts that descend on.
+
+    ``why`` is ``"failed"`` (Newton did not converge), ``"uphill"`` (it converged
+    to a critical point above the loss it started from, which gradient descent,
+    never increasing the loss, cannot reach: typically the saddle a start was just
+    pushed off) or ``"pushed"`` (it converged to a saddle and the start jumps
+    ahead along GD's escape from it).
+    """
     Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol, maxiter=20)
     it_polish[rows] += nits
     for j in np.flatnonzero(~ok):
@@ -394,11 +478,20 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         it_polish[rows[j]] += r.nit
         if r.success:
             Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
-    back = [(rows[j], Xc[j], False) for j in np.flatnonzero(~ok)]   # Newton failed: descend on
+    back = [(rows[j], Xc[j], "failed") for j in np.flatnonzero(~ok)]   # descend on
     good = np.flatnonzero(ok)
+    start = model._chunked(model._loss_batch, Xc[good], out_shape=())
+    end = model._chunked(model._loss_batch, Xs[good], out_shape=())
+    uphill = end > start + _uphill_tolerance(model, start)
+    back += [(rows[j], Xc[j], "uphill") for j in good[uphill]]
+    good = good[~uphill]
     for j, lam in zip(good, smallest_eigenvalues(model, Xs[good])):
         row = rows[j]
         threshold = -curvature_tol * max(1.0, abs(lam))
+        if lam < threshold:
+            # a negative eigenvalue within the Hessian's rounding noise is not a saddle
+            threshold = min(threshold, -NOISE_FACTOR * rounding_noise(
+                model, Xs[j], dense=model.n_params <= _DENSE_LIMIT)[0])
         if lam < threshold and pushes[row] < max_pushes:
             y, exact = _escape(model, Xs[j], Xc[j], lr, push, -threshold)
             pushes[row] += 1
@@ -406,7 +499,7 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
             if not exact:
                 message[row] = ("pushed along the most negative curvature off a saddle GD "
                                 "could leave only through rounding; ")
-            back.append((row, y, True))
+            back.append((row, y, "pushed"))
             continue
         X[row], gnorm[row], lam_min[row] = Xs[j], gs[j], lam
         status[row] = int(Status.CONVERGED)
@@ -414,6 +507,11 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         message[row] = note + ("converged" if lam >= threshold else
                                f"converged to a saddle after {max_pushes} pushes")
     return back
+
+
+def _uphill_tolerance(model, loss):
+    """How much higher than its start a Newton end may be (rounding of the loss only)."""
+    return 1e3 * np.finfo(float).eps * np.maximum(1.0, np.abs(loss)) * np.sqrt(model.n_params)
 
 
 def smallest_eigenvalues(model, X):
