@@ -28,9 +28,10 @@ import numpy as np
 import scipy.linalg
 
 from ._results import Result
-from ._validation import as_positive_float, as_positive_int, as_rng
+from ._noise import NOISE_FACTOR, rounding_noise
+from ._validation import as_choice, as_positive_float, as_positive_int, as_rng
 from .critical.root import check_model
-from .spectrum import hessian_spectrum
+from .spectrum import DENSE_LIMIT, METHODS, hessian_spectrum
 
 __all__ = ["classify", "Classification", "KINDS"]
 
@@ -55,6 +56,11 @@ class Classification(Result):
     symmetry_nullity : int or None
         Zero modes explained by the model's continuous symmetries (e.g. one per
         neuron for the rescalings of a two-layer network).
+    manifold_nullity : int or None
+        Zero modes explained by a manifold of critical points through x: the
+        splits of collinear neurons (:meth:`Model.manifold_tangents`) and null
+        directions along which continuation finds critical points at the same
+        loss.  When ``nullity`` is 0 and this is not, x is a Morse-Bott point.
     n_positive : int or None
     tau : float or None
         The zero tolerance max(atol, rtol |H|).
@@ -69,10 +75,14 @@ class Classification(Result):
         For ``non-strict-saddle``: a point y with |y - x| <= radius and
         L(y) < L(x) - margin.
     witness_loss : float or None
+    witness_floor : float or None
+        For ``non-strict-saddle``: the smallest radius down to which descent was
+        verified to persist (inside half the smooth ball, see :func:`classify`).
     margin : float or None
         The loss decrease a witness must exceed (well above rounding in L).
     radius : float or None
-        The radius searched by the higher-order test.
+        The radius searched by the higher-order test.  The zero band, margin and
+        radii are documented in :func:`classify`.
     message : str
         A sentence on how the verdict was reached.
     """
@@ -83,6 +93,7 @@ class Classification(Result):
     index: int | None = None
     nullity: int | None = None
     symmetry_nullity: int | None = None
+    manifold_nullity: int | None = None
     n_positive: int | None = None
     tau: float | None = None
     gap: float | None = None
@@ -92,6 +103,7 @@ class Classification(Result):
     is_global: bool | None = None
     witness: np.ndarray | None = None
     witness_loss: float | None = None
+    witness_floor: float | None = None
     margin: float | None = None
     radius: float | None = None
     message: str = ""
@@ -122,22 +134,57 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     gtol : float
         A point with |grad L| > gtol is ``not-critical``.
     rtol, atol : float
-        Zero tolerance of eigenvalues: tau = max(atol, rtol |H|).
+        Zero tolerance of eigenvalues: tau = max(atol, rtol |H|, the rounding
+        noise of H at x) (see Notes).
     radius : float
-        Radius of the higher-order search around a degenerate point.
+        Radius of the higher-order search around a degenerate point, and of the
+        continuation test of critical manifolds.
     rng : int, Generator or None
         Random directions of the higher-order search.
     n_directions : int
         Random null-space directions tried (in addition to derivative-seeded ones).
     margin : float, optional
-        Decrease a witness must achieve; default ``1e4 eps max(1, |L(x)|)
-        sqrt(n_params)``, far above the rounding error of the closed-form losses.
+        Decrease a witness must achieve; default the larger of ``1e4 eps max(1,
+        |L(x)|) sqrt(n_params)`` and 100 times the rounding noise of L at x: far
+        above the rounding error of the loss.
     method : {"auto", "dense", "lanczos"}
         Spectrum method (:func:`hessian_spectrum`).
 
     Returns
     -------
     Classification
+
+    Notes
+    -----
+    *Rounding noise.*  H and L are evaluated again at x perturbed by four ulps
+    per coordinate; 100 times the change is added to the zero band and the
+    witness margin.  It is negligible at ordinary points and dominant where the
+    closed forms lose digits (a neuron of norm 1e-10 multiplies rounding errors
+    by 1e10), so no eigenvalue whose sign rounding decides is counted as
+    negative or positive, and the verdict does not depend on the BLAS kernel.
+
+    *Critical manifolds.*  Zero modes along the model's continuous symmetries
+    (``symmetry_nullity``) and along the manifolds of critical points it knows
+    (``manifold_nullity``: the splits of collinear neurons, see
+    :meth:`Model.manifold_tangents`) are set apart.  Where it decides the verdict
+    (index 0, L(x) not the known optimum) the remaining null space is tested by
+    continuation: from x + r u (u in the null space, r up to
+    `radius`), Newton on the complement must reach points with |grad L| at the
+    rounding level and L(x) unchanged.  When it does for every direction tried,
+    the null space is tangent to a manifold of critical points too.  A point
+    whose null space is all manifold is a Morse-Bott point: the normal index
+    decides (index 0: ``degenerate-minimum``, a manifold of minima), with no
+    witness search.
+
+    *Higher-order test.*  A ``non-strict-saddle`` needs descent that persists as
+    the radius shrinks: along a seed direction the radii ``radius * 10**(-j/3)``
+    are walked down; from the first radius with a witness on, every smaller
+    radius must have one until the decrease a quartic law predicts for the next
+    radius falls below 10 margins, and descent must reach inside half the ball
+    on which no neuron vanishes or changes sign (:meth:`Model.smooth_radius`):
+    the scale the point itself sets.  A lower point beyond that ball (past the
+    sign change of a small output weight, say) proves nothing.  The witness
+    returned is the one at the largest radius (its decrease is the largest).
 
     Examples
     --------
@@ -150,17 +197,25 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     >>> c = ls.classify(trap, [0.0, 0.0])
     >>> c.kind, bool(trap.loss(c.witness) < 0)
     ('non-strict-saddle', True)
+    >>> circle = ls.AutogradModel(lambda z: (z[0]**2 + z[1]**2 - 1)**2, 2)
+    >>> c = ls.classify(circle, [1.0, 0.0])          # a circle of minima: Morse-Bott
+    >>> c.kind, c.nullity, c.manifold_nullity
+    ('degenerate-minimum', 0, 1)
     """
     check_model(model)
     x = model._check_x(x)
     gtol = as_positive_float(gtol, "gtol", allow_zero=True)
+    rtol = as_positive_float(rtol, "rtol", allow_zero=True)
+    atol = as_positive_float(atol, "atol", allow_zero=True)
     radius = as_positive_float(radius, "radius")
     n_directions = as_positive_int(n_directions, "n_directions", minimum=0)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {type(method).__name__}")
+    as_choice(method, "method", METHODS)
     rng = as_rng(rng)
+    if margin is not None:
+        margin = as_positive_float(margin, "margin")
     loss = model.loss(x)
-    if margin is None:
-        margin = 1e4 * _EPS * max(1.0, abs(loss)) * np.sqrt(model.n_params)
-    margin = as_positive_float(margin, "margin")
     if not model.is_differentiable(x):
         return Classification(kind="non-differentiable", loss=loss, grad_norm=float("nan"),
                               message="the loss is not differentiable here (a zero neuron)")
@@ -168,26 +223,50 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     if gnorm > gtol:
         return Classification(kind="not-critical", loss=loss, grad_norm=gnorm,
                               message=f"|grad L| = {gnorm:.3g} > gtol = {gtol:.3g}")
-    dense = method == "dense" or (method == "auto" and model.n_params <= 2000)
+    n = model.n_params
+    dense = method == "dense" or (method == "auto" and n <= DENSE_LIMIT)
     spec = hessian_spectrum(model, x, rtol=rtol, atol=atol,
                             method="dense" if dense else method, vectors=dense)
-    n = model.n_params
+    noise_H, noise_L = rounding_noise(model, x, dense=dense)
+    if NOISE_FACTOR * noise_H > spec.tau:
+        spec = _with_tau(model, x, spec, NOISE_FACTOR * noise_H, dense)
+    if margin is None:
+        margin = max(1e4 * _EPS * max(1.0, abs(loss)) * np.sqrt(n), NOISE_FACTOR * noise_L)
     known = model.optimal_loss
     is_global = None if known is None else bool(loss <= known + _loss_tolerance(model, loss))
-    sym = _symmetry_basis(model, x, spec, dense)
-    n_sym = sym.shape[1]
-    nullity = max(0, spec.n_zero - n_sym)
+    sym = _tangent_basis(model, x, model.symmetry_tangents(x), spec.tau)
+    man = _tangent_basis(model, x, model.manifold_tangents(x), spec.tau, exclude=sym)
+    n_sym, n_man = sym.shape[1], man.shape[1]
+    nullity = max(0, spec.n_zero - n_sym - n_man)
+    null = comp = None
+    how_man = "collinear neurons" if n_man else ""
+    if dense and nullity > 0:
+        null, comp = _split_spaces(spec, np.hstack([sym, man]))
+    # continuation only where it decides the verdict: index 0, not known to be global
+    if null is not None and spec.n_negative == 0 and not is_global:
+        scale = max(1.0, spec.norm)
+        if _is_flat(model, x, loss, gnorm, null, comp, radius, margin, scale, rng):
+            n_man += null.shape[1]
+            nullity = 0
+            how_man = "continuation" if not how_man else how_man + " and continuation"
     common = dict(loss=loss, grad_norm=gnorm, index=spec.n_negative, nullity=nullity,
-                  symmetry_nullity=n_sym, n_positive=spec.n_positive, tau=spec.tau,
-                  gap=spec.gap, lambda_min=spec.lambda_min, lambda_max=spec.lambda_max,
-                  eigenvalues=spec.eigenvalues, is_global=is_global)
+                  symmetry_nullity=n_sym, manifold_nullity=n_man, n_positive=spec.n_positive,
+                  tau=spec.tau, gap=spec.gap, lambda_min=spec.lambda_min,
+                  lambda_max=spec.lambda_max, eigenvalues=spec.eigenvalues,
+                  is_global=is_global)
+    morse_bott = (f"; a Morse-Bott point of a {n_man}-dimensional manifold of critical "
+                  f"points (found from {how_man})" if n_man and nullity == 0 else "")
     if spec.n_negative == n:
         return Classification(kind="maximum", message="every Hessian eigenvalue is < -tau",
                               **common)
     if spec.n_negative > 0:
         return Classification(kind="strict-saddle", message=(
             f"{spec.n_negative} Hessian eigenvalue(s) below -tau; lambda_min = "
-            f"{spec.lambda_min:.3g}"), **common)
+            f"{spec.lambda_min:.3g}" + morse_bott), **common)
+    if nullity == 0 and n_man:
+        return Classification(kind="degenerate-minimum", message=(
+            "index 0 and every zero mode is explained" + morse_bott
+            + "; the normal Hessian is positive definite: a manifold of minima"), **common)
     if nullity == 0:
         return Classification(kind="strict-minimum", message=(
             "every Hessian eigenvalue is > tau" + (
@@ -205,47 +284,123 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
         return Classification(kind="degenerate-minimum", margin=margin, radius=0.0,
                               message=(f"index 0 with nullity {nullity}; L(x) equals the "
                                        f"known optimal value {known:.6g}"), **common)
-    null, comp = _split_spaces(spec, sym)
-    y, ly = _higher_order_search(model, x, loss, null, comp, radius, margin, rng,
-                                 n_directions)
+    floor = 0.5 * model.smooth_radius(x)
+    # the search moves along the manifold too: descent may need a free move along it first
+    # (the end a_2 = 0 of a split of a two-layer network descends only past it)
+    search = _split_spaces(spec, sym)[0] if n_man else null
+    y, ly, r_low = _higher_order_search(model, x, loss, search, comp, radius, margin, floor, rng,
+                                        n_directions)
     if y is not None:
         return Classification(kind="non-strict-saddle", witness=y, witness_loss=ly,
-                              margin=margin, radius=radius, message=(
+                              witness_floor=r_low, margin=margin, radius=radius, message=(
                                   f"index 0 with nullity {nullity}, but L decreases by "
                                   f"{loss - ly:.3g} > margin {margin:.3g} at distance "
-                                  f"{np.linalg.norm(y - x):.3g} <= {radius:.3g}"), **common)
+                                  f"{np.linalg.norm(y - x):.3g} <= {radius:.3g}, and descent "
+                                  f"persists down to radius {r_low:.3g}"), **common)
+    inside = ("" if not np.isfinite(floor) else
+              f" persisting inside half the smooth ball (radius {floor:.3g})")
     return Classification(kind="degenerate", margin=margin, radius=radius, message=(
-        f"index 0 with nullity {nullity}; no descent found within radius {radius:.3g} "
-        "and no known optimal value to certify a minimum: undetermined"), **common)
+        f"index 0 with nullity {nullity}; no descent found within radius {radius:.3g}"
+        f"{inside} and no known optimal value to certify a minimum: undetermined"), **common)
 
 
-def _symmetry_basis(model, x, spec, dense):
-    """Orthonormal basis of the symmetry tangents that are zero modes of H at x."""
-    T = model.symmetry_tangents(x)
-    if T.shape[0] == 0:
-        return np.zeros((model.n_params, 0))
+def _with_tau(model, x, spec, tau, dense):
+    """The spectrum with the counts (and gap) redone for a larger zero band tau."""
+    if not dense:
+        return hessian_spectrum(model, x, tau=tau, method=spec.method)
+    lam = np.asarray(spec.eigenvalues)
+    outside = np.abs(lam[np.abs(lam) > tau])
+    return dataclasses.replace(
+        spec, tau=float(tau), n_negative=int(np.count_nonzero(lam < -tau)),
+        n_zero=int(np.count_nonzero(np.abs(lam) <= tau)),
+        n_positive=int(np.count_nonzero(lam > tau)),
+        gap=float(outside.min()) if outside.size else np.inf)
+
+
+def _tangent_basis(model, x, T, tau, exclude=None):
+    """Orthonormal basis of the tangents in T (rows) that are zero modes of H at x.
+
+    With `exclude` (an orthonormal basis), the part of the span already in it is
+    removed first.
+    """
     keep = []
     for t in T:
         nt = np.linalg.norm(t)
-        if nt > 0 and np.linalg.norm(model.hvp(x, t / nt)) <= max(spec.tau, 1e-8):
+        if nt > 0 and np.linalg.norm(model.hvp(x, t / nt)) <= max(tau, 1e-8):
             keep.append(t / nt)
     if not keep:
         return np.zeros((model.n_params, 0))
-    Q, R = np.linalg.qr(np.array(keep).T)
-    rank = int(np.sum(np.abs(np.diag(R)) > 1e-10))
-    return Q[:, :rank]
+    A = np.array(keep).T
+    if exclude is not None and exclude.shape[1]:
+        A = A - exclude @ (exclude.T @ A)
+    U, s, _ = np.linalg.svd(A, full_matrices=False)
+    return U[:, s > 1e-8 * max(1.0, s.max(initial=0.0))]
 
 
-def _split_spaces(spec, sym):
-    """Null space (symmetry modes projected out) and positive-curvature complement."""
+def _split_spaces(spec, known):
+    """Null space (known zero modes projected out) and the complement (|lambda| > tau)."""
     lam, V = spec.eigenvalues, spec.eigenvectors
     zero = np.abs(lam) <= spec.tau
     Z = V[:, zero]
-    if sym.shape[1]:
-        Z = Z - sym @ (sym.T @ Z)
+    if known.shape[1]:
+        Z = Z - known @ (known.T @ Z)
         U, s, _ = np.linalg.svd(Z, full_matrices=False)
         Z = U[:, s > 1e-6]
-    return Z, V[:, lam > spec.tau]
+    return Z, V[:, ~zero]
+
+
+# Continuation test: random null directions tried, and the radii (fractions of `radius`).
+_FLAT_DIRECTIONS = 2
+_FLAT_RADII = (1.0, 0.25)
+
+
+def _is_flat(model, x, loss, gnorm, null, comp, radius, margin, scale, rng):
+    """Whether the null space is tangent to a manifold of critical points through x.
+
+    Lyapunov-Schmidt: for u in the null space and each radius r, Newton on the
+    complement gradient finds y = x + r null u + comp v with comp^T grad L(y) = 0.
+    The critical points near x are exactly the y where null^T grad L(y) = 0 too; a
+    null space that is all tangent gives |grad L(y)| at the rounding level and
+    L(y) = L(x) for every u.  A degenerate point that is not Morse-Bott fails at
+    some radius (its reduced gradient grows like r^2 or r^3, far above rounding at
+    r = `radius`).
+    """
+    gflat = max(10.0 * gnorm, 1e3 * _EPS * scale * max(1.0, np.linalg.norm(x)))
+    for c in rng.standard_normal((_FLAT_DIRECTIONS, null.shape[1])):
+        for sign in (1.0, -1.0):
+            u = sign * null @ (c / np.linalg.norm(c))
+            for frac in _FLAT_RADII:
+                r = frac * radius
+                y = _complement_root(model, x + r * u, comp, gflat)
+                if y is None:
+                    return False
+                if abs(model.loss(y) - loss) > margin + 2.0 * gnorm * r:
+                    return False
+    return True
+
+
+def _complement_root(model, y, comp, gtol, iters=20):
+    """y + comp v with |grad L| <= gtol, by Newton on comp^T grad L; None when that fails.
+
+    Stops (None) as soon as the complement gradient is at gtol but the whole
+    gradient is not: the null part of the gradient is what the test measures.
+    """
+    for _ in range(iters):
+        if not model.is_differentiable(y):
+            return None
+        g = model.grad(y)
+        if np.linalg.norm(g) <= gtol:
+            return y
+        gc = comp.T @ g
+        if np.linalg.norm(gc) <= gtol:
+            return None
+        Hc = comp.T @ model.hess(y) @ comp
+        try:
+            v = scipy.linalg.solve(Hc, -gc, assume_a="sym", check_finite=False)
+        except (scipy.linalg.LinAlgError, ValueError):
+            return None
+        y = y + comp @ v
+    return None
 
 
 def _reduced(model, x, step, comp, iters=12):
@@ -267,17 +422,17 @@ def _reduced(model, x, step, comp, iters=12):
             p = -g
         if g @ p >= 0:
             p = -g
-        t = 1.0
-        while t > 1e-8:
-            trial = y + comp @ (t * p)
-            ft = model.loss(trial)
-            if ft < fy:
-                break
-            t *= 0.5
-        if t <= 1e-8:
+        # backtracking t = 1, 1/2, ... 2^-26: every trial in one batched evaluation
+        trials = y + (_BACKTRACK[:, None] * (comp @ p)[None, :])
+        ft = model._loss_batch(trials)
+        lower = np.flatnonzero(ft < fy)
+        if lower.size == 0:
             break
-        y, fy = trial, ft
+        y, fy = trials[lower[0]], float(ft[lower[0]])
     return y, fy
+
+
+_BACKTRACK = 0.5 ** np.arange(27)
 
 
 def _seed_directions(model, x, null, rng, n_random):
@@ -304,37 +459,51 @@ def _seed_directions(model, x, null, rng, n_random):
     return seeded + random
 
 
-def _higher_order_search(model, x, loss, null, comp, radius, margin, rng, n_random):
-    """A verified witness (y, L(y)) with L(y) < L(x) - margin, |y - x| <= radius, or (None, None).
+# A decrease is resolvable when it is at least this many margins (so that a witness
+# predicted at that size is found robustly, whatever the rounding).
+_RESOLVE = 10.0
+# Descent is followed down the radii r * _STEP**j; a first witness is looked for on the
+# coarser grid radius * 10**-j (a descent region is an interval of radii).
+_STEP = 10.0 ** (-1.0 / 3.0)
 
-    Descent must persist as the radius shrinks.  Along each seed direction the radii
-    ``radius * logspace(0, -3, 10)`` are walked downwards; from the first radius with a
-    witness on, every smaller radius must have one too (at distance <= 1.5 r), until the
-    decrease a quartic law predicts for the next radius, ``decrease * (r'/r)^4``, drops
-    below 2 * margin and can no longer be resolved.  The witness at the smallest radius is
-    returned.  A local minimum with a lower point at a finite distance (past the sign change
-    of a small output weight, say) fails this: at the radii where the sign cannot change,
-    the predicted decrease is resolvable and no witness exists.
+
+def _higher_order_search(model, x, loss, null, comp, radius, margin, floor, rng, n_random):
+    """(y, L(y), r_low): a witness with L(y) < L(x) - margin, |y - x| <= radius, or Nones.
+
+    Descent must persist as the radius shrinks.  Along each seed direction a first
+    witness is looked for at radius, radius/10, ... down to 1e-3 radius (or a tenth of
+    `floor`); from there the radii ``r * _STEP**j`` are walked downwards and every
+    one must have a witness too (at distance <= 1.5 r), until the decrease a quartic
+    law predicts for the next radius, ``decrease * _STEP**4``, drops below
+    ``_RESOLVE * margin`` and can no longer be resolved.  That radius r_low must be
+    <= `floor` (half the ball on which no neuron vanishes or changes sign): descent
+    that cannot be followed inside the ball proves nothing.  The witness at the
+    largest radius is returned.
     """
     if null.shape[1] == 0:
-        return None, None
-    radii = radius * np.logspace(0, -3, 10)
+        return None, None, None
+    lowest = min(1e-3 * radius, 0.1 * floor) if np.isfinite(floor) else 1e-3 * radius
+    coarse = radius * 10.0 ** -np.arange(int(np.floor(np.log10(radius / lowest) + 1e-9)) + 1)
     for c in _seed_directions(model, x, null, rng, n_random):
         for sign in (1.0, -1.0):
             u = sign * (null @ c)
-            found = None
-            for j, r in enumerate(radii):
+            for r0 in coarse:
+                first = _witness_at(model, x, loss, r0 * u, comp, min(radius, 1.5 * r0), margin)
+                if first is not None:
+                    break
+            else:
+                continue
+            w, r = first, r0
+            while True:
+                if (loss - w[1]) * _STEP ** 4 < _RESOLVE * margin or r * _STEP < 0.1 * lowest:
+                    if r <= floor:                # followed to the resolution limit
+                        return first[0], first[1], r
+                    break
+                r *= _STEP
                 w = _witness_at(model, x, loss, r * u, comp, min(radius, 1.5 * r), margin)
-                if w is None:
-                    if found is not None:        # descent stopped while still resolvable
-                        break
-                    continue
-                found = w
-                resolvable = (j + 1 < len(radii) and
-                              (loss - w[1]) * (radii[j + 1] / r) ** 4 >= 2 * margin)
-                if not resolvable:
-                    return found
-    return None, None
+                if w is None:                     # descent stopped while still resolvable
+                    break
+    return None, None, None
 
 
 def _witness_at(model, x, loss, step, comp, bound, margin):

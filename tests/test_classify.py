@@ -33,33 +33,49 @@ def split(W, j):
 
 # ---- prescribed spectra --------------------------------------------------------------
 
-@pytest.mark.parametrize("eigenvalues, kind, index, nullity", [
-    ([1.0, 2.0, 3.0, 0.5], "strict-minimum", 0, 0),
-    ([1.0, -2.0, 3.0, 0.5], "strict-saddle", 1, 0),
-    ([-1.0, -2.0, -3.0], "maximum", 3, 0),
-    ([1.0, -2.0, 0.0, 0.5], "strict-saddle", 1, 1),
-    # tau = max(1e-10, 1e-9 * 3): +-1e-10 lies inside the band, 1e-7 outside
-    ([3.0, 1e-10, -1e-10, 1e-7], "degenerate", 0, 2),
-    ([3.0, 1.0, 1e-7, 2e-7], "strict-minimum", 0, 0),
+@pytest.mark.parametrize("eigenvalues, kind, index, nullity, manifold", [
+    ([1.0, 2.0, 3.0, 0.5], "strict-minimum", 0, 0, 0),
+    ([1.0, -2.0, 3.0, 0.5], "strict-saddle", 1, 0, 0),
+    ([-1.0, -2.0, -3.0], "maximum", 3, 0, 0),
+    # a saddle: its zero mode is not tested by continuation (the verdict does not need it)
+    ([1.0, -2.0, 0.0, 0.5], "strict-saddle", 1, 1, 0),
+    # an exact zero eigenvalue at index 0: a line of minima (Morse-Bott)
+    ([1.0, 2.0, 0.0, 0.5], "degenerate-minimum", 0, 0, 1),
+    # tau = max(1e-10, 1e-9 * 3): +-1e-10 lies inside the band, 1e-7 outside; the
+    # +-1e-10 directions are not flat (the gradient grows as 1e-10 r), so no manifold
+    ([3.0, 1e-10, -1e-10, 1e-7], "degenerate", 0, 2, 0),
+    ([3.0, 1.0, 1e-7, 2e-7], "strict-minimum", 0, 0, 0),
 ])
-def test_prescribed_spectra(eigenvalues, kind, index, nullity):
+def test_prescribed_spectra(eigenvalues, kind, index, nullity, manifold):
     model, _ = quadratic(eigenvalues)
     c = classify(model, np.zeros(len(eigenvalues)))
     assert c.kind == kind
     assert c.index == index
     assert c.nullity == nullity
+    assert c.manifold_nullity == manifold
     assert_allclose(c.eigenvalues, np.sort(eigenvalues), atol=1e-12)
     assert c.witness is None
 
 
-def test_flat_quadratic_is_a_certified_minimum_when_the_optimum_is_known():
+def test_flat_quadratic_is_a_line_of_minima_known_optimum_or_not():
     model, _ = quadratic([2.0, 0.0, 1.0])
-    known = ls.AutogradModel(model.loss_fn, 3, optimal_loss=0.0)
-    assert classify(model, np.zeros(3)).kind == "degenerate"
-    c = classify(known, np.zeros(3))
+    c = classify(model, np.zeros(3))
     assert c.kind == "degenerate-minimum"
-    assert c.is_global is True
-    assert c.nullity == 1
+    assert (c.nullity, c.manifold_nullity) == (0, 1)
+    assert "Morse-Bott" in c.message
+    # with the optimum known, the value certifies it (no continuation needed)
+    known = ls.AutogradModel(model.loss_fn, 3, optimal_loss=0.0)
+    c = classify(known, np.zeros(3))
+    assert (c.kind, c.nullity, c.is_global) == ("degenerate-minimum", 1, True)
+
+
+def test_a_nearly_flat_quadratic_is_not_a_manifold_but_a_known_optimum_certifies_it():
+    model, _ = quadratic([2.0, 1e-10, 1.0])        # in the zero band, yet not flat
+    known = ls.AutogradModel(model.loss_fn, 3, optimal_loss=0.0)
+    c = classify(model, np.zeros(3))
+    assert (c.kind, c.nullity, c.manifold_nullity) == ("degenerate", 1, 0)
+    c = classify(known, np.zeros(3))
+    assert (c.kind, c.nullity, c.is_global) == ("degenerate-minimum", 1, True)
 
 
 # ---- beyond the spectrum ---------------------------------------------------------------
