@@ -15,7 +15,7 @@ from .errors import LandscapeError, LandscapeWarning, NonDifferentiableError, St
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
-from .scan import Scan, scan
+from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
 from .store import Store
 
@@ -60,6 +60,8 @@ __all__ = [
     # scans, basin graphs and their store
     "scan",
     "Scan",
+    "deduplicate",
+    "Distinct",
     "Store",
     "write_report",
     # errors

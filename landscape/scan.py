@@ -41,10 +41,10 @@ from .critical.polish import is_positive_definite, min_curvature, newton_batch
 from .critical.root import check_model
 from .errors import StoreError
 from .graph import basin_graph, write_graph
-from .models.symmetry import orbit_distance
+from .models.symmetry import orbit_distance, orbit_norms
 from .store import Chunk, Store
 
-__all__ = ["scan", "Scan", "Point", "Outcomes"]
+__all__ = ["scan", "Scan", "Point", "Outcomes", "deduplicate", "Distinct"]
 
 _MINIMA = ("strict-minimum", "degenerate-minimum")
 _SADDLES = ("strict-saddle", "non-strict-saddle")
@@ -57,14 +57,19 @@ _TRACED_STARTS = 32          # starts whose descent curves are stored (for repor
 # ---- results ------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
 class Point(Result):
-    """A distinct critical point of a scan (one per symmetry orbit).
+    """A distinct critical point of a scan: one per symmetry orbit and critical manifold.
+
+    Over-parameterised networks have continua of critical points (a neuron split
+    into collinear parts, in any proportion): a scan lists each continuum once.
 
     Attributes
     ----------
     id : int
         Node of the basin graph; points are numbered by increasing loss.
     x : ndarray of shape (n_params,)
-        A representative: the first member of the orbit the scan found.
+        A representative: of the members the scan reached, the one farthest from
+        the non-smooth set (e.g. not the end of a continuum where a split-off
+        neuron has shrunk to nothing).
     classification : Classification
     kind : str
     loss : float
@@ -80,6 +85,11 @@ class Point(Result):
     found_by : str
         ``"descent"`` (a start ended here), ``"visit"`` (a descent passed by)
         or ``"saddle-descent"`` (reached by descending off a saddle).
+    dimension : int
+        Dimension of the manifold of critical points the point stands for
+        (the largest ``manifold_nullity`` among its members; 0: isolated).
+    n_members : int
+        Distinct points of that manifold (modulo symmetry) the scan reached.
     """
 
     id: int
@@ -92,6 +102,8 @@ class Point(Result):
     basin_interval: np.ndarray
     first_start: int
     found_by: str
+    dimension: int = 0
+    n_members: int = 1
 
     @property
     def is_minimum(self):
@@ -659,33 +671,148 @@ def _visits(model, d, go, gtol):
 
 # ---- deduplication, saddle descents and the stored result ----------------------------
 class _Orbits:
-    """Distinct critical points modulo symmetry, in order of discovery."""
+    """Distinct critical points modulo symmetry and critical manifolds, in order of discovery.
+
+    Two points are one when their losses agree within the loss window and their
+    function-space keys (:meth:`Model.merge_collinear`: collinear neurons merged)
+    are within the orbit-distance tolerance: every point of a split continuum is
+    one point.  Each keeps its distinct members (orbit distance of the points
+    themselves), the largest manifold dimension seen among them, and as its
+    representative the member farthest from the non-smooth set (largest
+    :meth:`Model.smooth_radius`; e.g. an interior split rather than the end of
+    the continuum where a neuron has shrunk to nothing).
+    """
 
     def __init__(self, model, loss_rtol, xtol):
         self.model, self.loss_rtol, self.xtol = model, loss_rtol, xtol
-        self.x, self.classification, self.loss = [], [], []
+        self.x, self.key, self.classification, self.loss = [], [], [], []
         self.first_start, self.found_by = [], []
+        self.members, self.member_norms, self.dimension, self.regularity = [], [], [], []
 
-    def add(self, x, c, found_by, start=-1):
-        L = c.loss
+    def add(self, x, c, found_by, start=-1, loss=None):
+        """The id of x's point (a new one if none matches); c its Classification or None."""
+        L = c.loss if loss is None else loss
         window = self.loss_rtol * max(1.0, abs(L))
-        tol = self.xtol * max(1.0, float(np.linalg.norm(x)))
+        key = self.model.merge_collinear(x)
+        tol = self.xtol * max(1.0, float(np.linalg.norm(key)))
+        smooth = self.model.smooth_radius(x)
+        dim = int(getattr(c, "manifold_nullity", None) or 0)
         for pid, Lp in enumerate(self.loss):
             if abs(Lp - L) <= window and orbit_distance(
-                    self.model, self.x[pid], x, cutoff=tol) <= tol:
+                    self.model, self.key[pid], key, cutoff=tol) <= tol:
                 if self.first_start[pid] < 0 and start >= 0:
                     self.first_start[pid] = int(start)
                     self.found_by[pid] = found_by
+                self._add_member(pid, x)
+                self.dimension[pid] = max(self.dimension[pid], dim)
+                if smooth > self.regularity[pid]:
+                    self.x[pid], self.classification[pid] = x, c
+                    self.regularity[pid] = smooth
                 return pid
         self.x.append(x)
+        self.key.append(key)
         self.classification.append(c)
         self.loss.append(L)
         self.first_start.append(int(start))
         self.found_by.append(found_by)
+        self.members.append([x])
+        self.member_norms.append([orbit_norms(self.model, x)])
+        self.dimension.append(dim)
+        self.regularity.append(smooth)
         return len(self.x) - 1
+
+    def _add_member(self, pid, x):
+        tol = self.xtol * max(1.0, float(np.linalg.norm(x)))
+        inv = orbit_norms(self.model, x)
+        for y, iy in zip(self.members[pid], self.member_norms[pid]):
+            # the sorted neuron norms bound the orbit distance from below
+            if np.linalg.norm(iy - inv) <= tol and \
+                    orbit_distance(self.model, y, x, cutoff=tol) <= tol:
+                return
+        self.members[pid].append(x)
+        self.member_norms[pid].append(inv)
 
     def kind(self, pid):
         return self.classification[pid].kind
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Distinct(Result):
+    """Distinct points among the rows of a batch (see :func:`deduplicate`).
+
+    Attributes
+    ----------
+    labels : ndarray of shape (B,)
+        The distinct point each row belongs to (0, 1, ... in order of first appearance).
+    representative : ndarray of shape (G,)
+        For each distinct point, the row standing for it: of its members, the
+        one farthest from the non-smooth set (:meth:`Model.smooth_radius`).
+    n_members : ndarray of shape (G,)
+        Distinct members of each point (rows that differ modulo symmetry, e.g.
+        different splits of one continuum).
+    dimension : ndarray of shape (G,)
+        Largest ``manifold_nullity`` among the members' classifications (0
+        without classifications).
+    """
+
+    labels: np.ndarray
+    representative: np.ndarray
+    n_members: np.ndarray
+    dimension: np.ndarray
+
+
+def deduplicate(model, X, *, classifications=None, loss_rtol=1e-9, xtol=1e-6):
+    """Group critical points that are one point modulo symmetry and critical manifolds.
+
+    Rows are the same point when their losses agree within ``loss_rtol * max(1,
+    |L|)`` and the orbit distance of their function-space keys
+    (:meth:`Model.merge_collinear`: each group of collinear neurons merged into
+    one) is at most ``xtol * max(1, |key|)``.  So every point of a continuum of
+    split neurons is one point, and so are its images under the model's
+    symmetry group.  This is how :func:`scan` counts distinct points.
+
+    Parameters
+    ----------
+    model : Model
+    X : array_like of shape (B, n_params)
+    classifications : sequence of Classification, optional
+        One per row; gives the loss and the manifold dimension.
+    loss_rtol, xtol : float
+
+    Returns
+    -------
+    Distinct
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=4)
+    >>> splits = [np.vstack([c * np.eye(3)[0], np.eye(3)[1:], (1 - c) * np.eye(3)[0]])
+    ...           for c in (0.5, 0.3, 0.1)]                  # one continuum of global minima
+    >>> d = ls.deduplicate(m, [m.flatten(W) for W in splits])
+    >>> d.labels.tolist(), d.n_members.tolist()
+    ([0, 0, 0], [3])
+    """
+    check_model(model)
+    X = as_batch(X, model.n_params, "X")
+    loss_rtol = as_positive_float(loss_rtol, "loss_rtol")
+    xtol = as_positive_float(xtol, "xtol")
+    if classifications is not None and len(classifications) != len(X):
+        raise ValueError(f"classifications must hold one Classification per row of X "
+                         f"({len(X)}), got {len(classifications)}")
+    losses = model.loss_batch(X)
+    orbits = _Orbits(model, loss_rtol, xtol)
+    labels = np.empty(len(X), dtype=np.int64)
+    rep = {}
+    for i, x in enumerate(X):
+        q = labels[i] = orbits.add(x, None if classifications is None else classifications[i],
+                                   "", loss=float(losses[i]))
+        if orbits.x[q] is x:          # x became (or stays) the representative
+            rep[q] = i
+    rep = np.array([rep[q] for q in range(len(orbits.x))], dtype=np.int64)
+    return Distinct(labels=labels, representative=rep,
+                    n_members=np.array([len(m) for m in orbits.members], dtype=np.int64),
+                    dimension=np.array(orbits.dimension, dtype=np.int64))
 
 
 def _finalize(model, store, config):
@@ -740,7 +867,8 @@ def _finalize(model, store, config):
     counts = Counter(int(e) for e in ended if e >= 0)
     points = [dict(id=new[q], x=orbits.x[q], classification=orbits.classification[q],
                    basin_count=counts.get(q, 0), first_start=orbits.first_start[q],
-                   found_by=orbits.found_by[q]) for q in order]
+                   found_by=orbits.found_by[q], dimension=orbits.dimension[q],
+                   n_members=len(orbits.members[q])) for q in order]
     assignment = [(int(s), new[int(e)] if e >= 0 else -1) for s, e in zip(rec.start, ended)]
     edges = sorted((new[a], new[b], visits.get((a, b), 0), descents.get((a, b), 0))
                    for a, b in set(visits) | set(descents)
@@ -765,7 +893,9 @@ def _scan_from_store(store):
         points.append(Point(id=int(row["id"]), x=row["x"], classification=c, kind=c.kind,
                             loss=float(c.loss), basin_count=count, basin_fraction=count / n,
                             basin_interval=wilson_interval(count, n),
-                            first_start=int(row["first_start"]), found_by=row["found_by"]))
+                            first_start=int(row["first_start"]), found_by=row["found_by"],
+                            dimension=int(row["dimension"]),
+                            n_members=int(row["n_members"])))
     outcomes = Outcomes(start=rec.start, point=assigned, x=rec.x, loss=rec.loss,
                         grad_norm=rec.grad_norm, status=rec.status,
                         kind=[c.kind for c in rec.classification], message=rec.message)

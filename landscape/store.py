@@ -37,7 +37,7 @@ from .errors import StoreError
 
 __all__ = ["Store", "Chunk", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2          # 2: points carry the dimension and members of their manifold
 _APPLICATION_ID = 0x4C4E4453          # "LNDS": marks the file as a landscape store
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _DTYPES = {"<f8": np.float64, "<i8": np.int64, "|b1": np.bool_}
@@ -73,6 +73,8 @@ CREATE TABLE points (
     basin_count INTEGER NOT NULL,
     first_start INTEGER NOT NULL,
     found_by TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    n_members INTEGER NOT NULL,
     classification TEXT NOT NULL
 );
 CREATE TABLE assignments (
@@ -596,7 +598,9 @@ class Store:
         ----------
         points : sequence of dict
             Keys ``id``, ``x``, ``classification``, ``basin_count``,
-            ``first_start`` (-1 for none), ``found_by``.
+            ``first_start`` (-1 for none), ``found_by``, ``dimension`` (of the
+            critical manifold the point stands for) and ``n_members`` (distinct
+            points of it that the scan reached).
         assignment : sequence of (start, point) pairs
             Point -1: the start ended at no critical point.
         edges : sequence of (source, target, visits, descents)
@@ -613,9 +617,11 @@ class Store:
                 text, arrays = _encode_classification(c)
                 conn.execute(
                     "INSERT INTO points (id, x, x_dtype, x_shape, kind, loss, basin_count, "
-                    "first_start, found_by, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "first_start, found_by, dimension, n_members, classification) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (int(p["id"]), *_pack(p["x"]), c.kind, float(c.loss), int(p["basin_count"]),
-                     int(p["first_start"]), str(p["found_by"]), text))
+                     int(p["first_start"]), str(p["found_by"]), int(p["dimension"]),
+                     int(p["n_members"]), text))
                 self._write_arrays("points", str(int(p["id"])), arrays)
             conn.executemany("INSERT INTO assignments (start, point) VALUES (?, ?)",
                              [(int(s), int(q)) for s, q in assignment])
@@ -636,10 +642,10 @@ class Store:
         """The distinct points as a list of dicts (keys as in :meth:`write_points`), by id."""
         arrays = self._read_arrays("points")
         rows = self._query("SELECT id, x, x_dtype, x_shape, basin_count, first_start, found_by, "
-                           "classification FROM points ORDER BY id")
+                           "dimension, n_members, classification FROM points ORDER BY id")
         return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], self.path), basin_count=r[4],
-                     first_start=r[5], found_by=r[6],
-                     classification=_decode_classification(r[7], arrays.get(str(r[0]), {}),
+                     first_start=r[5], found_by=r[6], dimension=r[7], n_members=r[8],
+                     classification=_decode_classification(r[9], arrays.get(str(r[0]), {}),
                                                            self.path)) for r in rows]
 
     def read_assignment(self):

@@ -123,7 +123,8 @@ def test_points_assignment_and_edges_round_trip(tmp_path):
     cs = _classifications()
     rng = np.random.default_rng(4)
     points = [dict(id=i, x=rng.standard_normal(9), classification=cs[i], basin_count=10 - i,
-                   first_start=i - 1, found_by="descent") for i in range(2)]
+                   first_start=i - 1, found_by="descent", dimension=i, n_members=3 + i)
+              for i in range(2)]
     path = tmp_path / "run.db"
     with Store.create(path, SETTINGS) as s:
         assert s.finalized is None
@@ -139,8 +140,8 @@ def test_points_assignment_and_edges_round_trip(tmp_path):
     assert starts.tolist() == [0, 1, 2] and pts.tolist() == [1, -1, 0]
     for p, q in zip(points, got, strict=True):
         assert_array_equal(p["x"], q["x"])
-        assert (p["id"], p["basin_count"], p["first_start"], p["found_by"]) == (
-            q["id"], q["basin_count"], q["first_start"], q["found_by"])
+        keys = ("id", "basin_count", "first_start", "found_by", "dimension", "n_members")
+        assert [p[k] for k in keys] == [q[k] for k in keys]
         _same_classification(p["classification"], q["classification"])
 
 
@@ -163,9 +164,9 @@ def test_another_schema_version_is_refused(tmp_path):
     path = tmp_path / "run.db"
     Store.create(path, SETTINGS).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
-    with pytest.raises(StoreError, match="schema version 2") as err:
+    with pytest.raises(StoreError, match="schema version 1") as err:
         Store.open(path)
     assert str(path) in str(err.value) and "new store" in str(err.value)
     assert isinstance(err.value, LandscapeError)
