@@ -311,8 +311,9 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         Certified tolerance |grad L| <= gtol of every critical point.
     store : str, os.PathLike, Store or None
         SQLite file of the run.  An existing store with the same settings is
-        resumed (finished starts are skipped); one with other settings is
-        refused.  None: an in-memory store.
+        resumed (finished starts are skipped, and every stored array is checked
+        against its checksum first); one with other settings is refused.
+        None: an in-memory store.
     executor : None, concurrent.futures.Executor or distributed.Client
         None runs in-process.  Otherwise each chunk is a task; workers return
         results and only this process writes the store.
@@ -428,9 +429,15 @@ def _open_store(store, path, settings):
         return store
     if path is None:
         return Store.create(":memory:", settings)
-    if os.path.exists(path):
-        return Store.open(path, settings, ignore=("n_starts",))
-    return Store.create(path, settings)
+    if not os.path.exists(path):
+        return Store.create(path, settings)
+    st = Store.open(path, settings, ignore=("n_starts",))
+    try:
+        st.check_arrays()           # a damaged store stops the scan before anything is written
+    except BaseException:
+        st.close()
+        raise
+    return st
 
 
 def _is_final(store, n_starts):

@@ -19,11 +19,15 @@ One file holds one scan.  Its tables:
     The arrays inside classifications (eigenvalues, witnesses).
 
 Arrays are stored as raw bytes with explicit ``dtype`` and ``shape`` columns
-(float64 round-trips exactly); classifications as JSON.  Nothing is ever
-pickled or unpickled, and every query is parameterised.
+(float64 round-trips exactly) and a ``checksum`` column beside each: the
+SHA-256 of dtype, shape and bytes, checked on every load, so a damaged array
+(one flipped bit) is an error naming its table and row, never a wrong point.
+Classifications are stored as JSON.  Nothing is ever pickled or unpickled,
+and every query is parameterised.
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -37,7 +41,7 @@ from .errors import StoreError
 
 __all__ = ["Store", "Chunk", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2                    # 2: a checksum beside every stored array
 _APPLICATION_ID = 0x4C4E4453          # "LNDS": marks the file as a landscape store
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _DTYPES = {"<f8": np.float64, "<i8": np.int64, "|b1": np.bool_}
@@ -49,7 +53,7 @@ CREATE TABLE meta (
 );
 CREATE TABLE starts (
     start INTEGER PRIMARY KEY,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     loss REAL, grad_norm REAL, min_eigenvalue REAL,
     status INTEGER NOT NULL,
     message TEXT NOT NULL,
@@ -61,13 +65,13 @@ CREATE TABLE starts (
 CREATE TABLE visits (
     start INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     classification TEXT NOT NULL,
     PRIMARY KEY (start, seq)
 );
 CREATE TABLE points (
     id INTEGER PRIMARY KEY,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     kind TEXT NOT NULL,
     loss REAL,
     basin_count INTEGER NOT NULL,
@@ -90,7 +94,7 @@ CREATE TABLE arrays (
     owner TEXT NOT NULL,
     key TEXT NOT NULL,
     name TEXT NOT NULL,
-    data BLOB NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL,
+    data BLOB NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY (owner, key, name)
 );
 """
@@ -147,7 +151,7 @@ class Chunk(Result):
 
 # ---- encoding -------------------------------------------------------------------------
 def _pack(array):
-    """An ndarray -> (bytes, dtype string, shape JSON): raw little-endian bytes."""
+    """An ndarray -> (bytes, dtype string, shape JSON, checksum): raw little-endian bytes."""
     a = np.asarray(array)
     if a.dtype.kind == "f":
         a = a.astype("<f8", copy=False)
@@ -158,22 +162,40 @@ def _pack(array):
     else:
         raise TypeError(f"the store holds float, integer and boolean arrays only, got dtype "
                         f"{a.dtype}")
-    return np.ascontiguousarray(a).tobytes(), a.dtype.str, json.dumps(list(a.shape))
+    data, dtype, shape = np.ascontiguousarray(a).tobytes(), a.dtype.str, json.dumps(list(a.shape))
+    return data, dtype, shape, _checksum(data, dtype, shape)
 
 
-def _unpack(data, dtype, shape, path):
-    """Inverse of :func:`_pack`, checking that the bytes fit the dtype and shape."""
+def _checksum(data, dtype, shape):
+    """SHA-256 (hex) of an array's dtype string, shape JSON and bytes."""
+    h = hashlib.sha256()
+    for part in (dtype.encode(), shape.encode()):
+        h.update(len(part).to_bytes(4, "little") + part)
+    h.update(data)
+    return h.hexdigest()
+
+
+def _unpack(data, dtype, shape, checksum, path, where):
+    """Inverse of :func:`_pack`, checking the checksum and that the bytes fit dtype and shape.
+
+    `where` names the array for the error messages: ``"table points, row id 3: array x"``.
+    """
+    if not (isinstance(data, bytes) and isinstance(dtype, str) and isinstance(shape, str)
+            and checksum == _checksum(data, dtype, shape)):
+        raise StoreError(f"store {path}: {where} fails its checksum; the file is damaged.  "
+                         "Restore it from a backup, or move it away and re-run the scan into "
+                         "a new store", path)
     if dtype not in _DTYPES:
-        raise StoreError(f"store {path} holds an array of dtype {dtype!r}, which this version "
-                         "does not read; the file is corrupt or from another program", path)
+        raise StoreError(f"store {path}: {where} has dtype {dtype!r}, which this version does "
+                         "not read; the file is corrupt or from another program", path)
     try:
         shape = tuple(int(s) for s in json.loads(shape))
     except (ValueError, TypeError):
-        raise StoreError(f"store {path} holds an array with an unreadable shape {shape!r}; "
-                         "the file is corrupt", path) from None
+        raise StoreError(f"store {path}: {where} has an unreadable shape {shape!r}; the file "
+                         "is corrupt", path) from None
     dt = np.dtype(dtype)
-    if not isinstance(data, bytes) or len(data) != math.prod(shape) * dt.itemsize:
-        raise StoreError(f"store {path} holds an array whose size does not match its shape "
+    if len(data) != math.prod(shape) * dt.itemsize:
+        raise StoreError(f"store {path}: {where} has a size that does not match its shape "
                          f"{shape} and dtype {dtype}; the file is corrupt", path)
     return np.frombuffer(data, dtype=dt).reshape(shape).copy()
 
@@ -453,9 +475,10 @@ class Store:
                 s = int(s)
                 text, arrays = _encode_classification(chunk.classification[i])
                 conn.execute(
-                    "INSERT INTO starts (start, x, x_dtype, x_shape, loss, grad_norm, "
-                    "min_eigenvalue, status, message, descent_iterations, polish_iterations, "
-                    "pushes, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO starts (start, x, x_dtype, x_shape, x_checksum, loss, "
+                    "grad_norm, min_eigenvalue, status, message, descent_iterations, "
+                    "polish_iterations, pushes, classification) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (s, *_pack(chunk.x[i]), float(chunk.loss[i]), float(chunk.grad_norm[i]),
                      float(chunk.min_eigenvalue[i]), int(chunk.status[i]), str(chunk.message[i]),
                      int(chunk.descent_iterations[i]), int(chunk.polish_iterations[i]),
@@ -466,8 +489,8 @@ class Store:
                 s = int(s)
                 q = seq[s] = seq.get(s, -1) + 1
                 text, arrays = _encode_classification(chunk.visit_classification[j])
-                conn.execute("INSERT INTO visits (start, seq, x, x_dtype, x_shape, "
-                             "classification) VALUES (?, ?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO visits (start, seq, x, x_dtype, x_shape, x_checksum, "
+                             "classification) VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (s, q, *_pack(chunk.visit_x[j]), text))
                 self._write_arrays("visits", f"{s}/{q}", arrays)
             conn.execute("DELETE FROM meta WHERE key = 'finalized'")
@@ -522,14 +545,17 @@ class Store:
 
     def _write_arrays(self, owner, key, arrays):
         for name, a in arrays.items():
-            self._conn.execute("INSERT INTO arrays (owner, key, name, data, dtype, shape) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (owner, key, name, *_pack(a)))
+            self._conn.execute("INSERT INTO arrays (owner, key, name, data, dtype, shape, "
+                               "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (owner, key, name, *_pack(a)))
 
     def _read_arrays(self, owner):
         out = {}
-        for key, name, data, dtype, shape in self._query(
-                "SELECT key, name, data, dtype, shape FROM arrays WHERE owner = ?", (owner,)):
-            out.setdefault(key, {})[name] = _unpack(data, dtype, shape, self.path)
+        for key, name, data, dtype, shape, checksum in self._query(
+                "SELECT key, name, data, dtype, shape, checksum FROM arrays WHERE owner = ?",
+                (owner,)):
+            where = f"table arrays, row owner {owner!r}, key {key!r}: array {name}"
+            out.setdefault(key, {})[name] = _unpack(data, dtype, shape, checksum, self.path, where)
         return out
 
     def _query(self, sql, params=()):
@@ -558,14 +584,16 @@ class Store:
         """
         rows = self._query(
             "SELECT start, x, x_dtype, x_shape, loss, grad_norm, min_eigenvalue, status, "
-            "message, descent_iterations, polish_iterations, pushes, classification "
+            "message, descent_iterations, polish_iterations, pushes, classification, x_checksum "
             "FROM starts ORDER BY start")
         arrays = self._read_arrays("starts")
-        vrows = self._query("SELECT start, seq, x, x_dtype, x_shape, classification FROM visits "
-                            "ORDER BY start, seq")
+        vrows = self._query("SELECT start, seq, x, x_dtype, x_shape, classification, x_checksum "
+                            "FROM visits ORDER BY start, seq")
         varrays = self._read_arrays("visits")
-        xs = [_unpack(r[1], r[2], r[3], self.path) for r in rows]
-        vxs = [_unpack(r[2], r[3], r[4], self.path) for r in vrows]
+        xs = [_unpack(r[1], r[2], r[3], r[13], self.path,
+                      f"table starts, row start {r[0]}: array x") for r in rows]
+        vxs = [_unpack(r[2], r[3], r[4], r[6], self.path,
+                       f"table visits, row start {r[0]}, seq {r[1]}: array x") for r in vrows]
         n = n_params if n_params is not None else (len(xs[0]) if xs else 0)
         return Chunk(
             start=np.array([r[0] for r in rows], dtype=np.int64),
@@ -612,8 +640,9 @@ class Store:
                 c = p["classification"]
                 text, arrays = _encode_classification(c)
                 conn.execute(
-                    "INSERT INTO points (id, x, x_dtype, x_shape, kind, loss, basin_count, "
-                    "first_start, found_by, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO points (id, x, x_dtype, x_shape, x_checksum, kind, loss, "
+                    "basin_count, first_start, found_by, classification) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (int(p["id"]), *_pack(p["x"]), c.kind, float(c.loss), int(p["basin_count"]),
                      int(p["first_start"]), str(p["found_by"]), text))
                 self._write_arrays("points", str(int(p["id"])), arrays)
@@ -636,11 +665,36 @@ class Store:
         """The distinct points as a list of dicts (keys as in :meth:`write_points`), by id."""
         arrays = self._read_arrays("points")
         rows = self._query("SELECT id, x, x_dtype, x_shape, basin_count, first_start, found_by, "
-                           "classification FROM points ORDER BY id")
-        return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], self.path), basin_count=r[4],
-                     first_start=r[5], found_by=r[6],
+                           "classification, x_checksum FROM points ORDER BY id")
+        return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], r[8], self.path,
+                                        f"table points, row id {r[0]}: array x"),
+                     basin_count=r[4], first_start=r[5], found_by=r[6],
                      classification=_decode_classification(r[7], arrays.get(str(r[0]), {}),
                                                            self.path)) for r in rows]
+
+    def check_arrays(self):
+        """Check the checksum of every stored array, reading one row at a time.
+
+        Raises
+        ------
+        StoreError
+            Naming the table and row of the first array that fails its checksum.
+        """
+        queries = [("SELECT start, x, x_dtype, x_shape, x_checksum FROM starts",
+                    "table starts, row start {}: array x"),
+                   ("SELECT start || ', seq ' || seq, x, x_dtype, x_shape, x_checksum "
+                    "FROM visits", "table visits, row start {}: array x"),
+                   ("SELECT id, x, x_dtype, x_shape, x_checksum FROM points",
+                    "table points, row id {}: array x"),
+                   ("SELECT 'owner ' || quote(owner) || ', key ' || quote(key) || ': array ' "
+                    "|| name, data, dtype, shape, checksum FROM arrays", "table arrays, row {}")]
+        for sql, where in queries:
+            try:
+                for row in self._conn.execute(sql):
+                    _unpack(*row[1:], self.path, where.format(row[0]))
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"store {self.path}: query failed ({exc}); the file is "
+                                 "corrupt or from another version", self.path) from None
 
     def read_assignment(self):
         """(start, point) pairs as two int ndarrays, ordered by start."""

@@ -304,6 +304,23 @@ def test_a_corrupt_store_is_refused(tmp_path):
         Scan.load(path)
 
 
+def test_a_damaged_store_is_not_resumed(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    scan(m, 6, rng=0, lr=5 / 4, store=path, progress=False)
+    with sqlite3.connect(path) as conn:
+        (blob,) = conn.execute("SELECT x FROM starts WHERE start = 4").fetchone()
+        conn.execute("UPDATE starts SET x = ? WHERE start = 4",
+                     (blob[:20] + bytes([blob[20] ^ 4]) + blob[21:],))
+    conn.close()
+    before = path.read_bytes()
+    for extend in (6, 12):             # reloading the finished scan, and extending it
+        with pytest.raises(StoreError, match="table starts, row start 4: array x fails its "
+                                             "checksum; the file is damaged"):
+            scan(m, extend, rng=0, lr=5 / 4, store=path, progress=False)
+    assert path.read_bytes() == before                            # nothing computed or written
+
+
 # ---- what descent ends at -----------------------------------------------------------------
 def test_a_descent_ending_at_a_saddle_is_a_saddle():
     """F = x^2 + y^3: GD from y = 0 converges to the origin, a non-strict saddle."""

@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -159,16 +160,26 @@ def test_different_settings_refuse(tmp_path):
         assert s.settings["n_starts"] == 10
 
 
-def test_another_schema_version_is_refused(tmp_path):
+@pytest.mark.parametrize("version", [1, 3])
+def test_another_schema_version_is_refused(tmp_path, version):
+    assert SCHEMA_VERSION == 2                         # 2 added the array checksums
     path = tmp_path / "run.db"
-    Store.create(path, SETTINGS).close()
+    with Store.create(path, SETTINGS) as s:
+        s.write_chunk(_chunk([0, 1], np.random.default_rng(9)))
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        if version == 1:                               # what version 1 wrote: no checksums
+            for table, column in [("starts", "x_checksum"), ("visits", "x_checksum"),
+                                  ("points", "x_checksum"), ("arrays", "checksum")]:
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.close()
-    with pytest.raises(StoreError, match="schema version 2") as err:
-        Store.open(path)
-    assert str(path) in str(err.value) and "new store" in str(err.value)
-    assert isinstance(err.value, LandscapeError)
+    before = path.read_bytes()
+    for opening in (lambda: Store.open(path), lambda: ls.Scan.load(path)):
+        with pytest.raises(StoreError, match=f"schema version {version}") as err:
+            opening()
+        assert str(path) in str(err.value) and "new store" in str(err.value)
+        assert isinstance(err.value, LandscapeError)
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all\n" * 10,
@@ -206,6 +217,100 @@ def test_a_damaged_store_is_refused(tmp_path):
         s = Store.open(path)
         s.read_outcomes()
     assert str(path) in str(err.value)
+
+
+# ---- checksums: a damaged array is an error naming its table and row --------------------
+def _store_with_every_kind_of_array(path):
+    """Starts 0..2 (start 1's classification has a witness), a visit of start 0, two points."""
+    rng = np.random.default_rng(11)
+    cs = _classifications()
+    points = [dict(id=i, x=rng.standard_normal(9), classification=cs[i], basin_count=1,
+                   first_start=i, found_by="descent") for i in range(2)]
+    settings = dict(SETTINGS, n_starts=3, model=dict(SETTINGS["model"], n_params=9))
+    with Store.create(path, settings) as s:
+        s.write_chunk(_chunk([0, 1, 2], rng))
+        s.write_points(points, [(0, 0), (1, 1), (2, -1)], [], finalized={"n_starts": 3})
+
+
+def _flip_a_bit(path, table, column, where, params, bit=77):
+    """Flip one bit of one stored blob, as a failing disk would: its checksum stays."""
+    with sqlite3.connect(path) as conn:
+        (blob,) = conn.execute(f"SELECT {column} FROM {table} WHERE {where}", params).fetchone()
+        damaged = bytearray(blob)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (bytes(damaged), *params))
+    conn.close()
+
+
+_DAMAGES = {   # what is damaged: (table, column, row, its parameters, the row named, the reader)
+    "start x": ("starts", "x", "start = ?", (2,), "table starts, row start 2: array x",
+                lambda s: s.read_outcomes()),
+    "visit x": ("visits", "x", "start = ? AND seq = ?", (0, 0),
+                "table visits, row start 0, seq 0: array x", lambda s: s.read_outcomes()),
+    "point x": ("points", "x", "id = ?", (1,), "table points, row id 1: array x",
+                lambda s: s.read_points()),
+    "point eigenvalues": ("arrays", "data", "owner = ? AND key = ? AND name = ?",
+                          ("points", "0", "eigenvalues"),
+                          "table arrays, row owner 'points', key '0': array eigenvalues",
+                          lambda s: s.read_points()),
+    "start witness": ("arrays", "data", "owner = ? AND key = ? AND name = ?",
+                      ("starts", "1", "witness"),
+                      "table arrays, row owner 'starts', key '1': array witness",
+                      lambda s: s.read_outcomes()),
+}
+
+
+@pytest.mark.parametrize("damage", list(_DAMAGES))
+def test_a_flipped_bit_in_any_stored_array_names_its_table_and_row(tmp_path, damage):
+    table, column, where, params, named, read = _DAMAGES[damage]
+    path = tmp_path / "run.db"
+    _store_with_every_kind_of_array(path)
+    with Store.open(path) as s:                       # intact: every array reads back
+        read(s)
+        s.check_arrays()
+    _flip_a_bit(path, table, column, where, params)
+    before = path.read_bytes()
+    with Store.open(path) as s:                       # SQLite itself sees nothing wrong
+        for check in (read, Store.check_arrays):
+            with pytest.raises(StoreError) as err:
+                check(s)
+            message = str(err.value)
+            assert message.startswith(f"store {path}: {named} fails its checksum")
+            assert "damaged" in message and "re-run the scan into a new store" in message
+            assert err.value.path == str(path)
+    with pytest.raises(StoreError, match=re.escape(named)):
+        ls.Scan.load(path)
+    assert path.read_bytes() == before                # a failed check writes nothing
+
+
+def test_a_flipped_bit_in_the_file_is_caught(tmp_path):
+    """The issue's case: one bit of a point's x flipped on disk, under SQLite's feet."""
+    path = tmp_path / "run.db"
+    _store_with_every_kind_of_array(path)
+    with Store.open(path) as s:
+        x = s.read_points()[1]["x"]
+    data = bytearray(path.read_bytes())
+    at = data.find(x.tobytes())
+    assert at > 0 and data.find(x.tobytes(), at + 1) == -1
+    data[at + 8 * 3 + 6] ^= 0x10                     # x[3]: one bit of its exponent
+    path.write_bytes(bytes(data))
+    with Store.open(path) as s:
+        assert s.read_outcomes().x.shape == (3, 9)    # the rest of the store is readable
+        with pytest.raises(StoreError, match="table points, row id 1: array x fails its "
+                                             "checksum; the file is damaged"):
+            s.read_points()
+
+
+def test_each_array_has_a_checksum_column(tmp_path):
+    path = tmp_path / "run.db"
+    _store_with_every_kind_of_array(path)
+    with sqlite3.connect(path) as conn:
+        for table, column in [("starts", "x_checksum"), ("visits", "x_checksum"),
+                              ("points", "x_checksum"), ("arrays", "checksum")]:
+            values = [r[0] for r in conn.execute(f"SELECT {column} FROM {table}")]
+            assert values and all(len(v) == 64 for v in values), table     # SHA-256, hex
+            assert len(set(values)) == len(values) or table == "arrays", table
+    conn.close()
 
 
 def test_missing_and_existing_paths(tmp_path):
