@@ -247,6 +247,8 @@ class Scan:
         """Reload a finished scan from its store, or resume an unfinished one.
 
         Every stored array is checked against its checksum as it is read.
+        Reading a finished scan takes no lock: it works while another process
+        writes to the store.
 
         Parameters
         ----------
@@ -273,6 +275,8 @@ class Scan:
         StoreError
             The store is unreadable or damaged, unfinished and no model was
             given, or (`verify`) a stored point is not critical.
+        StoreInUseError
+            Resuming an unfinished scan that another process is writing.
         TypeError
             `verify` is True and no `model` was given.
         ValueError
@@ -350,8 +354,10 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     store : str, os.PathLike, Store or None
         SQLite file of the run.  An existing store with the same settings is
         resumed (finished starts are skipped, and every stored array is checked
-        against its checksum first); one with other settings is refused.
-        None: an in-memory store.
+        against its checksum first); one with other settings is refused.  The
+        scan holds the store's write lock while it runs: a store another writer
+        holds raises :class:`~landscape.errors.StoreInUseError` before anything
+        is computed.  None: an in-memory store.
     executor : None, concurrent.futures.Executor or distributed.Client
         None runs in-process.  Otherwise each chunk is a task; workers return
         results and only this process writes the store.
@@ -462,14 +468,16 @@ def _store_path(store):
 
 
 def _open_store(store, path, settings):
+    """The store to write, holding its write lock; an existing one's arrays are checked."""
     if isinstance(store, Store):
+        store._lock_for_writing()
         store.check_settings(settings, ignore=("n_starts",))
         return store
     if path is None:
         return Store.create(":memory:", settings)
     if not os.path.exists(path):
         return Store.create(path, settings)
-    st = Store.open(path, settings, ignore=("n_starts",))
+    st = Store.open(path, settings, ignore=("n_starts",), write=True)
     try:
         st.check_arrays()           # a damaged store stops the scan before anything is written
     except BaseException:

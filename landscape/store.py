@@ -24,6 +24,10 @@ SHA-256 of dtype, shape and bytes, checked on every load, so a damaged array
 (one flipped bit) is an error naming its table and row, never a wrong point.
 Classifications are stored as JSON.  Nothing is ever pickled or unpickled,
 and every query is parameterised.
+
+One writer at a time: :meth:`Store.create` and ``Store.open(..., write=True)``
+take an advisory lock on ``<store>.lock`` (see :mod:`landscape._lock`) that a
+second writer, in this process or another, finds held; readers take no lock.
 """
 
 import dataclasses
@@ -35,6 +39,7 @@ import sqlite3
 
 import numpy as np
 
+from ._lock import WriteLock
 from ._results import Result
 from .classify import Classification
 from .errors import StoreError
@@ -274,7 +279,15 @@ class Store:
     """A scan's SQLite file.
 
     Use :meth:`create` for a new store and :meth:`open` for an existing one;
-    a store is a context manager that closes its connection.
+    a store is a context manager that closes its connection (and releases its
+    write lock).
+
+    A store created, or opened with ``write=True``, holds the store's write
+    lock until it is closed: another writer, in this process or another, gets
+    a :class:`~landscape.errors.StoreInUseError` naming the holder's process id
+    at once.  Reading takes no lock (a finished scan can be read while another
+    process writes to the file); a store opened without ``write=True`` takes
+    the lock at its first write.
 
     Examples
     --------
@@ -284,10 +297,11 @@ class Store:
     ({'lr': 0.5}, [])
     """
 
-    def __init__(self, connection, path):
+    def __init__(self, connection, path, lock=None):
         # use Store.create / Store.open
         self._conn = connection
         self.path = path
+        self._lock = lock
 
     # ---- opening --------------------------------------------------------------------
     @classmethod
@@ -310,10 +324,13 @@ class Store:
         if not isinstance(settings, dict):
             raise TypeError(f"settings must be a dict, got {type(settings).__name__}")
         if path != ":memory:" and os.path.exists(path):
-            raise StoreError(f"store {path} already exists; open it with Store.open({path!r}) "
-                             "or choose a new path", path)
-        conn = _connect(path)
+            raise _exists(path)
+        lock = None if path == ":memory:" else WriteLock.acquire(path)
+        conn = None
         try:
+            if lock is not None and os.path.exists(path):    # created while we took the lock
+                raise _exists(path)
+            conn = _connect(path)
             with _transaction(conn):
                 conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
                 for statement in _SCHEMA.split(";"):
@@ -324,12 +341,15 @@ class Store:
                     ("settings", json.dumps(settings, sort_keys=True)),
                 ])
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
+            if lock is not None:
+                lock.release()
             raise
-        return cls(conn, path)
+        return cls(conn, path, lock)
 
     @classmethod
-    def open(cls, path, settings=None, *, ignore=()):
+    def open(cls, path, settings=None, *, ignore=(), write=False):
         """Open an existing store, checking that it is one this version reads.
 
         Parameters
@@ -340,6 +360,10 @@ class Store:
             `ignore`): a store is never used to mix results of different scans.
         ignore : sequence of str
             Top-level settings keys allowed to differ.
+        write : bool
+            Take the store's write lock now (it is released by :meth:`close`),
+            as a scan does before it computes anything.  Otherwise the first
+            write takes it.  Reading needs no lock.
 
         Returns
         -------
@@ -347,10 +371,14 @@ class Store:
 
         Raises
         ------
+        StoreInUseError
+            `write` is True and another writer holds the store.
         StoreError
             The file is missing, not an SQLite database, not a landscape store,
             corrupt, of another schema version, or its settings differ.
         """
+        if not isinstance(write, bool):
+            raise TypeError(f"write must be True or False, got {write!r}")
         path = _as_path(path)
         if path == ":memory:":
             raise StoreError("an in-memory store cannot be reopened; use Store.create(':memory:',"
@@ -364,14 +392,19 @@ class Store:
             raise StoreError(f"{path} is not an SQLite file, so not a landscape store (corrupt, "
                              "or another kind of file); move it away or pass another store path",
                              path)
-        conn = _connect(path)
+        lock = WriteLock.acquire(path) if write else None
+        conn = None
         try:
-            store = cls(conn, path)
+            conn = _connect(path)
+            store = cls(conn, path, lock)
             store._check()
             if settings is not None:
                 store.check_settings(settings, ignore=ignore)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
+            if lock is not None:
+                lock.release()
             raise
         return store
 
@@ -442,6 +475,7 @@ class Store:
 
     def update_settings(self, settings):
         """Replace the stored settings (one transaction)."""
+        self._lock_for_writing()
         text = json.dumps(_normalise(settings), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (text,))
@@ -456,6 +490,7 @@ class Store:
         """
         if not isinstance(chunk, Chunk):
             raise TypeError(f"write_chunk expects a Chunk, got {type(chunk).__name__}")
+        self._lock_for_writing()
         try:
             self._write_chunk(chunk, float(elapsed))
         except sqlite3.IntegrityError as exc:
@@ -503,6 +538,7 @@ class Store:
 
     def add_wall_seconds(self, elapsed):
         """Add `elapsed` seconds to :attr:`wall_seconds` (one transaction)."""
+        self._lock_for_writing()
         with _transaction(self._conn):
             self._add_seconds(float(elapsed))
 
@@ -525,6 +561,7 @@ class Store:
         """
         if not isinstance(key, str) or not key:
             raise TypeError(f"annotation key must be a non-empty str, got {key!r}")
+        self._lock_for_writing()
         text = json.dumps(_normalise(value), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -631,6 +668,7 @@ class Store:
         finalized : dict, optional
             Stored as ``meta['finalized']`` in the same transaction.
         """
+        self._lock_for_writing()
         conn = self._conn
         with _transaction(conn):
             for table in ("points", "assignments", "edges"):
@@ -708,8 +746,23 @@ class Store:
             "SELECT source, target, visits, descents FROM edges ORDER BY source, target")]
 
     # ---- lifetime --------------------------------------------------------------------
+    def _lock_for_writing(self):
+        """Take the write lock unless held (StoreInUseError if another writer holds it)."""
+        if self.path != ":memory:" and not self.is_locked:
+            self._lock = WriteLock.acquire(self.path)
+
+    @property
+    def is_locked(self):
+        """Whether this Store object holds the store's write lock."""
+        return self._lock is not None and self._lock.held
+
     def close(self):
-        self._conn.close()
+        """Close the connection and release the write lock, if held."""
+        try:
+            self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self):
         return self
@@ -729,6 +782,11 @@ def _as_path(path):
         raise TypeError(f"store must be a file path (str or os.PathLike), got "
                         f"{type(path).__name__}")
     return os.fspath(path)
+
+
+def _exists(path):
+    return StoreError(f"store {path} already exists; open it with Store.open({path!r}) or "
+                      "choose a new path", path)
 
 
 def _connect(path):

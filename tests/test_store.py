@@ -1,6 +1,8 @@
 """The SQLite run store: exact round-trips, one transaction per chunk, clear errors, no pickles."""
 
 import ast
+import gc
+import importlib
 import json
 import os
 import re
@@ -17,7 +19,7 @@ from numpy.testing import assert_array_equal
 
 import landscape as ls
 import landscape.store as store_module
-from landscape.errors import LandscapeError, StoreError
+from landscape.errors import LandscapeError, StoreError, StoreInUseError
 from landscape.store import SCHEMA_VERSION, Chunk, Store
 
 SETTINGS = {"model": {"class": "ReluTeacherStudent", "probe": [0.25, 1.5]}, "lr": 0.625,
@@ -174,7 +176,8 @@ def test_another_schema_version_is_refused(tmp_path, version):
                 conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.close()
     before = path.read_bytes()
-    for opening in (lambda: Store.open(path), lambda: ls.Scan.load(path)):
+    for opening in (lambda: Store.open(path), lambda: Store.open(path, write=True),
+                    lambda: ls.Scan.load(path)):
         with pytest.raises(StoreError, match=f"schema version {version}") as err:
             opening()
         assert str(path) in str(err.value) and "new store" in str(err.value)
@@ -413,3 +416,140 @@ def test_a_killed_writer_leaves_whole_chunks(tmp_path):
         finished = s.finished_starts()
     assert len(finished) >= 100 and len(finished) % 25 == 0
     assert_array_equal(finished, np.arange(len(finished)))
+
+
+# ---- one writer at a time ----------------------------------------------------------------
+lock_module = importlib.import_module("landscape._lock")
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
+    path = tmp_path / "run.db"
+    lock_file = tmp_path / "run.db.lock"
+    first = Store.create(path, SETTINGS)
+    assert first.is_locked and lock_file.read_text().strip() == str(os.getpid())
+    for second in (lambda: Store.open(path, write=True),
+                   lambda: Store.open(path, SETTINGS, write=True)):
+        with pytest.raises(StoreInUseError) as err:
+            second()
+        assert str(err.value).startswith(f"store {path} is in use by process {os.getpid()}")
+        assert "another scan is writing it" in str(err.value) and "--store" in str(err.value)
+        assert err.value.pid == os.getpid() and err.value.path == str(path)
+        assert isinstance(err.value, StoreError)
+    reader = Store.open(path)                          # reading needs no lock...
+    assert reader.settings == SETTINGS and not reader.is_locked
+    with pytest.raises(StoreInUseError, match=f"process {os.getpid()}"):
+        reader.set_annotation("note", 1)               # ...writing takes it at the first write
+    assert reader.annotations() == {}
+    first.write_chunk(_chunk([0, 1], np.random.default_rng(12)))
+    first.close()
+    assert not lock_file.exists() and not first.is_locked
+    reader.set_annotation("note", 1)                   # free now: the reader takes it
+    assert reader.is_locked and reader.annotations() == {"note": 1}
+    reader.close()
+    with Store.open(path, write=True) as again:
+        assert again.is_locked and again.finished_starts().tolist() == [0, 1]
+    assert not lock_file.exists()
+
+
+def test_a_failed_open_releases_the_lock(tmp_path):
+    path = tmp_path / "run.db"
+    Store.create(path, SETTINGS).close()
+    with pytest.raises(StoreError, match="different settings"):
+        Store.open(path, dict(SETTINGS, lr=1.0), write=True)
+    with pytest.raises(StoreError, match="already exists"):
+        Store.create(path, SETTINGS)
+    assert not (tmp_path / "run.db.lock").exists()
+    Store.open(path, write=True)                       # never closed, then dropped:
+    gc.collect()
+    Store.open(path, write=True).close()               # its lock went with it
+
+
+def test_a_finished_store_is_read_while_it_is_locked(tmp_path):
+    m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    path = tmp_path / "run.db"
+    s = ls.scan(m, 6, rng=0, lr=1.0, store=path, progress=False)
+    with Store.open(path, write=True):
+        loaded = ls.Scan.load(path)
+        assert [p.kind for p in loaded.points] == [p.kind for p in s.points]
+        assert_array_equal(loaded.outcomes.x, s.outcomes.x)
+        with pytest.raises(StoreInUseError):           # a scan writes, even to a finished store
+            ls.scan(m, 6, rng=0, lr=1.0, store=path, progress=False)
+
+
+_HOLDER = """
+import os, sys, time
+from landscape.store import Store
+s = Store.open({path!r}, write=True)
+if {fork}:
+    child = os.fork()
+    if child == 0:                  # a worker that outlives its parent must not keep the lock
+        time.sleep(60)
+        os._exit(0)
+    print(child, flush=True)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _hold_in_subprocess(path, fork=False):
+    env = dict(os.environ, PYTHONPATH=PROJECT_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER.format(path=str(path), fork=fork)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [proc.stdout.readline().strip() for _ in range(2 if fork else 1)]
+    assert lines[-1] == "locked", proc.stderr.read()
+    return proc, (int(lines[0]) if fork else None)
+
+
+@pytest.mark.parametrize("fork", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not hasattr(os, "fork"), reason="needs os.fork"))], ids=["process", "process-with-a-child"])
+def test_the_lock_dies_with_its_holder(tmp_path, fork):
+    path = tmp_path / "run.db"
+    Store.create(path, SETTINGS).close()
+    proc, child = _hold_in_subprocess(path, fork)
+    try:
+        with pytest.raises(StoreInUseError, match=f"in use by process {proc.pid} ") as err:
+            Store.open(path, write=True)
+        assert err.value.pid == proc.pid
+        assert Store.open(path).settings == SETTINGS  # readers are not blocked
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with Store.open(path, write=True) as s:       # kill -9 released it
+            assert s.is_locked
+            s.set_annotation("after", "kill")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        if child is not None:
+            os.kill(child, signal.SIGKILL)
+
+
+def test_without_fcntl_an_exclusive_lock_file_with_stale_detection(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock_module, "fcntl", None)
+    path = tmp_path / "run.db"
+    lock_file = tmp_path / "run.db.lock"
+    first = Store.create(path, SETTINGS)
+    assert lock_file.read_text().strip() == str(os.getpid())
+    with pytest.raises(StoreInUseError, match=f"in use by process {os.getpid()} "):
+        Store.open(path, write=True)
+    first.close()
+    assert not lock_file.exists()
+    # a lock file left by a process that is gone is taken over
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lock_file.write_text(gone.stdout)
+    with Store.open(path, write=True) as s:
+        assert s.is_locked and lock_file.read_text().strip() == str(os.getpid())
+    assert not lock_file.exists()
+    # one whose process is alive is not
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_file.write_text(f"{alive.pid}\n")
+        stale = f"the lock is stale: delete {re.escape(str(lock_file))}"
+        with pytest.raises(StoreInUseError, match=f"in use by process {alive.pid} .*{stale}"):
+            Store.open(path, write=True)
+        assert lock_file.read_text().strip() == str(alive.pid)
+    finally:
+        alive.kill()
+        alive.wait()
