@@ -395,22 +395,31 @@ def _cmd_scan(args, out, err):
 def _scan_with_annotations(model, n_starts, kwargs, executor, spec, args):
     """Run the scan, keeping the model description (and the config) with the store."""
     import landscape as ls
-    from .store import Store
+    from .errors import StoreError
 
     store = kwargs["store"]
-    annotation = {"spec": spec, "description": _describe(spec)}
-    try:           # the scan creates the store; it is annotated however the scan ends
+    try:           # the scan creates the store; it is annotated however the scan ends, ...
         ls.scan(model, n_starts, executor=executor, **kwargs)
-    finally:
-        if os.path.exists(store):
-            with Store.open(store) as st:
-                notes = st.annotations()
-                if "model" not in notes:
-                    st.set_annotation("model", annotation)
-                if args.config and "config" not in notes:
-                    st.set_annotation("config", {"file": str(args.config),
-                                                 **args.config_values})
+    except StoreError:
+        raise      # ... unless the store is another writer's, another scan's, or damaged
+    except BaseException:
+        _annotate(store, spec, args)
+        raise
+    _annotate(store, spec, args)
     return ls.Scan.load(store)
+
+
+def _annotate(store, spec, args):
+    from .store import Store
+
+    if not os.path.exists(store):
+        return
+    with Store.open(store, write=True) as st:
+        notes = st.annotations()
+        if "model" not in notes:
+            st.set_annotation("model", {"spec": spec, "description": _describe(spec)})
+        if args.config and "config" not in notes:
+            st.set_annotation("config", {"file": str(args.config), **args.config_values})
 
 
 def _executor(args):
@@ -590,7 +599,7 @@ def _cmd_convexity(args, out, err):
     if args.output:
         Path(args.output).write_text(dumps([r.to_dict() for r in results]))
     if args.store is not None:
-        with Store.open(args.store) as st:
+        with Store.open(args.store, write=True) as st:
             st.set_annotation("convexity", [r.to_dict() for r in results])
         if not args.json:
             print(f"saved into {args.store}; 'landscape report {args.store}' shows them",
@@ -651,7 +660,7 @@ def main(argv=None):
     int
         0 on success, 1 on failure, 2 on bad usage, 130 when interrupted.
     """
-    from .errors import LandscapeError, StoreError
+    from .errors import LandscapeError, StoreError, StoreInUseError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     out, err = sys.stdout, sys.stderr
@@ -669,6 +678,9 @@ def main(argv=None):
         print(str(exc) if str(exc).startswith("landscape") else f"landscape: error: {exc}",
               file=err)
         return 2
+    except StoreInUseError as exc:     # not bad usage: the same command works once it is free
+        print(f"landscape: failed: {exc}", file=err)
+        return 1
     except StoreError as exc:
         print(f"landscape: error: {exc}", file=err)
         return 2

@@ -6,7 +6,8 @@ the built-in :class:`ValueError` / :class:`TypeError` (with a message naming the
 argument and the fix), as numpy and scipy do.
 """
 
-__all__ = ["LandscapeError", "NonDifferentiableError", "StoreError", "LandscapeWarning"]
+__all__ = ["LandscapeError", "NonDifferentiableError", "StoreError", "StoreInUseError",
+           "LandscapeWarning"]
 
 
 class LandscapeError(Exception):
@@ -28,7 +29,8 @@ class NonDifferentiableError(LandscapeError, ArithmeticError):
 
 class StoreError(LandscapeError):
     """A scan store cannot be used: not a landscape store, another schema version,
-    corrupt, or written with different scan settings.
+    corrupt or damaged (an array fails its checksum), written with different scan
+    settings, or in use by another writer (:class:`StoreInUseError`).
 
     The message names the file (``path``) and what to do about it.
     """
@@ -36,6 +38,17 @@ class StoreError(LandscapeError):
     def __init__(self, message, path=None):
         super().__init__(message)
         self.path = None if path is None else str(path)
+
+
+class StoreInUseError(StoreError):
+    """Another writer holds the store: a second scan would mix its results in.
+
+    ``pid`` is the holder's process id (None when it could not be read).
+    """
+
+    def __init__(self, message, path=None, *, pid=None):
+        super().__init__(message, path)
+        self.pid = pid
 
 
 class LandscapeWarning(UserWarning):

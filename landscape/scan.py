@@ -52,6 +52,15 @@ _CRITICAL = _MINIMA + _SADDLES + ("degenerate", "maximum")
 _PROBE_SEED = 20210901
 _DEFAULT_CHUNK = 128
 _TRACED_STARTS = 32          # starts whose descent curves are stored (for reports)
+# Scan.load(..., verify=True) accepts |grad L| <= _VERIFY_FACTOR * gtol.  Every stored critical
+# point passed |grad L| <= gtol when it was written; evaluated again elsewhere (another BLAS
+# kernel, thread count or CPU) only the rounding of the gradient changes, by about n_params * eps
+# * |x|^2: measured, 1e-15 at W = I for k = 8 and 1e-14 for k = 50 (x moved by up to 4 ulps),
+# and the points of the V = I_8 scan (|grad L| up to 0.36 gtol) move by under 3e-15 with 1 or 2
+# BLAS threads.  So 10 gtol leaves a decade above the certified bound for rounding, while a stored
+# x that is not the point the scan certified is off by orders of magnitude (|grad L| 0.175
+# against gtol 1e-12 in issue 15).
+_VERIFY_FACTOR = 10.0
 
 
 # ---- results ------------------------------------------------------------------------------
@@ -246,15 +255,26 @@ class Scan:
 
     # ---- loading ----------------------------------------------------------------------
     @classmethod
-    def load(cls, path, model=None, **options):
+    def load(cls, path, model=None, *, verify=False, **options):
         """Reload a finished scan from its store, or resume an unfinished one.
+
+        Every stored array is checked against its checksum as it is read.
+        Reading a finished scan takes no lock: it works while another process
+        writes to the store.
 
         Parameters
         ----------
         path : str or os.PathLike
             A store written by :func:`scan`.
         model : Model, optional
-            Needed only to resume an unfinished scan (with the stored settings).
+            Needed to resume an unfinished scan (with the stored settings) and
+            to verify.
+        verify : bool
+            Re-evaluate with `model` the gradient of every stored distinct point
+            and of every end point stored as critical, and refuse the store if
+            one has |grad L| above ``10 * gtol`` (the scan's gtol): its x is not
+            the point the scan certified.  An unfinished store is verified
+            before it is resumed, and the result after.
         **options
             ``executor``, ``chunk_size``, ``progress`` for resuming.
 
@@ -265,14 +285,33 @@ class Scan:
         Raises
         ------
         StoreError
-            The store is unreadable, or unfinished and no model was given.
+            The store is unreadable or damaged, unfinished and no model was
+            given, or (`verify`) a stored point is not critical.
+        StoreInUseError
+            Resuming an unfinished scan that another process is writing.
+        TypeError
+            `verify` is True and no `model` was given.
+        ValueError
+            `verify` is True and `model` is not the model the scan was run with.
         """
+        if not isinstance(verify, bool):
+            raise TypeError(f"verify must be True or False, got {verify!r}")
+        if verify and model is None:
+            raise TypeError("verify=True re-evaluates gradients with the model, so it needs one: "
+                            "pass Scan.load(path, model, verify=True)")
+        if verify:
+            check_model(model)
         with Store.open(path) as store:
             settings = store.settings
             n = settings.get("n_starts") if isinstance(settings, dict) else None
             if _is_final(store, n):
-                return _scan_from_store(store)
+                result = _scan_from_store(store)
+                if verify:
+                    _verify(model, result)
+                return result
             done = store.n_finished()
+            if verify:
+                _verify_stored_ends(model, store)
         if model is None:
             raise StoreError(f"store {path} holds an unfinished scan ({done} of {n} starts); "
                              "resume it with Scan.load(path, model) or ls.scan(model, n_starts, "
@@ -281,11 +320,14 @@ class Scan:
             raise StoreError(f"store {path} was scanned from explicit initial points, which are "
                              "not stored; resume with ls.scan(model, n_starts, init=X0, "
                              "store=path, ...)", str(path))
-        return scan(model, n, rng=None, init=settings["init"]["scale"], lr=settings["lr"],
-                    gtol=settings["gtol"], store=path, coarse_gtol=settings["coarse_gtol"],
-                    visit_gtol=settings["visit_gtol"], maxiter=settings["maxiter"],
-                    loss_rtol=settings["loss_rtol"], xtol=settings["xtol"],
-                    saddle_step=settings["saddle_step"], **options)
+        result = scan(model, n, rng=None, init=settings["init"]["scale"], lr=settings["lr"],
+                      gtol=settings["gtol"], store=path, coarse_gtol=settings["coarse_gtol"],
+                      visit_gtol=settings["visit_gtol"], maxiter=settings["maxiter"],
+                      loss_rtol=settings["loss_rtol"], xtol=settings["xtol"],
+                      saddle_step=settings["saddle_step"], **options)
+        if verify:
+            _verify(model, result)
+        return result
 
     def __repr__(self):
         interval = self.spurious_interval
@@ -323,8 +365,11 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         Certified tolerance |grad L| <= gtol of every critical point.
     store : str, os.PathLike, Store or None
         SQLite file of the run.  An existing store with the same settings is
-        resumed (finished starts are skipped); one with other settings is
-        refused.  None: an in-memory store.
+        resumed (finished starts are skipped, and every stored array is checked
+        against its checksum first); one with other settings is refused.  The
+        scan holds the store's write lock while it runs: a store another writer
+        holds raises :class:`~landscape.errors.StoreInUseError` before anything
+        is computed.  None: an in-memory store.
     executor : None, concurrent.futures.Executor or distributed.Client
         None runs in-process.  Otherwise each chunk is a task; workers return
         results and only this process writes the store.
@@ -435,14 +480,22 @@ def _store_path(store):
 
 
 def _open_store(store, path, settings):
+    """The store to write, holding its write lock; an existing one's arrays are checked."""
     if isinstance(store, Store):
+        store._lock_for_writing()
         store.check_settings(settings, ignore=("n_starts",))
         return store
     if path is None:
         return Store.create(":memory:", settings)
-    if os.path.exists(path):
-        return Store.open(path, settings, ignore=("n_starts",))
-    return Store.create(path, settings)
+    if not os.path.exists(path):
+        return Store.create(path, settings)
+    st = Store.open(path, settings, ignore=("n_starts",), write=True)
+    try:
+        st.check_arrays()           # a damaged store stops the scan before anything is written
+    except BaseException:
+        st.close()
+        raise
+    return st
 
 
 def _is_final(store, n_starts):
@@ -903,3 +956,56 @@ def _scan_from_store(store):
     return Scan(points=points, outcomes=outcomes, edges=store.read_edges(), settings=settings,
                 path=path, wall_seconds=store.wall_seconds, traces=store.read_traces(),
                 annotations=store.annotations())
+
+
+# ---- verification -----------------------------------------------------------------------
+def _verify(model, s):
+    """Raise StoreError unless every point and critical end of Scan `s` is critical for `model`."""
+    _check_same_model(model, s.settings, s.path)
+    critical = np.flatnonzero([k in _CRITICAL for k in s.outcomes.kind])
+    labels = [f"point {p.id} (table points, row id {p.id})" for p in s.points] + [
+        f"the end point of start {s.outcomes.start[i]} (table starts, row start "
+        f"{s.outcomes.start[i]})" for i in critical]
+    X = [p.x for p in s.points] + list(s.outcomes.x[critical])
+    _check_gradients(model, X, labels, s.settings["gtol"], s.path)
+
+
+def _verify_stored_ends(model, store):
+    """Before resuming: every stored end point classified as critical is critical for `model`."""
+    settings = store.settings
+    _check_same_model(model, settings, store.path)
+    rec = store.read_outcomes(model.n_params)
+    critical = np.flatnonzero([c.kind in _CRITICAL for c in rec.classification])
+    labels = [f"the end point of start {rec.start[i]} (table starts, row start "
+              f"{rec.start[i]})" for i in critical]
+    _check_gradients(model, rec.x[critical], labels, settings["gtol"], store.path)
+
+
+def _check_same_model(model, settings, path):
+    stored = settings["model"]
+    if _fingerprint(model) != stored:
+        raise ValueError(f"model {model!r} is not the model scanned into store {path} "
+                         f"({stored['repr']}: its losses at probe points differ); pass the "
+                         "model the scan was run with")
+
+
+def _check_gradients(model, X, labels, gtol, path):
+    """Raise StoreError naming the first row of X whose |grad L| exceeds _VERIFY_FACTOR * gtol."""
+    limit = _VERIFY_FACTOR * gtol
+    X = np.asarray(X, dtype=np.float64).reshape(len(labels), model.n_params)
+    gnorm = np.full(len(X), np.nan)          # NaN: no gradient (non-finite or a zero neuron)
+    smooth = np.all(np.isfinite(X), axis=1)
+    smooth[smooth] = ~model._nondifferentiable(X[smooth]).any(axis=1)
+    if smooth.any():
+        gnorm[smooth] = np.linalg.norm(model.grad_batch(X[smooth]), axis=1)
+    bad = np.flatnonzero(~(gnorm <= limit))
+    if bad.size == 0:
+        return
+    i = bad[0]
+    found = ("has no gradient (a non-finite entry or a zero neuron)" if np.isnan(gnorm[i])
+             else f"has |grad L| = {gnorm[i]:.3g}")
+    raise StoreError(f"store {path}: {labels[i]} {found} when re-evaluated with the model, "
+                     f"above {_VERIFY_FACTOR:g} x gtol = {limit:.3g}: its stored x is not the "
+                     f"critical point the scan certified ({bad.size} of {len(X)} stored points "
+                     "fail).  The file was altered; move it away and re-run the scan into a new "
+                     "store", path)

@@ -19,11 +19,19 @@ One file holds one scan.  Its tables:
     The arrays inside classifications (eigenvalues, witnesses).
 
 Arrays are stored as raw bytes with explicit ``dtype`` and ``shape`` columns
-(float64 round-trips exactly); classifications as JSON.  Nothing is ever
-pickled or unpickled, and every query is parameterised.
+(float64 round-trips exactly) and a ``checksum`` column beside each: the
+SHA-256 of dtype, shape and bytes, checked on every load, so a damaged array
+(one flipped bit) is an error naming its table and row, never a wrong point.
+Classifications are stored as JSON.  Nothing is ever pickled or unpickled,
+and every query is parameterised.
+
+One writer at a time: :meth:`Store.create` and ``Store.open(..., write=True)``
+take an advisory lock on ``<store>.lock`` (see :mod:`landscape._lock`) that a
+second writer, in this process or another, finds held; readers take no lock.
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -31,13 +39,16 @@ import sqlite3
 
 import numpy as np
 
+from ._lock import WriteLock
 from ._results import Result
 from .classify import Classification
 from .errors import StoreError
 
 __all__ = ["Store", "Chunk", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2          # 2: points carry the dimension and members of their manifold
+# 2: a checksum beside every stored array; points carry the dimension and members of
+# the critical manifold they stand for
+SCHEMA_VERSION = 2
 _APPLICATION_ID = 0x4C4E4453          # "LNDS": marks the file as a landscape store
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _DTYPES = {"<f8": np.float64, "<i8": np.int64, "|b1": np.bool_}
@@ -49,7 +60,7 @@ CREATE TABLE meta (
 );
 CREATE TABLE starts (
     start INTEGER PRIMARY KEY,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     loss REAL, grad_norm REAL, min_eigenvalue REAL,
     status INTEGER NOT NULL,
     message TEXT NOT NULL,
@@ -61,13 +72,13 @@ CREATE TABLE starts (
 CREATE TABLE visits (
     start INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     classification TEXT NOT NULL,
     PRIMARY KEY (start, seq)
 );
 CREATE TABLE points (
     id INTEGER PRIMARY KEY,
-    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL,
+    x BLOB NOT NULL, x_dtype TEXT NOT NULL, x_shape TEXT NOT NULL, x_checksum TEXT NOT NULL,
     kind TEXT NOT NULL,
     loss REAL,
     basin_count INTEGER NOT NULL,
@@ -92,7 +103,7 @@ CREATE TABLE arrays (
     owner TEXT NOT NULL,
     key TEXT NOT NULL,
     name TEXT NOT NULL,
-    data BLOB NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL,
+    data BLOB NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY (owner, key, name)
 );
 """
@@ -149,7 +160,7 @@ class Chunk(Result):
 
 # ---- encoding -------------------------------------------------------------------------
 def _pack(array):
-    """An ndarray -> (bytes, dtype string, shape JSON): raw little-endian bytes."""
+    """An ndarray -> (bytes, dtype string, shape JSON, checksum): raw little-endian bytes."""
     a = np.asarray(array)
     if a.dtype.kind == "f":
         a = a.astype("<f8", copy=False)
@@ -160,22 +171,40 @@ def _pack(array):
     else:
         raise TypeError(f"the store holds float, integer and boolean arrays only, got dtype "
                         f"{a.dtype}")
-    return np.ascontiguousarray(a).tobytes(), a.dtype.str, json.dumps(list(a.shape))
+    data, dtype, shape = np.ascontiguousarray(a).tobytes(), a.dtype.str, json.dumps(list(a.shape))
+    return data, dtype, shape, _checksum(data, dtype, shape)
 
 
-def _unpack(data, dtype, shape, path):
-    """Inverse of :func:`_pack`, checking that the bytes fit the dtype and shape."""
+def _checksum(data, dtype, shape):
+    """SHA-256 (hex) of an array's dtype string, shape JSON and bytes."""
+    h = hashlib.sha256()
+    for part in (dtype.encode(), shape.encode()):
+        h.update(len(part).to_bytes(4, "little") + part)
+    h.update(data)
+    return h.hexdigest()
+
+
+def _unpack(data, dtype, shape, checksum, path, where):
+    """Inverse of :func:`_pack`, checking the checksum and that the bytes fit dtype and shape.
+
+    `where` names the array for the error messages: ``"table points, row id 3: array x"``.
+    """
+    if not (isinstance(data, bytes) and isinstance(dtype, str) and isinstance(shape, str)
+            and checksum == _checksum(data, dtype, shape)):
+        raise StoreError(f"store {path}: {where} fails its checksum; the file is damaged.  "
+                         "Restore it from a backup, or move it away and re-run the scan into "
+                         "a new store", path)
     if dtype not in _DTYPES:
-        raise StoreError(f"store {path} holds an array of dtype {dtype!r}, which this version "
-                         "does not read; the file is corrupt or from another program", path)
+        raise StoreError(f"store {path}: {where} has dtype {dtype!r}, which this version does "
+                         "not read; the file is corrupt or from another program", path)
     try:
         shape = tuple(int(s) for s in json.loads(shape))
     except (ValueError, TypeError):
-        raise StoreError(f"store {path} holds an array with an unreadable shape {shape!r}; "
-                         "the file is corrupt", path) from None
+        raise StoreError(f"store {path}: {where} has an unreadable shape {shape!r}; the file "
+                         "is corrupt", path) from None
     dt = np.dtype(dtype)
-    if not isinstance(data, bytes) or len(data) != math.prod(shape) * dt.itemsize:
-        raise StoreError(f"store {path} holds an array whose size does not match its shape "
+    if len(data) != math.prod(shape) * dt.itemsize:
+        raise StoreError(f"store {path}: {where} has a size that does not match its shape "
                          f"{shape} and dtype {dtype}; the file is corrupt", path)
     return np.frombuffer(data, dtype=dt).reshape(shape).copy()
 
@@ -254,7 +283,15 @@ class Store:
     """A scan's SQLite file.
 
     Use :meth:`create` for a new store and :meth:`open` for an existing one;
-    a store is a context manager that closes its connection.
+    a store is a context manager that closes its connection (and releases its
+    write lock).
+
+    A store created, or opened with ``write=True``, holds the store's write
+    lock until it is closed: another writer, in this process or another, gets
+    a :class:`~landscape.errors.StoreInUseError` naming the holder's process id
+    at once.  Reading takes no lock (a finished scan can be read while another
+    process writes to the file); a store opened without ``write=True`` takes
+    the lock at its first write.
 
     Examples
     --------
@@ -264,10 +301,11 @@ class Store:
     ({'lr': 0.5}, [])
     """
 
-    def __init__(self, connection, path):
+    def __init__(self, connection, path, lock=None):
         # use Store.create / Store.open
         self._conn = connection
         self.path = path
+        self._lock = lock
 
     # ---- opening --------------------------------------------------------------------
     @classmethod
@@ -290,10 +328,13 @@ class Store:
         if not isinstance(settings, dict):
             raise TypeError(f"settings must be a dict, got {type(settings).__name__}")
         if path != ":memory:" and os.path.exists(path):
-            raise StoreError(f"store {path} already exists; open it with Store.open({path!r}) "
-                             "or choose a new path", path)
-        conn = _connect(path)
+            raise _exists(path)
+        lock = None if path == ":memory:" else WriteLock.acquire(path)
+        conn = None
         try:
+            if lock is not None and os.path.exists(path):    # created while we took the lock
+                raise _exists(path)
+            conn = _connect(path)
             with _transaction(conn):
                 conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
                 for statement in _SCHEMA.split(";"):
@@ -304,12 +345,15 @@ class Store:
                     ("settings", json.dumps(settings, sort_keys=True)),
                 ])
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
+            if lock is not None:
+                lock.release()
             raise
-        return cls(conn, path)
+        return cls(conn, path, lock)
 
     @classmethod
-    def open(cls, path, settings=None, *, ignore=()):
+    def open(cls, path, settings=None, *, ignore=(), write=False):
         """Open an existing store, checking that it is one this version reads.
 
         Parameters
@@ -320,6 +364,10 @@ class Store:
             `ignore`): a store is never used to mix results of different scans.
         ignore : sequence of str
             Top-level settings keys allowed to differ.
+        write : bool
+            Take the store's write lock now (it is released by :meth:`close`),
+            as a scan does before it computes anything.  Otherwise the first
+            write takes it.  Reading needs no lock.
 
         Returns
         -------
@@ -327,10 +375,14 @@ class Store:
 
         Raises
         ------
+        StoreInUseError
+            `write` is True and another writer holds the store.
         StoreError
             The file is missing, not an SQLite database, not a landscape store,
             corrupt, of another schema version, or its settings differ.
         """
+        if not isinstance(write, bool):
+            raise TypeError(f"write must be True or False, got {write!r}")
         path = _as_path(path)
         if path == ":memory:":
             raise StoreError("an in-memory store cannot be reopened; use Store.create(':memory:',"
@@ -344,14 +396,19 @@ class Store:
             raise StoreError(f"{path} is not an SQLite file, so not a landscape store (corrupt, "
                              "or another kind of file); move it away or pass another store path",
                              path)
-        conn = _connect(path)
+        lock = WriteLock.acquire(path) if write else None
+        conn = None
         try:
-            store = cls(conn, path)
+            conn = _connect(path)
+            store = cls(conn, path, lock)
             store._check()
             if settings is not None:
                 store.check_settings(settings, ignore=ignore)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
+            if lock is not None:
+                lock.release()
             raise
         return store
 
@@ -422,6 +479,7 @@ class Store:
 
     def update_settings(self, settings):
         """Replace the stored settings (one transaction)."""
+        self._lock_for_writing()
         text = json.dumps(_normalise(settings), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (text,))
@@ -436,6 +494,7 @@ class Store:
         """
         if not isinstance(chunk, Chunk):
             raise TypeError(f"write_chunk expects a Chunk, got {type(chunk).__name__}")
+        self._lock_for_writing()
         try:
             self._write_chunk(chunk, float(elapsed))
         except sqlite3.IntegrityError as exc:
@@ -455,9 +514,10 @@ class Store:
                 s = int(s)
                 text, arrays = _encode_classification(chunk.classification[i])
                 conn.execute(
-                    "INSERT INTO starts (start, x, x_dtype, x_shape, loss, grad_norm, "
-                    "min_eigenvalue, status, message, descent_iterations, polish_iterations, "
-                    "pushes, classification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO starts (start, x, x_dtype, x_shape, x_checksum, loss, "
+                    "grad_norm, min_eigenvalue, status, message, descent_iterations, "
+                    "polish_iterations, pushes, classification) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (s, *_pack(chunk.x[i]), float(chunk.loss[i]), float(chunk.grad_norm[i]),
                      float(chunk.min_eigenvalue[i]), int(chunk.status[i]), str(chunk.message[i]),
                      int(chunk.descent_iterations[i]), int(chunk.polish_iterations[i]),
@@ -468,8 +528,8 @@ class Store:
                 s = int(s)
                 q = seq[s] = seq.get(s, -1) + 1
                 text, arrays = _encode_classification(chunk.visit_classification[j])
-                conn.execute("INSERT INTO visits (start, seq, x, x_dtype, x_shape, "
-                             "classification) VALUES (?, ?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO visits (start, seq, x, x_dtype, x_shape, x_checksum, "
+                             "classification) VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (s, q, *_pack(chunk.visit_x[j]), text))
                 self._write_arrays("visits", f"{s}/{q}", arrays)
             conn.execute("DELETE FROM meta WHERE key = 'finalized'")
@@ -482,6 +542,7 @@ class Store:
 
     def add_wall_seconds(self, elapsed):
         """Add `elapsed` seconds to :attr:`wall_seconds` (one transaction)."""
+        self._lock_for_writing()
         with _transaction(self._conn):
             self._add_seconds(float(elapsed))
 
@@ -504,6 +565,7 @@ class Store:
         """
         if not isinstance(key, str) or not key:
             raise TypeError(f"annotation key must be a non-empty str, got {key!r}")
+        self._lock_for_writing()
         text = json.dumps(_normalise(value), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -524,14 +586,17 @@ class Store:
 
     def _write_arrays(self, owner, key, arrays):
         for name, a in arrays.items():
-            self._conn.execute("INSERT INTO arrays (owner, key, name, data, dtype, shape) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (owner, key, name, *_pack(a)))
+            self._conn.execute("INSERT INTO arrays (owner, key, name, data, dtype, shape, "
+                               "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (owner, key, name, *_pack(a)))
 
     def _read_arrays(self, owner):
         out = {}
-        for key, name, data, dtype, shape in self._query(
-                "SELECT key, name, data, dtype, shape FROM arrays WHERE owner = ?", (owner,)):
-            out.setdefault(key, {})[name] = _unpack(data, dtype, shape, self.path)
+        for key, name, data, dtype, shape, checksum in self._query(
+                "SELECT key, name, data, dtype, shape, checksum FROM arrays WHERE owner = ?",
+                (owner,)):
+            where = f"table arrays, row owner {owner!r}, key {key!r}: array {name}"
+            out.setdefault(key, {})[name] = _unpack(data, dtype, shape, checksum, self.path, where)
         return out
 
     def _query(self, sql, params=()):
@@ -560,14 +625,16 @@ class Store:
         """
         rows = self._query(
             "SELECT start, x, x_dtype, x_shape, loss, grad_norm, min_eigenvalue, status, "
-            "message, descent_iterations, polish_iterations, pushes, classification "
+            "message, descent_iterations, polish_iterations, pushes, classification, x_checksum "
             "FROM starts ORDER BY start")
         arrays = self._read_arrays("starts")
-        vrows = self._query("SELECT start, seq, x, x_dtype, x_shape, classification FROM visits "
-                            "ORDER BY start, seq")
+        vrows = self._query("SELECT start, seq, x, x_dtype, x_shape, classification, x_checksum "
+                            "FROM visits ORDER BY start, seq")
         varrays = self._read_arrays("visits")
-        xs = [_unpack(r[1], r[2], r[3], self.path) for r in rows]
-        vxs = [_unpack(r[2], r[3], r[4], self.path) for r in vrows]
+        xs = [_unpack(r[1], r[2], r[3], r[13], self.path,
+                      f"table starts, row start {r[0]}: array x") for r in rows]
+        vxs = [_unpack(r[2], r[3], r[4], r[6], self.path,
+                       f"table visits, row start {r[0]}, seq {r[1]}: array x") for r in vrows]
         n = n_params if n_params is not None else (len(xs[0]) if xs else 0)
         return Chunk(
             start=np.array([r[0] for r in rows], dtype=np.int64),
@@ -607,6 +674,7 @@ class Store:
         finalized : dict, optional
             Stored as ``meta['finalized']`` in the same transaction.
         """
+        self._lock_for_writing()
         conn = self._conn
         with _transaction(conn):
             for table in ("points", "assignments", "edges"):
@@ -616,9 +684,9 @@ class Store:
                 c = p["classification"]
                 text, arrays = _encode_classification(c)
                 conn.execute(
-                    "INSERT INTO points (id, x, x_dtype, x_shape, kind, loss, basin_count, "
-                    "first_start, found_by, dimension, n_members, classification) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO points (id, x, x_dtype, x_shape, x_checksum, kind, loss, "
+                    "basin_count, first_start, found_by, dimension, n_members, classification) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (int(p["id"]), *_pack(p["x"]), c.kind, float(c.loss), int(p["basin_count"]),
                      int(p["first_start"]), str(p["found_by"]), int(p["dimension"]),
                      int(p["n_members"]), text))
@@ -642,11 +710,38 @@ class Store:
         """The distinct points as a list of dicts (keys as in :meth:`write_points`), by id."""
         arrays = self._read_arrays("points")
         rows = self._query("SELECT id, x, x_dtype, x_shape, basin_count, first_start, found_by, "
-                           "dimension, n_members, classification FROM points ORDER BY id")
-        return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], self.path), basin_count=r[4],
-                     first_start=r[5], found_by=r[6], dimension=r[7], n_members=r[8],
-                     classification=_decode_classification(r[9], arrays.get(str(r[0]), {}),
+                           "classification, x_checksum, dimension, n_members FROM points "
+                           "ORDER BY id")
+        return [dict(id=r[0], x=_unpack(r[1], r[2], r[3], r[8], self.path,
+                                        f"table points, row id {r[0]}: array x"),
+                     basin_count=r[4], first_start=r[5], found_by=r[6], dimension=r[9],
+                     n_members=r[10],
+                     classification=_decode_classification(r[7], arrays.get(str(r[0]), {}),
                                                            self.path)) for r in rows]
+
+    def check_arrays(self):
+        """Check the checksum of every stored array, reading one row at a time.
+
+        Raises
+        ------
+        StoreError
+            Naming the table and row of the first array that fails its checksum.
+        """
+        queries = [("SELECT start, x, x_dtype, x_shape, x_checksum FROM starts",
+                    "table starts, row start {}: array x"),
+                   ("SELECT start || ', seq ' || seq, x, x_dtype, x_shape, x_checksum "
+                    "FROM visits", "table visits, row start {}: array x"),
+                   ("SELECT id, x, x_dtype, x_shape, x_checksum FROM points",
+                    "table points, row id {}: array x"),
+                   ("SELECT 'owner ' || quote(owner) || ', key ' || quote(key) || ': array ' "
+                    "|| name, data, dtype, shape, checksum FROM arrays", "table arrays, row {}")]
+        for sql, where in queries:
+            try:
+                for row in self._conn.execute(sql):
+                    _unpack(*row[1:], self.path, where.format(row[0]))
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"store {self.path}: query failed ({exc}); the file is "
+                                 "corrupt or from another version", self.path) from None
 
     def read_assignment(self):
         """(start, point) pairs as two int ndarrays, ordered by start."""
@@ -660,8 +755,23 @@ class Store:
             "SELECT source, target, visits, descents FROM edges ORDER BY source, target")]
 
     # ---- lifetime --------------------------------------------------------------------
+    def _lock_for_writing(self):
+        """Take the write lock unless held (StoreInUseError if another writer holds it)."""
+        if self.path != ":memory:" and not self.is_locked:
+            self._lock = WriteLock.acquire(self.path)
+
+    @property
+    def is_locked(self):
+        """Whether this Store object holds the store's write lock."""
+        return self._lock is not None and self._lock.held
+
     def close(self):
-        self._conn.close()
+        """Close the connection and release the write lock, if held."""
+        try:
+            self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self):
         return self
@@ -681,6 +791,11 @@ def _as_path(path):
         raise TypeError(f"store must be a file path (str or os.PathLike), got "
                         f"{type(path).__name__}")
     return os.fspath(path)
+
+
+def _exists(path):
+    return StoreError(f"store {path} already exists; open it with Store.open({path!r}) or "
+                      "choose a new path", path)
 
 
 def _connect(path):

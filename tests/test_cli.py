@@ -218,6 +218,54 @@ def test_workers_give_the_in_process_result(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(a.outcomes.point, b.outcomes.point)
 
 
+# ---- one writer per store ---------------------------------------------------------------------
+def test_a_second_scan_of_a_store_in_use_exits_1_naming_the_writer(tmp_path):
+    flags = ["--teacher", "identity:8", "--students", 8, "--starts", 100_000, "--lr", 5 / 8,
+             "--chunk-size", 4, "--store", "c1.db", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, "-m", "landscape.cli", "scan", *map(str, flags)],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _finished(tmp_path / "c1.db") < 4 and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.05)
+        assert (tmp_path / "c1.db.lock").read_text().strip() == str(first.pid)
+        for model in (flags[:4], ["--teacher", "identity:4", "--students", 4]):
+            second = run_cli("scan", *model, *flags[4:], cwd=tmp_path)
+            assert second.returncode == 1, second.stderr
+            assert (f"landscape: failed: store c1.db is in use by process {first.pid} (another "
+                    "scan is writing it); wait for it to finish or use another --store") \
+                in second.stderr
+            assert "UNIQUE" not in second.stderr and "Traceback" not in second.stderr
+            assert first.poll() is None                            # the first scan goes on
+    finally:
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    assert not (tmp_path / "c1.db.lock").exists()
+    with ls.Store.open(tmp_path / "c1.db") as st:     # annotated by the writer, not the loser
+        assert st.annotations()["model"]["spec"]["teacher"] == "identity:8"
+        st.check_arrays()
+
+
+def test_scan_classify_and_report_beside_a_writer(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "6", "--lr", "1.25", "-q"]) == 0
+    capsys.readouterr()
+    with ls.Store.open("scan.db", write=True):        # another writer holds the store
+        before = Path("scan.db").read_bytes()
+        assert main(["scan", *MODEL_FLAGS, "--starts", "8", "--lr", "1.25", "-q"]) == 1
+        assert f"is in use by process {os.getpid()}" in capsys.readouterr().err
+        assert main(["classify", "--store", "scan.db"]) == 0   # readers need no lock
+        assert "strict-minimum" in capsys.readouterr().out
+        assert main(["report", "scan.db", "-o", "rep"]) == 0
+        assert Path("rep/index.html").is_file()
+        assert Path("scan.db").read_bytes() == before
+    assert main(["scan", *MODEL_FLAGS, "--starts", "8", "--lr", "1.25", "-q"]) == 0
+
+
 # ---- classify, convexity, report, study in-process -------------------------------------------
 def test_classify_lists_a_store_and_json_round_trips(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

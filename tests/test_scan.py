@@ -22,6 +22,8 @@ from landscape.graph import read_graph
 from landscape.scan import Scan, scan
 from landscape.store import Store
 
+store_module = importlib.import_module("landscape.store")
+
 K = 8
 N_STARTS = 500
 LR = 5 / K
@@ -302,6 +304,97 @@ def test_a_corrupt_store_is_refused(tmp_path):
         scan(_model(3), 5, rng=0, lr=5 / 3, store=path, progress=False)
     with pytest.raises(StoreError, match="not an SQLite file"):
         Scan.load(path)
+
+
+def _replace_x(path, table, key, value, x):
+    """Rewrite a stored x *and* its checksum: a consistent file that holds a wrong point."""
+    data, dtype, shape, checksum = store_module._pack(x)
+    with sqlite3.connect(path) as conn:
+        n = conn.execute(f"UPDATE {table} SET x = ?, x_dtype = ?, x_shape = ?, x_checksum = ? "
+                         f"WHERE {key} = ?", (data, dtype, shape, checksum, value)).rowcount
+    conn.close()
+    assert n == 1
+
+
+def test_verify_catches_a_consistently_replaced_point(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    s = scan(m, 10, rng=0, lr=5 / 4, store=path, progress=False)
+    assert_same_scan(Scan.load(path, m, verify=True), s)         # an intact store verifies
+    wrong = s.points[0].x + 0.05 * np.random.default_rng(0).standard_normal(m.n_params)
+    assert np.linalg.norm(m.grad(wrong)) > 1e-3
+    _replace_x(path, "points", "id", 0, wrong)
+    before = path.read_bytes()
+    loaded = Scan.load(path)                                      # checksums cannot see it...
+    assert_array_equal(loaded.points[0].x, wrong)
+    assert loaded.points[0].classification.grad_norm <= GTOL      # ...and it claims certified
+    with pytest.raises(StoreError, match=r"point 0 \(table points, row id 0\) has \|grad L\| = "
+                                         r"\S+ when re-evaluated") as err:
+        Scan.load(path, m, verify=True)
+    assert str(path) in str(err.value) and "10 x gtol = 1e-11" in str(err.value)
+    assert "new store" in str(err.value)
+    assert path.read_bytes() == before
+
+    _replace_x(path, "points", "id", 0, s.points[0].x)           # repaired; now an end point
+    end = int(np.flatnonzero(s.outcomes.point >= 0)[3])
+    _replace_x(path, "starts", "start", int(s.outcomes.start[end]), wrong)
+    with pytest.raises(StoreError, match=f"the end point of start {s.outcomes.start[end]} "
+                                         r"\(table starts, row start"):
+        Scan.load(path, m, verify=True)
+
+
+def test_verify_needs_the_model_the_scan_was_run_with(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    scan(m, 5, rng=0, lr=5 / 4, store=path, progress=False)
+    with pytest.raises(TypeError, match=r"verify=True .* needs one: pass Scan\.load\(path, "
+                                        r"model, verify=True\)"):
+        Scan.load(path, verify=True)
+    with pytest.raises(TypeError, match="verify must be True or False"):
+        Scan.load(path, m, verify="yes")
+    other = ls.ReluTeacherStudent(teacher=2 * np.eye(4), n_students=4)
+    with pytest.raises(ValueError, match="is not the model scanned into store"):
+        Scan.load(path, other, verify=True)
+
+
+def test_verify_checks_an_unfinished_store_before_resuming_it(tmp_path, monkeypatch):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    run_chunk = scan_module._run_chunk
+
+    def stop_at_second(model, config, starts, X0=None):
+        if starts[0] >= 5:
+            raise KeyboardInterrupt("interrupted")
+        return run_chunk(model, config, starts, X0)
+
+    monkeypatch.setattr(scan_module, "_run_chunk", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        scan(m, 10, rng=0, lr=5 / 4, store=path, chunk_size=5, progress=False)
+    monkeypatch.setattr(scan_module, "_run_chunk", run_chunk)
+    with Store.open(path) as st:
+        x = st.read_outcomes(m.n_params).x[2]
+    _replace_x(path, "starts", "start", 2, x + 0.05)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"the end point of start 2 \(table starts, row start 2\)"):
+        Scan.load(path, m, verify=True, progress=False)
+    assert path.read_bytes() == before                            # nothing resumed
+
+
+def test_a_damaged_store_is_not_resumed(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    scan(m, 6, rng=0, lr=5 / 4, store=path, progress=False)
+    with sqlite3.connect(path) as conn:
+        (blob,) = conn.execute("SELECT x FROM starts WHERE start = 4").fetchone()
+        conn.execute("UPDATE starts SET x = ? WHERE start = 4",
+                     (blob[:20] + bytes([blob[20] ^ 4]) + blob[21:],))
+    conn.close()
+    before = path.read_bytes()
+    for extend in (6, 12):             # reloading the finished scan, and extending it
+        with pytest.raises(StoreError, match="table starts, row start 4: array x fails its "
+                                             "checksum; the file is damaged"):
+            scan(m, extend, rng=0, lr=5 / 4, store=path, progress=False)
+    assert path.read_bytes() == before                            # nothing computed or written
 
 
 # ---- what descent ends at -----------------------------------------------------------------
