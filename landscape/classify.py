@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg
 
 from ._results import Result
-from ._noise import NOISE_FACTOR, rounding_noise
+from ._noise import hessian_noise
 from ._validation import as_choice, as_positive_float, as_positive_int, as_rng
 from .critical.root import check_model
 from .spectrum import DENSE_LIMIT, METHODS, hessian_spectrum
@@ -156,12 +156,15 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
 
     Notes
     -----
-    *Rounding noise.*  H and L are evaluated again at x perturbed by four ulps
-    per coordinate; 100 times the change is added to the zero band and the
-    witness margin.  It is negligible at ordinary points and dominant where the
-    closed forms lose digits (a neuron of norm 1e-10 multiplies rounding errors
-    by 1e10), so no eigenvalue whose sign rounding decides is counted as
-    negative or positive, and the verdict does not depend on the BLAS kernel.
+    *Noise floor.*  H and L are evaluated again at x perturbed by four ulps per
+    coordinate, and H one Newton step away, at the critical point x stands for
+    (x is critical only to gtol); 100 times the rounding change and 10 times the
+    positional change of H bound the zero band from below, 100 times the
+    rounding change of L the witness margin (see ``landscape._noise``).  Both are
+    negligible at ordinary points and dominant where the closed forms lose digits
+    or vary fast (near a neuron of norm 1e-6, say), so no eigenvalue whose sign
+    rounding or the solver's stopping point decides is counted as negative or
+    positive, and the verdict does not depend on the BLAS kernel.
 
     *Critical manifolds.*  Zero modes along the model's continuous symmetries
     (``symmetry_nullity``) and along the manifolds of critical points it knows
@@ -227,11 +230,11 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     dense = method == "dense" or (method == "auto" and n <= DENSE_LIMIT)
     spec = hessian_spectrum(model, x, rtol=rtol, atol=atol,
                             method="dense" if dense else method, vectors=dense)
-    noise_H, noise_L = rounding_noise(model, x, dense=dense)
-    if NOISE_FACTOR * noise_H > spec.tau:
-        spec = _with_tau(model, x, spec, NOISE_FACTOR * noise_H, dense)
+    noise_H, noise_L = hessian_noise(model, x, dense=dense)
+    if noise_H > spec.tau:
+        spec = _with_tau(model, x, spec, noise_H, dense)
     if margin is None:
-        margin = max(1e4 * _EPS * max(1.0, abs(loss)) * np.sqrt(n), NOISE_FACTOR * noise_L)
+        margin = max(1e4 * _EPS * max(1.0, abs(loss)) * np.sqrt(n), noise_L)
     known = model.optimal_loss
     is_global = None if known is None else bool(loss <= known + _loss_tolerance(model, loss))
     sym = _tangent_basis(model, x, model.symmetry_tangents(x), spec.tau)

@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import ThreadpoolController
 
-from .._noise import NOISE_FACTOR, rounding_noise
+from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ._result import Status
@@ -231,7 +231,45 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
         _align(model, X, G, gn, active[moved], gtol, grad)
         success[active] = gn[active] <= gtol
         active = active[moved & ~success[active]]
+    _settle(model, X, G, gn, np.flatnonzero(success), gtol, grad)
     return X, gn, success, nit
+
+
+def _settle(model, X, G, gn, rows, gtol, grad, iters=5):
+    """Converged rows with nearly collinear neurons, moved exactly onto their split manifold.
+
+    A row may meet gtol a little off the manifold (a small neuron at a small angle
+    to its partner has a tiny gradient there).  Aligning it and taking a few
+    Levenberg-Marquardt steps, re-aligning after each, lands on the manifold itself;
+    the result replaces the row when it meets gtol at the same loss (in place).
+    """
+    if rows.size == 0:
+        return
+    Y, changed = model._align_collinear(X[rows], _ALIGN_ANGLE)
+    idx, Y = rows[changed], Y[changed]
+    smooth = ~model._nondifferentiable(Y).any(axis=1)
+    idx, Y = idx[smooth], Y[smooth]
+    if idx.size == 0:
+        return
+    GY = grad(Y)
+    gY = np.linalg.norm(GY, axis=1)
+    for _ in range(iters):
+        todo = np.flatnonzero(gY > gtol)
+        if todo.size == 0:
+            break
+        T = Y[todo] + _newton_directions(model, Y[todo], GY[todo])
+        T, _ = model._align_collinear(T, _ALIGN_ANGLE)
+        smooth = np.all(np.isfinite(T), axis=1)
+        smooth[smooth] = ~model._nondifferentiable(T[smooth]).any(axis=1)
+        todo, T = todo[smooth], T[smooth]
+        if todo.size == 0:
+            break
+        Y[todo], GY[todo] = T, grad(T)
+        gY[todo] = np.linalg.norm(GY[todo], axis=1)
+    before = model._loss_batch(X[idx])
+    after = model._loss_batch(Y)
+    ok = (gY <= gtol) & (np.abs(after - before) <= _uphill_tolerance(model, before))
+    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
 
 
 def _align(model, X, G, gn, rows, gtol, grad):
@@ -376,7 +414,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     wait = np.full(B, check_every)
     refused = np.zeros(B, dtype=int)
     grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
-    saddle = {}          # row -> the saddle it was last pushed off
+    saddle = {}          # row -> (just below) the loss of the saddle it was last pushed off
     handoff_below = np.full(B, coarse_gtol)   # after a failed Newton: 100x lower
 
     rows = np.arange(B)
@@ -394,15 +432,17 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             finished = finite & (gn <= gtol)
             due = (finite & ~finished & (gn <= handoff_below[rows])
                    & (clock >= next_check[rows]))
-            for j in np.flatnonzero(due):
-                # a start pushed off a saddle must first get away from it
-                x_s = saddle.get(rows[j])
-                if x_s is not None:
-                    if np.linalg.norm(Xa[j] - x_s) < 2.0 * push:
+            pushed = [j for j in np.flatnonzero(due) if rows[j] in saddle]
+            if pushed:
+                # a start pushed off a saddle is handed over once it is below the saddle's
+                # loss: gradient descent, never increasing the loss, cannot go back there
+                below = model._loss_batch(Xa[pushed]) < [saddle[rows[j]] for j in pushed]
+                for j, ok in zip(pushed, below):
+                    if ok:
+                        del saddle[rows[j]]
+                    else:
                         due[j] = False
                         next_check[rows[j]] = clock + check_every
-                    else:
-                        del saddle[rows[j]]
             handoff = np.zeros(len(rows), dtype=bool)
             if np.any(due):
                 idx = np.flatnonzero(due)
@@ -484,18 +524,19 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     end = model._chunked(model._loss_batch, Xs[good], out_shape=())
     uphill = end > start + _uphill_tolerance(model, start)
     back += [(rows[j], Xc[j], "uphill") for j in good[uphill]]
+    end_loss = dict(zip(good.tolist(), end))
     good = good[~uphill]
     for j, lam in zip(good, smallest_eigenvalues(model, Xs[good])):
         row = rows[j]
         threshold = -curvature_tol * max(1.0, abs(lam))
         if lam < threshold:
-            # a negative eigenvalue within the Hessian's rounding noise is not a saddle
-            threshold = min(threshold, -NOISE_FACTOR * rounding_noise(
+            # a negative eigenvalue within the Hessian's noise floor is not a saddle
+            threshold = min(threshold, -hessian_noise(
                 model, Xs[j], dense=model.n_params <= _DENSE_LIMIT)[0])
         if lam < threshold and pushes[row] < max_pushes:
             y, exact = _escape(model, Xs[j], Xc[j], lr, push, -threshold)
             pushes[row] += 1
-            saddle[row] = Xs[j]
+            saddle[row] = end_loss[j] - _uphill_tolerance(model, end_loss[j])
             if not exact:
                 message[row] = ("pushed along the most negative curvature off a saddle GD "
                                 "could leave only through rounding; ")
