@@ -198,10 +198,12 @@ def _points_section(scan, data, out):
 
 
 def _graph_section(scan, out):
-    fig, ax = new_figure(6.4, 4.4)
+    fig, ax = new_figure(*figures.basin_graph_size(scan.graph))
     figures.plot_basin_graph(scan.graph, ax=ax)
-    g = save_figure(fig, out, "basin_graph.png", caption="Basin graph: node size = basin, "
-                    "colour = kind; edges from saddles to the minima they lead to.")
+    g = save_figure(fig, out, "basin_graph.png", caption="Basin graph, one row per loss "
+                    "level (lowest at the bottom): node area = basin, colour = kind; edges "
+                    "from saddles to the minima they lead to, wider for more starts, drawn "
+                    "around the nodes they do not join.")
     fig, ax = new_figure(6.4, 4.2)
     figures.plot_disconnectivity(scan.points, scan.edges, ax=ax)
     d = save_figure(fig, out, "disconnectivity.png", caption="Loss levels of the minima and "

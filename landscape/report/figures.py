@@ -10,7 +10,7 @@ import numpy as np
 
 from ._mpl import new_axes
 
-__all__ = ["KIND_COLORS", "plot_basin_graph", "plot_disconnectivity", "plot_spectra",
+__all__ = ["KIND_COLORS", "plot_basin_graph", "basin_graph_size", "plot_disconnectivity", "plot_spectra",
            "plot_end_losses", "plot_trajectories", "plot_pass_fraction",
            "plot_convexity_constants", "eigenvalue_multiplicities"]
 
@@ -31,13 +31,15 @@ def _color(kind):
     return KIND_COLORS.get(kind, "#9e9e9e")
 
 
-def _kind_legend(ax, kinds):
+def _kind_legend(ax, kinds, *, outside=False):
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=_color(k), label=k)
                for k in KIND_COLORS if k in kinds]
     if handles:
-        ax.legend(handles=handles, fontsize="small", loc="best", frameon=False)
+        where = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if outside else dict(
+            loc="best")
+        ax.legend(handles=handles, fontsize="small", frameon=False, **where)
 
 
 def _plot_loss(loss):
@@ -63,54 +65,102 @@ def eigenvalue_multiplicities(eigenvalues, *, rtol=1e-6, atol=1e-10):
     return [(float(np.mean(g)), len(g)) for g in groups]
 
 
-def plot_basin_graph(graph, ax=None):
-    """The basin graph: nodes at height = loss, size = basin, colour = kind; saddle -> minimum
-    edges with their counts.
+def _basin_drawing(graph):
+    """Layout, edge routes and the data box (lower-left, upper-right) of a basin graph."""
+    from ._layout import layered_layout, route_edges
+
+    lay = layered_layout(graph)
+    routes = route_edges(lay, graph.edges)
+    points = np.vstack([lay.xy - lay.radius[:, None], lay.xy + lay.radius[:, None],
+                        *routes.values()])
+    return lay, routes, points.min(axis=0) - 0.25, points.max(axis=0) + 0.25
+
+
+def basin_graph_size(graph, *, scale=0.8):
+    """(width, height) in inches at which :func:`plot_basin_graph` draws `graph` at `scale`
+    inches per loss level, so that every id is readable (capped at 12 x 14 in)."""
+    if graph.number_of_nodes() == 0:
+        return 6.4, 4.4
+    _, _, lo, hi = _basin_drawing(graph)
+    width, height = (hi - lo) * scale
+    return min(12.0, max(4.8, width + 3.0)), min(14.0, max(2.6, height + 1.0))
+
+
+def plot_basin_graph(graph, ax=None, *, loss_labels=None):
+    """The basin graph, layered by loss: one row per loss level (lowest at the bottom), node
+    area ~ basin (never below a size that shows its id), colour = kind; saddle -> minimum
+    edges, wider for more starts, routed around every other node.
 
     Parameters
     ----------
     graph : networkx.DiGraph
         ``Scan.graph``.
     ax : matplotlib Axes, optional
-    """
-    import networkx as nx
+        Drawn with equal aspect; :func:`basin_graph_size` gives a figure size at which
+        the ids are readable.
+    loss_labels : dict, optional
+        Text of each node's loss, shown on the level's tick (default: 4 significant
+        digits, and "global" for nodes whose ``is_global`` is true).
 
-    ax = new_axes(ax, 6.4, 4.4)
+    Notes
+    -----
+    Levels are 1 apart in data units and node radii below 1/2, so an edge never passes
+    closer than ``radius + 0.1`` to the centre of a node it does not join (see
+    :mod:`landscape.report._layout`).  Edges are ``FancyArrowPatch`` artists with gid
+    ``"edge u->v"``, nodes ``Circle`` patches with gid ``"node n"``.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch
+    from matplotlib.path import Path
+
+    ax = new_axes(ax, *basin_graph_size(graph))
     if graph.number_of_nodes() == 0:
         ax.text(0.5, 0.5, "no critical points", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    pos = _graph_layout(graph)
-    basin = np.array([graph.nodes[n].get("basin_count", 0) for n in graph.nodes], float)
-    size = 60 + 900 * np.sqrt(basin / max(1.0, basin.max()))
-    colors = [_color(graph.nodes[n].get("kind")) for n in graph.nodes]
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowstyle="-|>", arrowsize=10,
-                           edge_color="#90a4ae", node_size=size, width=1.0)
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=size, node_color=colors,
-                           edgecolors="white", linewidths=0.8)
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8, font_color="black",
-                            labels={n: str(n) for n in graph.nodes})
-    ax.set_ylabel("loss (rank)")
+    lay, routes, lo, hi = _basin_drawing(graph)
+    counts = np.array([graph.edges[e].get("count", 1) for e in graph.edges], dtype=float)
+    top = max(1.0, counts.max()) if len(counts) else 1.0
+    for (u, v), count in zip(graph.edges, counts):
+        ax.add_patch(FancyArrowPatch(
+            path=Path(routes[(u, v)]), arrowstyle="-|>", mutation_scale=10,
+            shrinkA=0, shrinkB=0, color="#78909c", lw=0.8 + 1.6 * np.sqrt(count / top),
+            zorder=1, gid=f"edge {u}->{v}"))
+    for n, (x, y), r in zip(lay.nodes, lay.xy, lay.radius):
+        kind = graph.nodes[n].get("kind")
+        ax.add_patch(Circle((x, y), r, facecolor=_color(kind), edgecolor="white", lw=0.8,
+                            zorder=2, gid=f"node {n}"))
+        ax.text(x, y, str(n), ha="center", va="center", fontsize=8, zorder=3,
+                color=_text_color(_color(kind)), gid=f"label {n}")
+    ax.update_datalim([lo, hi])
+    ax.margins(0.0)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
+    labels = loss_labels or {}
+    ax.set_yticks(range(len(lay.levels)),
+                  [" / ".join(dict.fromkeys(labels.get(n, _default_loss_label(graph, n))
+                                            for n in level)) for level in lay.levels])
     ax.set_xticks([])
-    ax.set_title("basin graph: node = critical point (size = basin), edge = saddle \u2192 minimum",
-                 fontsize="medium")
-    _kind_legend(ax, {graph.nodes[n].get("kind") for n in graph.nodes})
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_ylabel("loss (one row per level)")
+    ax.set_title("basin graph: node = critical point (area ~ basin);\nedge = saddle \u2192 "
+                 "minimum (width ~ starts)", fontsize="medium")
+    _kind_legend(ax, {graph.nodes[n].get("kind") for n in graph.nodes}, outside=True)
     return ax
 
 
-def _graph_layout(graph):
-    """Nodes ordered by loss vertically (by rank: losses span decades), spread horizontally."""
-    nodes = sorted(graph.nodes, key=lambda n: (graph.nodes[n].get("loss", 0.0), n))
-    rank = {n: i for i, n in enumerate(nodes)}
-    levels = {}
-    for n in nodes:
-        levels.setdefault(round(graph.nodes[n].get("loss", 0.0), 12), []).append(n)
-    pos = {}
-    for group in levels.values():
-        for j, n in enumerate(group):
-            pos[n] = (j - (len(group) - 1) / 2 + 0.35 * (rank[n] % 3 - 1), rank[n])
-    return pos
+def _default_loss_label(graph, node):
+    attrs = graph.nodes[node]
+    return "global" if attrs.get("is_global") else f"{attrs.get('loss', float('nan')):.4g}"
+
+
+def _text_color(fill):
+    """Black or white, whichever reads better on `fill`."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(fill)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
 def plot_disconnectivity(points, edges, ax=None):
