@@ -4,6 +4,7 @@ import html.parser
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ import pytest
 
 import landscape as ls
 from landscape.report import _layout, figures
+from landscape.report._scan import _sample_traces
 from landscape.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,11 +197,17 @@ def test_importing_landscape_imports_no_matplotlib_or_jinja2():
     assert r.stdout.strip() == "[]"
 
 
+def _visit_starts(path):
+    with Store.open(path) as st:
+        return set(st.read_outcomes().visit_start.tolist())
+
+
 def test_scan_traces_are_stored_and_independent_of_chunking(scanned):
     s, _ = scanned
     m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
     again = ls.scan(m, 40, rng=0, lr=5 / 8, progress=False, chunk_size=7)
-    assert sorted(again.traces) == sorted(s.traces) == list(range(32))
+    traced = sorted(set(range(32)) | _visit_starts(s.path))
+    assert sorted(again.traces) == sorted(s.traces) == traced
     for k, t in s.traces.items():
         for name, v in t.items():
             np.testing.assert_array_equal(v, again.traces[k][name])
@@ -330,3 +338,49 @@ def test_every_node_is_large_enough_to_show_its_id():
         # the label's box fits inside the disc (its inscribed square is disc / sqrt 2)
         assert text.width <= disc.width / np.sqrt(2) and text.height <= disc.height / np.sqrt(2), \
             (n, text.bounds, disc.bounds)
+
+
+@pytest.fixture(scope="module")
+def visited(tmp_path_factory):
+    """V = I_7, k = 7, 80 starts: some starts beyond the first 32 pass a saddle."""
+    path = tmp_path_factory.mktemp("visits") / "run.db"
+    m = ls.ReluTeacherStudent(teacher=np.eye(7), n_students=7)
+    return ls.scan(m, 80, rng=0, lr=5 / 7, store=path, progress=False)
+
+
+def test_the_starts_that_visited_a_saddle_are_traced_and_their_diamonds_drawn(visited):
+    s = visited
+    late = sorted(v for v in _visit_starts(s.path) if v >= 32)
+    assert late, "the fixture must have a start beyond the first 32 that visited a saddle"
+    for v in late:
+        assert v in s.traces and len(s.traces[v]["plateau_at"]) >= 1
+    assert set(s.traces) == set(range(32)) | _visit_starts(s.path)
+    sample = _sample_traces(s)
+    shown = [v for v in sample if len(sample[v]["plateau_at"])]
+    assert shown and set(late) & set(sample)
+    ax = figures.plot_trajectories(sample)
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert len(diamonds) == len(shown)
+    assert sum(len(ln.get_xdata()) for ln in diamonds) == sum(
+        len(sample[v]["plateau_at"]) for v in shown)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "plateau (visited saddle)" in legend
+
+
+def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
+    """A visit without a plateau (descent stopped at visit_gtol where the Hessian is
+    indefinite) is marked at the stop."""
+    import importlib
+
+    scan_module = importlib.import_module("landscape.scan")
+    d = types.SimpleNamespace(
+        record_at=np.array([0.0, 1.0, 3.0]), record_loss=np.array([[3.0, 2.0, 1.0]] * 2),
+        record_grad_norm=np.array([[1.0, 0.5, 0.1]] * 2), nit=np.array([3, 3]),
+        loss=np.array([1.0, 1.0]), grad_norm=np.array([1e-4, 1e-4]),
+        plateau_start=np.zeros(0, dtype=int), plateau_at=np.zeros(0),
+        plateau_loss=np.zeros(0), plateau_grad_norm=np.zeros(0))
+    traces = scan_module._traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
+                                 np.zeros(2), np.array([1]))
+    assert [t["start"] for t in traces] == [41]
+    np.testing.assert_array_equal(traces[0]["plateau_at"], [3.0])
+    np.testing.assert_array_equal(traces[0]["plateau_grad_norm"], [1e-4])

@@ -231,23 +231,25 @@ def _descents_section(scan, out):
         figures.plot_trajectories(traces, ax=a1, quantity="loss")
         figures.plot_trajectories(traces, ax=a2, quantity="grad_norm")
         figs.append(save_figure(fig, out, "trajectories.png", caption="Loss and gradient norm "
-                                "of sample descents (log-log); diamonds mark the plateaus "
-                                "where a descent passed a saddle."))
+                                "of sample descents (log-log), among them descents that "
+                                "visited a saddle; diamonds mark where they passed it."))
     return Section(title="Descents", id="descents", figures=figs)
 
 
 def _sample_traces(scan, n=10):
-    """Up to n recorded descents: one per end point first, then those that visited a saddle."""
+    """Up to n recorded descents: up to n/2 that visited a saddle, then one per end point not
+    shown yet, then the rest, by start."""
     point_of = dict(zip(scan.outcomes.start.tolist(), scan.outcomes.point.tolist()))
     starts = sorted(scan.traces)
-    chosen, seen = [], set()
+    visiting = [s for s in starts if len(scan.traces[s]["plateau_at"])]
+    chosen = visiting[:n // 2]
+    seen = {point_of.get(s) for s in chosen}
     for s in starts:
-        if point_of.get(s) not in seen:
+        if point_of.get(s) not in seen and s not in chosen and len(chosen) < n:
             seen.add(point_of.get(s))
             chosen.append(s)
-    chosen += [s for s in starts if s not in chosen and len(scan.traces[s]["plateau_at"])]
-    chosen += [s for s in starts if s not in chosen]
-    return {s: scan.traces[s] for s in chosen[:n]}
+    chosen += [s for s in starts if s not in chosen][:n - len(chosen)]
+    return {s: scan.traces[s] for s in sorted(chosen)}
 
 
 def _convexity_section(tests, out):

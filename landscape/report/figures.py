@@ -291,7 +291,10 @@ def plot_trajectories(traces, ax=None, *, quantity="loss", max_curves=12):
     ax.set_title(f"{'loss' if quantity == 'loss' else 'gradient norm'} along sample descents",
                  fontsize="medium")
     if traces:
-        ax.legend(fontsize="x-small", frameon=False, ncol=2)
+        handles, labels = ax.get_legend_handles_labels()
+        last = sorted(range(len(labels)), key=lambda i: labels[i].startswith("plateau"))
+        ax.legend([handles[i] for i in last], [labels[i] for i in last], fontsize="x-small",
+                  frameon=False, ncol=2)
     return ax
 
 
