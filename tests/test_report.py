@@ -2,6 +2,7 @@
 
 import html.parser
 import json
+import re
 import subprocess
 import sys
 import types
@@ -15,7 +16,7 @@ import pytest
 
 import landscape as ls
 from landscape.report import _layout, figures
-from landscape.report._scan import _sample_traces
+from landscape.report._scan import _known_optima, _sample_traces
 from landscape.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,6 +339,51 @@ def test_every_node_is_large_enough_to_show_its_id():
         # the label's box fits inside the disc (its inscribed square is disc / sqrt 2)
         assert text.width <= disc.width / np.sqrt(2) and text.height <= disc.height / np.sqrt(2), \
             (n, text.bounds, disc.bounds)
+
+
+def _tick_numbers(labels):
+    texts = [t.get_text().replace("\u2212", "-") for t in labels if t.get_text()]
+    assert texts
+    return texts
+
+
+def test_integer_quantities_get_integer_ticks(scanned):
+    """Starts per bar and point ids are integers: no 0.5 ticks, even for a handful of starts."""
+    s, _ = scanned
+    ax = figures.plot_end_losses([1e-3, 1e-3, 2e-2, 0.5], ["strict-minimum"] * 4)
+    _draw(ax.figure)
+    for text in _tick_numbers(ax.get_yticklabels()):
+        assert re.fullmatch(r"-?\d+", text), text
+    ax = figures.plot_spectra(s.points[:2])
+    _draw(ax.figure)
+    for text in _tick_numbers(ax.get_xticklabels()):
+        assert re.fullmatch(r"-?\d+", text), text
+
+
+def test_the_global_minimum_is_shown_as_the_optimum(report):
+    s, out, index = report
+    g = next(p for p in s.points if p.classification.is_global)
+    assert g.loss != 0.0 and abs(g.loss) < 1e-12     # rounding noise the report must not show
+    text = index.read_text()
+    row = re.search(rf"<tr><td>{g.id}</td><td>{g.kind}</td><td>([^<]*)</td>", text)
+    assert row and row.group(1) == "0 (global)"
+    assert f"{g.loss:.6g}" not in text and f"{g.loss:.3g}" not in text
+    data = json.loads((out / "report.json").read_text())
+    assert data["points"][g.id]["optimal_loss"] == 0.0
+    assert data["points"][g.id]["loss"] == g.loss              # the number itself is kept
+    assert _known_optima(s) == {p.id: 0.0 for p in s.points
+                                         if p.classification.is_global}
+    # the figures say it too: the basin graph's lowest level and the end-loss histogram
+    ax = figures.plot_basin_graph(s.graph, loss_labels={g.id: "0 (global)"})
+    assert ax.get_yticklabels()[0].get_text() == "0 (global)"
+    at = np.isin(s.outcomes.point, [g.id])
+    ax = figures.plot_end_losses(s.outcomes.loss, s.outcomes.kind, at_optimum=at,
+                                 optimum_label="0 (global)")
+    assert ax.get_xticklabels()[0].get_text() == "0 (global)"
+    where = ax.get_xticks()[0]                      # the optimum's bar holds exactly its ends
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    assert sum(p.get_height() for p in bars
+               if p.get_x() <= where <= p.get_x() + p.get_width()) == at.sum() > 0
 
 
 @pytest.fixture(scope="module")

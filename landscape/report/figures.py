@@ -214,6 +214,8 @@ def plot_disconnectivity(points, edges, ax=None):
 
 def plot_spectra(points, ax=None):
     """Hessian eigenvalues of each critical point (symlog axis), marker size ~ multiplicity."""
+    from matplotlib.ticker import MaxNLocator
+
     ax = new_axes(ax, 6.4, 4.0)
     kinds = set()
     for p in points:
@@ -231,32 +233,67 @@ def plot_spectra(points, ax=None):
     ax.set_xlabel("critical point (id)")
     ax.set_ylabel("Hessian eigenvalue")
     ax.set_title("Hessian spectra (marker size ~ multiplicity)", fontsize="medium")
-    if points:
-        ax.set_xticks([p.id for p in points])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _kind_legend(ax, kinds)
     return ax
 
 
-def plot_end_losses(losses, kinds=None, ax=None, bins=40):
-    """Histogram of the end losses of every start (log axis; exact zeros at 1e-16)."""
+def plot_end_losses(losses, kinds=None, ax=None, bins=40, *, at_optimum=None,
+                    optimum_label="optimum"):
+    """Histogram of the end losses of every start (log axis; exact zeros at 1e-16); the ends
+    at the known optimum in a bar of their own, left of the others.
+
+    Parameters
+    ----------
+    losses : array_like of shape (n_starts,)
+    kinds : sequence of str, optional
+        Kind of each end point (stacked bars by kind).
+    at_optimum : array_like of bool, shape (n_starts,), optional
+        Ends whose loss equals the known optimal loss: drawn as one bar, so that their
+        rounding errors (1e-16 ... 1e-14) do not read as decades of loss.
+    optimum_label : str
+        Tick label of that bar, e.g. ``"0 (global)"``.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     ax = new_axes(ax, 6.4, 3.6)
     loss = np.asarray(losses, dtype=float)
-    loss = loss[np.isfinite(loss)]
-    if loss.size == 0:
+    finite = np.isfinite(loss)
+    if not finite.any():
         ax.text(0.5, 0.5, "no finite end losses", ha="center", va="center",
                 transform=ax.transAxes)
         return ax
-    v = np.log10(_plot_loss(loss))
-    lo, hi = v.min(), v.max()
-    edges = np.linspace(lo - 0.5, hi + 0.5, bins + 1)
+    best = np.zeros(len(loss), dtype=bool) if at_optimum is None else np.asarray(
+        at_optimum, dtype=bool)
+    best = best[finite]
+    v = np.log10(_plot_loss(loss[finite]))
+    rest = v[~best] if (~best).any() else np.zeros(1)
+    edges = np.linspace(rest.min() - 0.5, rest.max() + 0.5, bins + 1)
+    ticks, labels = [], []
+    if best.any():         # one bin further left, after an empty bin
+        width = edges[1] - edges[0]
+        v[best] = edges[0] - 1.5 * width
+        ticks, labels = [v[best][0]], [optimum_label]
+        edges = np.concatenate([edges[0] - np.array([2.0, 1.0]) * width, edges])
     if kinds is None:
         ax.hist(v, bins=edges, color="#1f5f99")
     else:
-        kinds = np.asarray(kinds)[np.isfinite(np.asarray(losses, dtype=float))]
+        kinds = np.asarray(kinds)[finite]
         present = [k for k in KIND_COLORS if k in set(kinds)]
         ax.hist([v[kinds == k] for k in present], bins=edges, stacked=True,
                 color=[_color(k) for k in present], label=present)
         ax.legend(fontsize="small", frameon=False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if best.any():
+        if (~best).any():
+            lo, hi = v[~best].min() - 0.5, v[~best].max() + 0.5
+            decades = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(lo, hi)
+                       if lo <= t <= hi]
+            ticks += decades
+            labels += [f"{t:g}" for t in decades]
+        ax.set_xticks(ticks, labels)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("log10 end loss (losses <= 1e-16 at -16)")
     ax.set_ylabel("starts")
     ax.set_title("end losses of all starts", fontsize="medium")
