@@ -154,7 +154,7 @@ class Scan:
     traces : dict
         ``{start: {"at", "loss", "grad_norm", "plateau_at", "plateau_loss",
         "plateau_grad_norm"}}``: the recorded descent curves of the first
-        starts (arrays), for reports.
+        starts and of every start that visited a saddle (arrays), for reports.
     annotations : dict
         JSON data attached to the store (see :meth:`Store.set_annotation`).
     """
