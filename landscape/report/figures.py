@@ -311,6 +311,8 @@ def plot_trajectories(traces, ax=None, *, quantity="loss", max_curves=12):
     """
     if quantity not in ("loss", "grad_norm"):
         raise ValueError(f"quantity must be 'loss' or 'grad_norm', got {quantity!r}")
+    from matplotlib.lines import Line2D
+
     ax = new_axes(ax, 6.4, 4.0)
     marked = False
     for start in sorted(traces)[:max_curves]:
@@ -320,18 +322,18 @@ def plot_trajectories(traces, ax=None, *, quantity="loss", max_curves=12):
         key = "plateau_loss" if quantity == "loss" else "plateau_grad_norm"
         if len(t.get("plateau_at", ())):
             ax.loglog(np.asarray(t["plateau_at"]) + 1, _plot_loss(t[key]), ls="", marker="D",
-                      ms=5, color=line.get_color(), markeredgecolor="black",
-                      label=None if marked else "plateau (visited saddle)")
+                      ms=5, color=line.get_color(), markeredgecolor="black")
             marked = True
     ax.set_xlabel("iteration + 1")
     ax.set_ylabel("loss" if quantity == "loss" else "gradient norm")
     ax.set_title(f"{'loss' if quantity == 'loss' else 'gradient norm'} along sample descents",
                  fontsize="medium")
     if traces:
-        handles, labels = ax.get_legend_handles_labels()
-        last = sorted(range(len(labels)), key=lambda i: labels[i].startswith("plateau"))
-        ax.legend([handles[i] for i in last], [labels[i] for i in last], fontsize="x-small",
-                  frameon=False, ncol=2)
+        handles = ax.get_legend_handles_labels()[0]
+        if marked:            # one neutral entry for the marks, whatever their curves' colours
+            handles.append(Line2D([], [], ls="", marker="D", ms=5, color="#bdbdbd",
+                                  markeredgecolor="black", label="plateau (visited saddle)"))
+        ax.legend(handles=handles, fontsize="x-small", frameon=False, ncol=2)
     return ax
 
 
