@@ -29,7 +29,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)       # also when loaded by file (studies/safran2021 times the protocol)
 import landscape as ls  # noqa: E402
 from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
