@@ -5,8 +5,9 @@ Pure numpy, in data units: levels are 1 apart vertically, nodes of a level 1 apa
 horizontally, node radii at most ``_MAX_RADIUS`` < 1/2 - ``PAD``.  An edge is a polyline that
 stays at least ``radius + PAD`` away from the centre of every node other than its two ends:
 the straight segment when it is clear, else the shallowest clear quadratic arc, else a route
-through the empty corridors half-way between levels and a free lane right of all nodes (always
-clear, by construction).  Every route is checked, whichever way it was found.
+through the empty corridors half-way between levels and a free lane right of all nodes.  The
+segment and the arcs are checked numerically (:func:`clearance`); the corridor route is clear
+by construction, and tests check it.
 """
 
 import dataclasses
