@@ -13,10 +13,7 @@ Writes benchmarks/results/classify.json (or classify-quick.json).
 """
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 
@@ -26,9 +23,11 @@ import scipy.linalg
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import landscape as ls  # noqa: E402
 from landscape.classify import classify  # noqa: E402
+from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
 
 def main(argv=None):
+    started = begin()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--k", type=int)
@@ -79,15 +78,9 @@ def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     out = args.output or os.path.join(here, "results",
                                       "classify-quick.json" if args.quick else "classify.json")
-    data = {"benchmark": "classify", "command": "python benchmarks/classify.py"
-            + (" --quick" if args.quick else ""),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "numpy": np.__version__, "scipy": scipy.__version__},
-            "result": rows, "agree": bool(agree)}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(data, fh, indent=2)
+    write_results(out, "classify", "python benchmarks/classify.py"
+                  + (" --quick" if args.quick else ""),
+                  {"result": rows, "agree": bool(agree)}, started=started)
     print(f"wrote {out}")
     return 0 if agree else 1
 

@@ -39,19 +39,16 @@ Run from the repository root::
     python benchmarks/derivatives.py --quick         # smaller sizes, smoke run (seconds)
     python benchmarks/derivatives.py --output out.json --teacher identity
 
-Results are printed as a table and written as JSON (with machine information:
-platform, CPU count, numpy/scipy/autograd versions, BLAS, date, command) to
+Results are printed as a table and written as JSON by the shared writer
+(benchmarks/record.py: CPU model and vector extensions, BLAS kernel and threads,
+load average at start and end, versions, date, command) to
 ``benchmarks/results/derivatives.json``, or to
 ``benchmarks/results/derivatives-quick.json`` with ``--quick`` so that a smoke
 run does not overwrite the full results, or to ``--output PATH``.
 """
 
 import argparse
-import datetime
-import json
 import math
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -72,6 +69,7 @@ sys.path.insert(0, str(_REPO))
 import landscape  # noqa: E402
 from landscape import ReluTeacherStudent  # noqa: E402
 from landscape.models.autodiff import reference_model  # noqa: E402
+from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
 _RESULTS = _REPO / "benchmarks" / "results"
 
@@ -314,53 +312,17 @@ class Bench:
 
 # ---- reporting ----------------------------------------------------------------------
 
-def machine_info():
-    import scipy
+def machine_extras():
+    """What this benchmark depends on besides the shared machine record: autograd (the
+    reference) and the landscape tree measured."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         autograd_version = version("autograd")
     except PackageNotFoundError:
         autograd_version = None
-    try:
-        cpus_available = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus_available = None
-    blas = None
-    try:
-        cfg = np.show_config(mode="dicts")
-        b = cfg.get("Build Dependencies", {}).get("blas", {})
-        blas = {key: b.get(key) for key in ("name", "version", "openblas configuration")}
-    except Exception:  # older numpy: no dict mode
-        pass
-    return dict(
-        platform=platform.platform(),
-        machine=platform.machine(),
-        processor=_cpu_model() or platform.processor() or None,
-        python=sys.version.split()[0],
-        cpu_count=os.cpu_count(),
-        cpus_available=cpus_available,
-        numpy=np.__version__,
-        scipy=scipy.__version__,
-        autograd=autograd_version,
-        landscape=getattr(landscape, "__version__", None),
-        landscape_path=str(Path(landscape.__file__).resolve().parent),
-        blas=blas,
-        thread_env={key: os.environ[key] for key in
-                    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-                    if key in os.environ},
-    )
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
+    return dict(autograd=autograd_version,
+                landscape_path=str(Path(landscape.__file__).resolve().parent))
 
 
 def print_table(bench, quick):
@@ -432,8 +394,7 @@ def main(argv=None):
                                         else "derivatives.json")
     command = shlex.join(["python"] + [sys.argv[0]] + (sys.argv[1:] if argv is None
                                                        else list(argv)))
-    started = datetime.datetime.now(datetime.timezone.utc)
-    t0 = time.perf_counter()
+    started = begin()
 
     bench = Bench(cfg, args.seed, args.teacher)
     # Execution order 3, 1, 2 (printed as 1, 2, 3): the batched gradients are sensitive to
@@ -447,17 +408,13 @@ def main(argv=None):
     bench.checks.sort(key=lambda c: c["order"])
     missed, failed = print_table(bench, args.quick)
 
-    data = dict(
-        benchmark="derivatives",
+    payload = dict(
         description=__doc__.strip().splitlines()[0],
-        command=command,
-        date=started.isoformat(timespec="seconds"),
-        wall_time_seconds=time.perf_counter() - t0,
         quick=args.quick,
         config=dict(cfg, teacher=args.teacher, seed=args.seed, batch_sizes=list(
             cfg["batch_sizes"])),
         targets=TARGETS,
-        machine=machine_info(),
+        measured=machine_extras(),
         checks=bench.checks,
         results=[dict(section=r["section"], name=r["name"],
                       ours_seconds=r["ours"]["best"],
@@ -470,9 +427,7 @@ def main(argv=None):
         missed=missed,
         failed_checks=failed,
     )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(data, indent=2) + "\n")
+    write_results(output, "derivatives", command, payload, started=started)
     print(f"Wrote {output}")
     return 1 if failed else 0
 

@@ -23,17 +23,17 @@ Writes benchmarks/results/protocol.json (or protocol-quick.json).
 """
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)       # also when loaded by file (studies/safran2021 times the protocol)
 import landscape as ls  # noqa: E402
+from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
 GTOL = 1e-12
 AGREE = 1e-9
@@ -137,19 +137,8 @@ def run(k, n_starts, seed, maxiter):
     }
 
 
-def write_results(out, name, command, payload):
-    """Write a benchmark's results as JSON with the date, the command and the machine."""
-    data = {"benchmark": name, "command": command,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "python": platform.python_version(), "numpy": np.__version__},
-            **payload}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(data, fh, indent=2)
-
-
 def main(argv=None):
+    started = begin()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--ks", type=int, nargs="*")
@@ -184,7 +173,7 @@ def main(argv=None):
           f"(target >= 5x vs the protocol); agreement >= {summary['min_agreement']:.1%} "
           f"(target >= 99%)")
     write_results(out, "protocol", "python benchmarks/protocol.py" + (" --quick" if args.quick else ""),
-                  {"rows": rows, "summary": summary})
+                  {"rows": rows, "summary": summary}, started=started)
     print(f"wrote {out}")
     return 0
 

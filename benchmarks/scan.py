@@ -43,7 +43,8 @@ sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
 from landscape.convexity import wilson_interval  # noqa: E402
 from landscape.scan import _initial_points  # noqa: E402  (the scan's own per-start seeding)
-from protocol import protocol, write_results  # noqa: E402  (benchmarks/protocol.py)
+from protocol import protocol  # noqa: E402  (benchmarks/protocol.py)
+from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
 GTOL = 1e-12
 AGREE = 1e-9
@@ -113,6 +114,7 @@ def _row(r, label=None):
 
 
 def main(argv=None):
+    started = begin()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="k = 6, 8 with 100 starts")
@@ -140,6 +142,7 @@ def main(argv=None):
         rows.append(r)
         print(_row(r), flush=True)
     commands = [" ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv)]
+    earlier = []
     if args.append and os.path.exists(out):
         with open(out) as fh:
             old = json.load(fh)
@@ -149,6 +152,9 @@ def main(argv=None):
         rows = sorted([r for r in old["rows"] if r["k"] not in ks] + rows, key=lambda r: r["k"])
         ks = [r["k"] for r in rows]
         commands = old.get("commands", [old["command"]]) + commands
+        # the kept rows were measured then, on that machine under that load
+        earlier = old.get("earlier_runs", []) + [
+            {"command": old["command"], "date": old["date"], "machine": old["machine"]}]
     n_total = sum(r["n_starts"] for r in rows)
     spurious = sum(r["spurious_count"] for r in rows)
     t_scan = sum(r["scan_seconds"] for r in rows)
@@ -173,7 +179,9 @@ def main(argv=None):
                   {"commands": commands, "settings": {"ks": ks, "n_starts": starts, "seed": args.seed,
                                 "lr": "5/k", "gtol": GTOL, "agreement_tol": AGREE,
                                 "protocol_maxiter": args.maxiter},
-                   "rows": rows, "summary": summary})
+                   "rows": rows, "summary": summary,
+                   **({"earlier_runs": earlier} if earlier else {})},
+                  started=started)
     print(f"wrote {out}")
     return 0
 

@@ -51,7 +51,8 @@ _SADDLES = ("strict-saddle", "non-strict-saddle")
 _CRITICAL = _MINIMA + _SADDLES + ("degenerate", "maximum")
 _PROBE_SEED = 20210901
 _DEFAULT_CHUNK = 128
-_TRACED_STARTS = 32          # starts whose descent curves are stored (for reports)
+_TRACED_STARTS = 32          # starts whose descent curves are stored (for reports), besides
+                             # every start that visited a saddle
 # Scan.load(..., verify=True) accepts |grad L| <= _VERIFY_FACTOR * gtol.  Every stored critical
 # point passed |grad L| <= gtol when it was written; evaluated again elsewhere (another BLAS
 # kernel, thread count or CPU) only the rounding of the gradient changes, by about n_params * eps
@@ -174,7 +175,7 @@ class Scan:
     traces : dict
         ``{start: {"at", "loss", "grad_norm", "plateau_at", "plateau_loss",
         "plateau_grad_norm"}}``: the recorded descent curves of the first
-        starts (arrays), for reports.
+        starts and of every start that visited a saddle (arrays), for reports.
     annotations : dict
         JSON data attached to the store (see :meth:`Store.set_annotation`).
     """
@@ -667,25 +668,32 @@ def _descend_chunk(model, config, starts, X0):
                  status=status, message=message, descent_iterations=it_descent,
                  polish_iterations=it_polish, pushes=pushes, classification=classes,
                  visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class,
-                 traces=_traces(d, starts, it_descent, loss, gnorm))
+                 traces=_traces(d, starts, it_descent, loss, gnorm, v_start))
 
 
-def _traces(d, starts, nit, loss, gnorm):
-    """The recorded curves of the chunk's starts below _TRACED_STARTS, each ending with
-    its final (polished) point."""
+def _traces(d, starts, nit, loss, gnorm, visited):
+    """The recorded curves of the chunk's starts below _TRACED_STARTS and of the starts that
+    visited a saddle (rows `visited`), each ending with its final (polished) point.
+
+    A visit is a plateau of the descent or its stop beside a saddle; a visiting start without
+    a plateau gets its stop as the mark.
+    """
     out = []
-    for r in np.flatnonzero(starts < _TRACED_STARTS):
+    traced = (starts < _TRACED_STARTS) | np.isin(np.arange(len(starts)), visited)
+    for r in np.flatnonzero(traced):
         seen = np.isfinite(d.record_loss[r])
         at, L, g = d.record_at[seen], d.record_loss[r, seen], d.record_grad_norm[r, seen]
         if len(at) and at[-1] >= nit[r]:      # Newton's polish steps are not gradient steps
             at, L, g = at[:-1], L[:-1], g[:-1]
         mine = d.plateau_start == r
+        marks = d.plateau_at[mine], d.plateau_loss[mine], d.plateau_grad_norm[mine]
+        if not mine.any() and r in visited:       # stopped beside the saddle it visited
+            marks = [np.array([v], dtype=float) for v in (d.nit[r], d.loss[r], d.grad_norm[r])]
         out.append(dict(
             start=int(starts[r]),
             at=np.append(at, nit[r]), loss=np.append(L, loss[r]),
             grad_norm=np.append(g, gnorm[r]),
-            plateau_at=d.plateau_at[mine], plateau_loss=d.plateau_loss[mine],
-            plateau_grad_norm=d.plateau_grad_norm[mine]))
+            plateau_at=marks[0], plateau_loss=marks[1], plateau_grad_norm=marks[2]))
     return out
 
 

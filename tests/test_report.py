@@ -2,17 +2,21 @@
 
 import html.parser
 import json
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import matplotlib
 import matplotlib.image
+import networkx as nx
 import numpy as np
 import pytest
 
 import landscape as ls
-from landscape.report import figures
+from landscape.report import _layout, figures
+from landscape.report._scan import _known_optima, _sample_traces
 from landscape.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,11 +198,17 @@ def test_importing_landscape_imports_no_matplotlib_or_jinja2():
     assert r.stdout.strip() == "[]"
 
 
+def _visit_starts(path):
+    with Store.open(path) as st:
+        return set(st.read_outcomes().visit_start.tolist())
+
+
 def test_scan_traces_are_stored_and_independent_of_chunking(scanned):
     s, _ = scanned
     m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
     again = ls.scan(m, 40, rng=0, lr=5 / 8, progress=False, chunk_size=7)
-    assert sorted(again.traces) == sorted(s.traces) == list(range(32))
+    traced = sorted(set(range(32)) | _visit_starts(s.path))
+    assert sorted(again.traces) == sorted(s.traces) == traced
     for k, t in s.traces.items():
         for name, v in t.items():
             np.testing.assert_array_equal(v, again.traces[k][name])
@@ -206,3 +216,217 @@ def test_scan_traces_are_stored_and_independent_of_chunking(scanned):
         assert t["loss"][-1] == s.outcomes.loss[k]
         assert np.all(np.diff(t["at"]) > 0)
     assert s.wall_seconds > 0
+
+
+# ---- what the figures must not mislead about (issue 15, item 11) --------------------------
+def _graph(losses, edges, basins=None, is_global=()):
+    G = nx.DiGraph()
+    for i, loss in enumerate(losses):
+        G.add_node(i, kind="strict-saddle" if any(e[0] == i for e in edges) else
+                   "strict-minimum", loss=float(loss),
+                   basin_count=0 if basins is None else int(basins[i]))
+        if i in is_global:
+            G.nodes[i]["is_global"] = True
+    for u, v in edges:
+        G.add_edge(u, v, count=1)
+    return G
+
+
+def _draw(fig):
+    """Render `fig` with Agg (tick labels, text extents); returns the renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _drawn_graph(G):
+    fig, ax = ls.report.new_figure(*figures.basin_graph_size(G))
+    assert figures.plot_basin_graph(G, ax=ax) is ax
+    _draw(fig)
+    nodes = {int(p.get_gid().split()[1]): p for p in ax.patches
+             if (p.get_gid() or "").startswith("node ")}
+    edges = {tuple(int(v) for v in p.get_gid().split()[1].split("->")): p for p in ax.patches
+             if (p.get_gid() or "").startswith("edge ")}
+    return ax, nodes, edges
+
+
+def _distance_to_polyline(centre, polyline):
+    a, b = polyline[:-1], polyline[1:]
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", centre - a, ab) / np.maximum(
+        np.einsum("ij,ij->i", ab, ab), 1e-300), 0, 1)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - centre, axis=1)))
+
+
+def _assert_edges_clear_of_other_nodes(nodes, edges):
+    """Every drawn edge (line and arrow head) stays a node radius away from every node it
+    does not join."""
+    assert edges
+    for (u, v), arrow in edges.items():
+        pieces = arrow.get_path().to_polygons(closed_only=False)       # data coordinates
+        for n, circle in nodes.items():
+            if n in (u, v):
+                continue
+            centre = np.asarray(circle.center, dtype=float)
+            gap = min(_distance_to_polyline(centre, piece) for piece in pieces)
+            assert gap >= circle.radius, (f"edge {u}->{v} passes {gap:.3f} from the centre of "
+                                          f"node {n} (radius {circle.radius:.3f})")
+
+
+def test_basin_graph_edges_go_around_the_nodes_of_a_collinear_chain():
+    """Losses 0, 1, 2 with edges 2->0, 2->1, 1->0: the straight edge 2->0 would run through
+    node 1 and read as the chain 2->1->0."""
+    G = _graph([0.0, 1.0, 2.0], [(2, 0), (2, 1), (1, 0)], basins=[10, 3, 0])
+    ax, nodes, edges = _drawn_graph(G)
+    assert set(edges) == set(G.edges) and set(nodes) == set(G.nodes)
+    centres = {n: np.asarray(c.center) for n, c in nodes.items()}
+    assert centres[0][1] < centres[1][1] < centres[2][1]                # loss upward, layered
+    # the three are stacked: a straight 2 -> 0 would cross node 1, so the check below can fail
+    straight = np.array([centres[2], centres[0]])
+    assert _distance_to_polyline(centres[1], straight) < nodes[1].radius
+    _assert_edges_clear_of_other_nodes(nodes, edges)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
+
+
+def test_basin_graph_edges_clear_every_node_in_a_crowded_graph():
+    rng = np.random.default_rng(3)
+    losses = rng.integers(0, 7, size=16).astype(float)
+    edges = {(int(a), int(b)) for a, b in rng.integers(0, 16, size=(40, 2))
+             if losses[a] > losses[b]}
+    G = _graph(losses, sorted(edges), basins=rng.integers(0, 50, size=16))
+    _, nodes, drawn = _drawn_graph(G)
+    assert set(drawn) == edges
+    _assert_edges_clear_of_other_nodes(nodes, drawn)
+
+
+def test_corridor_routes_are_clear_where_no_arc_is():
+    """Five full levels of nine nodes: the fallback route through the corridors between
+    levels and a lane beside them clears every node, for any pair of nodes."""
+    G = _graph(np.repeat(np.arange(5.0), 9), [], basins=np.arange(45))
+    lay = _layout.layered_layout(G)
+    others = np.ones(len(lay.nodes), dtype=bool)
+    lane = lay.xy[:, 0].max() + 1.0
+    for i in range(len(lay.nodes)):
+        for j in range(len(lay.nodes)):
+            if i == j:
+                continue
+            route = _layout._corridor_route(lay.xy[i], lay.xy[j], lane)
+            mask = others.copy()
+            mask[[i, j]] = False
+            assert _layout.clearance(route, lay.xy[mask], lay.radius[mask] + _layout.PAD) >= 0
+    straight = np.array([lay.xy[4], lay.xy[-5]])            # centre of the top to the bottom
+    assert _layout.clearance(straight, lay.xy[9:-9], lay.radius[9:-9]) < 0
+
+
+def test_every_node_is_large_enough_to_show_its_id():
+    """Saddles have empty basins; their nodes still hold their (two-digit) ids."""
+    G = _graph([0.0, 0.5, 1.0, 1.5] + [2.0] * 8, [(11, 0), (10, 1), (3, 2)],
+               basins=[1000, 10, 1, 0] + [0] * 8)
+    ax, nodes, _ = _drawn_graph(G)
+    renderer = _draw(ax.figure)
+    labels = {int(t.get_gid().split()[1]): t for t in ax.texts
+              if (t.get_gid() or "").startswith("label ")}
+    assert set(labels) == set(nodes)
+    radii = np.array([c.radius for c in nodes.values()])
+    assert radii.min() >= _layout.MIN_RADIUS
+    assert radii.max() / radii.min() > 1.5                      # size still shows the basin
+    for n, circle in nodes.items():
+        assert labels[n].get_text() == str(n)
+        text = labels[n].get_window_extent(renderer)
+        disc = circle.get_window_extent(renderer)
+        # the label's box fits inside the disc (its inscribed square is disc / sqrt 2)
+        assert text.width <= disc.width / np.sqrt(2) and text.height <= disc.height / np.sqrt(2), \
+            (n, text.bounds, disc.bounds)
+
+
+def _tick_numbers(labels):
+    texts = [t.get_text().replace("\u2212", "-") for t in labels if t.get_text()]
+    assert texts
+    return texts
+
+
+def test_integer_quantities_get_integer_ticks(scanned):
+    """Starts per bar and point ids are integers: no 0.5 ticks, even for a handful of starts."""
+    s, _ = scanned
+    ax = figures.plot_end_losses([1e-3, 1e-3, 2e-2, 0.5], ["strict-minimum"] * 4)
+    _draw(ax.figure)
+    for text in _tick_numbers(ax.get_yticklabels()):
+        assert re.fullmatch(r"-?\d+", text), text
+    ax = figures.plot_spectra(s.points[:2])
+    _draw(ax.figure)
+    for text in _tick_numbers(ax.get_xticklabels()):
+        assert re.fullmatch(r"-?\d+", text), text
+
+
+def test_the_global_minimum_is_shown_as_the_optimum(report):
+    s, out, index = report
+    g = next(p for p in s.points if p.classification.is_global)
+    assert g.loss != 0.0 and abs(g.loss) < 1e-12     # rounding noise the report must not show
+    text = index.read_text()
+    row = re.search(rf"<tr><td>{g.id}</td><td>{g.kind}</td><td>([^<]*)</td>", text)
+    assert row and row.group(1) == "0 (global)"
+    assert f"{g.loss:.6g}" not in text and f"{g.loss:.3g}" not in text
+    data = json.loads((out / "report.json").read_text())
+    assert data["points"][g.id]["optimal_loss"] == 0.0
+    assert data["points"][g.id]["loss"] == g.loss              # the number itself is kept
+    assert _known_optima(s) == {p.id: 0.0 for p in s.points
+                                         if p.classification.is_global}
+    # the figures say it too: the basin graph's lowest level and the end-loss histogram
+    ax = figures.plot_basin_graph(s.graph, loss_labels={g.id: "0 (global)"})
+    assert ax.get_yticklabels()[0].get_text() == "0 (global)"
+    at = np.isin(s.outcomes.point, [g.id])
+    ax = figures.plot_end_losses(s.outcomes.loss, s.outcomes.kind, at_optimum=at,
+                                 optimum_label="0 (global)")
+    assert ax.get_xticklabels()[0].get_text() == "0 (global)"
+    where = ax.get_xticks()[0]                      # the optimum's bar holds exactly its ends
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    assert sum(p.get_height() for p in bars
+               if p.get_x() <= where <= p.get_x() + p.get_width()) == at.sum() > 0
+
+
+@pytest.fixture(scope="module")
+def visited(tmp_path_factory):
+    """V = I_7, k = 7, 80 starts: some starts beyond the first 32 pass a saddle."""
+    path = tmp_path_factory.mktemp("visits") / "run.db"
+    m = ls.ReluTeacherStudent(teacher=np.eye(7), n_students=7)
+    return ls.scan(m, 80, rng=0, lr=5 / 7, store=path, progress=False)
+
+
+def test_the_starts_that_visited_a_saddle_are_traced_and_their_diamonds_drawn(visited):
+    s = visited
+    late = sorted(v for v in _visit_starts(s.path) if v >= 32)
+    assert late, "the fixture must have a start beyond the first 32 that visited a saddle"
+    for v in late:
+        assert v in s.traces and len(s.traces[v]["plateau_at"]) >= 1
+    assert set(s.traces) == set(range(32)) | _visit_starts(s.path)
+    sample = _sample_traces(s)
+    shown = [v for v in sample if len(sample[v]["plateau_at"])]
+    assert shown and set(late) & set(sample)
+    ax = figures.plot_trajectories(sample)
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert len(diamonds) == len(shown)
+    assert sum(len(ln.get_xdata()) for ln in diamonds) == sum(
+        len(sample[v]["plateau_at"]) for v in shown)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "plateau (visited saddle)" in legend
+
+
+def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
+    """A visit without a plateau (descent stopped at visit_gtol where the Hessian is
+    indefinite) is marked at the stop."""
+    import importlib
+
+    scan_module = importlib.import_module("landscape.scan")
+    d = types.SimpleNamespace(
+        record_at=np.array([0.0, 1.0, 3.0]), record_loss=np.array([[3.0, 2.0, 1.0]] * 2),
+        record_grad_norm=np.array([[1.0, 0.5, 0.1]] * 2), nit=np.array([3, 3]),
+        loss=np.array([1.0, 1.0]), grad_norm=np.array([1e-4, 1e-4]),
+        plateau_start=np.zeros(0, dtype=int), plateau_at=np.zeros(0),
+        plateau_loss=np.zeros(0), plateau_grad_norm=np.zeros(0))
+    traces = scan_module._traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
+                                 np.zeros(2), np.array([1]))
+    assert [t["start"] for t in traces] == [41]
+    np.testing.assert_array_equal(traces[0]["plateau_at"], [3.0])
+    np.testing.assert_array_equal(traces[0]["plateau_grad_norm"], [1e-4])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classify import _loss_tolerance
 from ..convexity import DirectionalTest
 from . import figures
 from ._mpl import new_figure, save_figure
@@ -46,16 +47,50 @@ def _model_description(scan):
     return str(scan.settings.get("model", {}).get("repr", "unknown model"))
 
 
+class _Size:
+    """What classify's loss tolerance reads of a model: its number of parameters."""
+
+    def __init__(self, n_params):
+        self.n_params = int(n_params)
+
+
+def _known_optima(scan):
+    """The known optimal loss of each point that classify found global (``is_global``).
+
+    Classify compared the point's loss with the model's known optimal value within
+    ``_loss_tolerance``; the value shown is the loss rounded at that tolerance, so that
+    rounding noise (a global minimum at -1.8e-15) is shown as the optimum (0).
+
+    Returns
+    -------
+    dict
+        ``{point id: optimal loss}``, only for the global points.
+    """
+    size = _Size(scan.settings.get("model", {}).get("n_params", 1))
+    out = {}
+    for p in scan.points:
+        if p.classification.is_global:
+            tol = _loss_tolerance(size, p.loss)
+            out[p.id] = float(np.round(p.loss, int(-np.floor(np.log10(tol))))) + 0.0
+    return out
+
+
+def _loss_text(loss, optimum=None):
+    return f"{optimum:.6g} (global)" if optimum is not None else f"{loss:.6g}"
+
+
 def report_data(scan, convexity=()):
     """Everything the report shows, as JSON-ready data (what ``report.json`` holds)."""
     from .. import __version__
 
     kinds = Counter(scan.outcomes.kind)
+    optima = _known_optima(scan)
     points = []
     for p in scan.points:
         c = p.classification
         points.append({
-            "id": p.id, "kind": p.kind, "loss": p.loss, "grad_norm": c.grad_norm,
+            "id": p.id, "kind": p.kind, "loss": p.loss, "optimal_loss": optima.get(p.id),
+            "loss_shown": _loss_text(p.loss, optima.get(p.id)), "grad_norm": c.grad_norm,
             "index": c.index, "nullity": c.nullity, "symmetry_nullity": c.symmetry_nullity,
             "lambda_min": c.lambda_min, "lambda_max": c.lambda_max,
             "is_global": c.is_global, "basin_count": p.basin_count,
@@ -169,12 +204,14 @@ def _seed_text(seed):
 
 
 def _points_section(scan, data, out):
-    rows = [[p["id"], p["kind"], p["loss"], p["grad_norm"], p["index"], p["nullity"],
+    rows = [[p["id"], p["kind"], p["loss_shown"], p["grad_norm"], p["index"], p["nullity"],
              p["symmetry_nullity"], p["lambda_min"], p["basin_count"], p["basin_fraction"],
              _fmt_interval(p["basin_interval"]), p["found_by"]] for p in data["points"]]
     table = Table(columns=["id", "kind", "loss", "|grad|", "index", "nullity", "sym. nullity",
                            "\u03bb_min", "basin", "fraction", "95% interval", "found by"],
-                  rows=rows, caption="Distinct critical points modulo symmetry, by loss.")
+                  rows=rows, caption="Distinct critical points modulo symmetry, by loss. A "
+                  "loss equal to the model's known optimum within the classification's "
+                  "tolerance is shown as that optimum, marked (global).")
     spec_rows = []
     for p in data["points"]:
         if p["eigenvalues"] is None:
@@ -198,10 +235,15 @@ def _points_section(scan, data, out):
 
 
 def _graph_section(scan, out):
-    fig, ax = new_figure(6.4, 4.4)
-    figures.plot_basin_graph(scan.graph, ax=ax)
-    g = save_figure(fig, out, "basin_graph.png", caption="Basin graph: node size = basin, "
-                    "colour = kind; edges from saddles to the minima they lead to.")
+    optima = _known_optima(scan)
+    fig, ax = new_figure(*figures.basin_graph_size(scan.graph))
+    figures.plot_basin_graph(scan.graph, ax=ax, loss_labels={
+        p.id: _loss_text(p.loss, optima[p.id]) if p.id in optima else f"{p.loss:.4g}"
+        for p in scan.points})
+    g = save_figure(fig, out, "basin_graph.png", caption="Basin graph, one row per loss "
+                    "level (lowest at the bottom): node area = basin, colour = kind; edges "
+                    "from saddles to the minima they lead to, wider for more starts, drawn "
+                    "around the nodes they do not join.")
     fig, ax = new_figure(6.4, 4.2)
     figures.plot_disconnectivity(scan.points, scan.edges, ax=ax)
     d = save_figure(fig, out, "disconnectivity.png", caption="Loss levels of the minima and "
@@ -218,10 +260,16 @@ def _graph_section(scan, out):
 
 
 def _descents_section(scan, out):
+    optima = _known_optima(scan)
+    at_optimum = np.isin(scan.outcomes.point, list(optima))
+    values = set(optima.values())
+    label = f"{values.pop():.6g} (global)" if len(values) == 1 else "optimum (global)"
     fig, ax = new_figure(6.4, 3.6)
-    figures.plot_end_losses(scan.outcomes.loss, scan.outcomes.kind, ax=ax)
+    figures.plot_end_losses(scan.outcomes.loss, scan.outcomes.kind, ax=ax,
+                            at_optimum=at_optimum, optimum_label=label)
     h = save_figure(fig, out, "end_losses.png", caption="End losses of all starts, by the "
-                    "kind of the point each ended at.")
+                    "kind of the point each ended at; the ends at the known optimum in one "
+                    "bar on the left.")
     figs = [h]
     if scan.traces:
         traces = _sample_traces(scan)
@@ -229,23 +277,25 @@ def _descents_section(scan, out):
         figures.plot_trajectories(traces, ax=a1, quantity="loss")
         figures.plot_trajectories(traces, ax=a2, quantity="grad_norm")
         figs.append(save_figure(fig, out, "trajectories.png", caption="Loss and gradient norm "
-                                "of sample descents (log-log); diamonds mark the plateaus "
-                                "where a descent passed a saddle."))
+                                "of sample descents (log-log), among them descents that "
+                                "visited a saddle; diamonds mark where they passed it."))
     return Section(title="Descents", id="descents", figures=figs)
 
 
 def _sample_traces(scan, n=10):
-    """Up to n recorded descents: one per end point first, then those that visited a saddle."""
+    """Up to n recorded descents: up to n/2 that visited a saddle, then one per end point not
+    shown yet, then the rest, by start."""
     point_of = dict(zip(scan.outcomes.start.tolist(), scan.outcomes.point.tolist()))
     starts = sorted(scan.traces)
-    chosen, seen = [], set()
+    visiting = [s for s in starts if len(scan.traces[s]["plateau_at"])]
+    chosen = visiting[:n // 2]
+    seen = {point_of.get(s) for s in chosen}
     for s in starts:
-        if point_of.get(s) not in seen:
+        if point_of.get(s) not in seen and s not in chosen and len(chosen) < n:
             seen.add(point_of.get(s))
             chosen.append(s)
-    chosen += [s for s in starts if s not in chosen and len(scan.traces[s]["plateau_at"])]
-    chosen += [s for s in starts if s not in chosen]
-    return {s: scan.traces[s] for s in chosen[:n]}
+    chosen += [s for s in starts if s not in chosen][:n - len(chosen)]
+    return {s: scan.traces[s] for s in sorted(chosen)}
 
 
 def _convexity_section(tests, out):

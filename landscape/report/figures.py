@@ -10,7 +10,7 @@ import numpy as np
 
 from ._mpl import new_axes
 
-__all__ = ["KIND_COLORS", "plot_basin_graph", "plot_disconnectivity", "plot_spectra",
+__all__ = ["KIND_COLORS", "plot_basin_graph", "basin_graph_size", "plot_disconnectivity", "plot_spectra",
            "plot_end_losses", "plot_trajectories", "plot_pass_fraction",
            "plot_convexity_constants", "eigenvalue_multiplicities"]
 
@@ -31,13 +31,15 @@ def _color(kind):
     return KIND_COLORS.get(kind, "#9e9e9e")
 
 
-def _kind_legend(ax, kinds):
+def _kind_legend(ax, kinds, *, outside=False):
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=_color(k), label=k)
                for k in KIND_COLORS if k in kinds]
     if handles:
-        ax.legend(handles=handles, fontsize="small", loc="best", frameon=False)
+        where = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if outside else dict(
+            loc="best")
+        ax.legend(handles=handles, fontsize="small", frameon=False, **where)
 
 
 def _plot_loss(loss):
@@ -63,54 +65,102 @@ def eigenvalue_multiplicities(eigenvalues, *, rtol=1e-6, atol=1e-10):
     return [(float(np.mean(g)), len(g)) for g in groups]
 
 
-def plot_basin_graph(graph, ax=None):
-    """The basin graph: nodes at height = loss, size = basin, colour = kind; saddle -> minimum
-    edges with their counts.
+def _basin_drawing(graph):
+    """Layout, edge routes and the data box (lower-left, upper-right) of a basin graph."""
+    from ._layout import layered_layout, route_edges
+
+    lay = layered_layout(graph)
+    routes = route_edges(lay, graph.edges)
+    points = np.vstack([lay.xy - lay.radius[:, None], lay.xy + lay.radius[:, None],
+                        *routes.values()])
+    return lay, routes, points.min(axis=0) - 0.25, points.max(axis=0) + 0.25
+
+
+def basin_graph_size(graph, *, scale=0.8):
+    """(width, height) in inches at which :func:`plot_basin_graph` draws `graph` at `scale`
+    inches per loss level, so that every id is readable (capped at 12 x 14 in)."""
+    if graph.number_of_nodes() == 0:
+        return 6.4, 4.4
+    _, _, lo, hi = _basin_drawing(graph)
+    width, height = (hi - lo) * scale
+    return min(12.0, max(4.8, width + 3.0)), min(14.0, max(2.6, height + 1.0))
+
+
+def plot_basin_graph(graph, ax=None, *, loss_labels=None):
+    """The basin graph, layered by loss: one row per loss level (lowest at the bottom), node
+    area ~ basin (never below a size that shows its id), colour = kind; saddle -> minimum
+    edges, wider for more starts, routed around every other node.
 
     Parameters
     ----------
     graph : networkx.DiGraph
         ``Scan.graph``.
     ax : matplotlib Axes, optional
-    """
-    import networkx as nx
+        Drawn with equal aspect; :func:`basin_graph_size` gives a figure size at which
+        the ids are readable.
+    loss_labels : dict, optional
+        Text of each node's loss, shown on the level's tick (default: 4 significant
+        digits, and "global" for nodes whose ``is_global`` is true).
 
-    ax = new_axes(ax, 6.4, 4.4)
+    Notes
+    -----
+    Levels are 1 apart in data units and node radii below 1/2, so an edge never passes
+    closer than ``radius + 0.1`` to the centre of a node it does not join (see
+    :mod:`landscape.report._layout`).  Edges are ``FancyArrowPatch`` artists with gid
+    ``"edge u->v"``, nodes ``Circle`` patches with gid ``"node n"``.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch
+    from matplotlib.path import Path
+
+    ax = new_axes(ax, *basin_graph_size(graph))
     if graph.number_of_nodes() == 0:
         ax.text(0.5, 0.5, "no critical points", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    pos = _graph_layout(graph)
-    basin = np.array([graph.nodes[n].get("basin_count", 0) for n in graph.nodes], float)
-    size = 60 + 900 * np.sqrt(basin / max(1.0, basin.max()))
-    colors = [_color(graph.nodes[n].get("kind")) for n in graph.nodes]
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowstyle="-|>", arrowsize=10,
-                           edge_color="#90a4ae", node_size=size, width=1.0)
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=size, node_color=colors,
-                           edgecolors="white", linewidths=0.8)
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8, font_color="black",
-                            labels={n: str(n) for n in graph.nodes})
-    ax.set_ylabel("loss (rank)")
+    lay, routes, lo, hi = _basin_drawing(graph)
+    counts = np.array([graph.edges[e].get("count", 1) for e in graph.edges], dtype=float)
+    top = max(1.0, counts.max()) if len(counts) else 1.0
+    for (u, v), count in zip(graph.edges, counts):
+        ax.add_patch(FancyArrowPatch(
+            path=Path(routes[(u, v)]), arrowstyle="-|>", mutation_scale=10,
+            shrinkA=0, shrinkB=0, color="#78909c", lw=0.8 + 1.6 * np.sqrt(count / top),
+            zorder=1, gid=f"edge {u}->{v}"))
+    for n, (x, y), r in zip(lay.nodes, lay.xy, lay.radius):
+        kind = graph.nodes[n].get("kind")
+        ax.add_patch(Circle((x, y), r, facecolor=_color(kind), edgecolor="white", lw=0.8,
+                            zorder=2, gid=f"node {n}"))
+        ax.text(x, y, str(n), ha="center", va="center", fontsize=8, zorder=3,
+                color=_text_color(_color(kind)), gid=f"label {n}")
+    ax.update_datalim([lo, hi])
+    ax.margins(0.0)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
+    labels = loss_labels or {}
+    ax.set_yticks(range(len(lay.levels)),
+                  [" / ".join(dict.fromkeys(labels.get(n, _default_loss_label(graph, n))
+                                            for n in level)) for level in lay.levels])
     ax.set_xticks([])
-    ax.set_title("basin graph: node = critical point (size = basin), edge = saddle \u2192 minimum",
-                 fontsize="medium")
-    _kind_legend(ax, {graph.nodes[n].get("kind") for n in graph.nodes})
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_ylabel("loss (one row per level)")
+    ax.set_title("basin graph: node = critical point (area ~ basin);\nedge = saddle \u2192 "
+                 "minimum (width ~ starts)", fontsize="medium")
+    _kind_legend(ax, {graph.nodes[n].get("kind") for n in graph.nodes}, outside=True)
     return ax
 
 
-def _graph_layout(graph):
-    """Nodes ordered by loss vertically (by rank: losses span decades), spread horizontally."""
-    nodes = sorted(graph.nodes, key=lambda n: (graph.nodes[n].get("loss", 0.0), n))
-    rank = {n: i for i, n in enumerate(nodes)}
-    levels = {}
-    for n in nodes:
-        levels.setdefault(round(graph.nodes[n].get("loss", 0.0), 12), []).append(n)
-    pos = {}
-    for group in levels.values():
-        for j, n in enumerate(group):
-            pos[n] = (j - (len(group) - 1) / 2 + 0.35 * (rank[n] % 3 - 1), rank[n])
-    return pos
+def _default_loss_label(graph, node):
+    attrs = graph.nodes[node]
+    return "global" if attrs.get("is_global") else f"{attrs.get('loss', float('nan')):.4g}"
+
+
+def _text_color(fill):
+    """Black or white, whichever reads better on `fill`."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(fill)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
 def plot_disconnectivity(points, edges, ax=None):
@@ -164,6 +214,8 @@ def plot_disconnectivity(points, edges, ax=None):
 
 def plot_spectra(points, ax=None):
     """Hessian eigenvalues of each critical point (symlog axis), marker size ~ multiplicity."""
+    from matplotlib.ticker import MaxNLocator
+
     ax = new_axes(ax, 6.4, 4.0)
     kinds = set()
     for p in points:
@@ -181,32 +233,67 @@ def plot_spectra(points, ax=None):
     ax.set_xlabel("critical point (id)")
     ax.set_ylabel("Hessian eigenvalue")
     ax.set_title("Hessian spectra (marker size ~ multiplicity)", fontsize="medium")
-    if points:
-        ax.set_xticks([p.id for p in points])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _kind_legend(ax, kinds)
     return ax
 
 
-def plot_end_losses(losses, kinds=None, ax=None, bins=40):
-    """Histogram of the end losses of every start (log axis; exact zeros at 1e-16)."""
+def plot_end_losses(losses, kinds=None, ax=None, bins=40, *, at_optimum=None,
+                    optimum_label="optimum"):
+    """Histogram of the end losses of every start (log axis; exact zeros at 1e-16); the ends
+    at the known optimum in a bar of their own, left of the others.
+
+    Parameters
+    ----------
+    losses : array_like of shape (n_starts,)
+    kinds : sequence of str, optional
+        Kind of each end point (stacked bars by kind).
+    at_optimum : array_like of bool, shape (n_starts,), optional
+        Ends whose loss equals the known optimal loss: drawn as one bar, so that their
+        rounding errors (1e-16 ... 1e-14) do not read as decades of loss.
+    optimum_label : str
+        Tick label of that bar, e.g. ``"0 (global)"``.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     ax = new_axes(ax, 6.4, 3.6)
     loss = np.asarray(losses, dtype=float)
-    loss = loss[np.isfinite(loss)]
-    if loss.size == 0:
+    finite = np.isfinite(loss)
+    if not finite.any():
         ax.text(0.5, 0.5, "no finite end losses", ha="center", va="center",
                 transform=ax.transAxes)
         return ax
-    v = np.log10(_plot_loss(loss))
-    lo, hi = v.min(), v.max()
-    edges = np.linspace(lo - 0.5, hi + 0.5, bins + 1)
+    best = np.zeros(len(loss), dtype=bool) if at_optimum is None else np.asarray(
+        at_optimum, dtype=bool)
+    best = best[finite]
+    v = np.log10(_plot_loss(loss[finite]))
+    rest = v[~best] if (~best).any() else np.zeros(1)
+    edges = np.linspace(rest.min() - 0.5, rest.max() + 0.5, bins + 1)
+    ticks, labels = [], []
+    if best.any():         # one bin further left, after an empty bin
+        width = edges[1] - edges[0]
+        v[best] = edges[0] - 1.5 * width
+        ticks, labels = [v[best][0]], [optimum_label]
+        edges = np.concatenate([edges[0] - np.array([2.0, 1.0]) * width, edges])
     if kinds is None:
         ax.hist(v, bins=edges, color="#1f5f99")
     else:
-        kinds = np.asarray(kinds)[np.isfinite(np.asarray(losses, dtype=float))]
+        kinds = np.asarray(kinds)[finite]
         present = [k for k in KIND_COLORS if k in set(kinds)]
         ax.hist([v[kinds == k] for k in present], bins=edges, stacked=True,
                 color=[_color(k) for k in present], label=present)
         ax.legend(fontsize="small", frameon=False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if best.any():
+        if (~best).any():
+            lo, hi = v[~best].min() - 0.5, v[~best].max() + 0.5
+            decades = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(lo, hi)
+                       if lo <= t <= hi]
+            ticks += decades
+            labels += [f"{t:g}" for t in decades]
+        ax.set_xticks(ticks, labels)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("log10 end loss (losses <= 1e-16 at -16)")
     ax.set_ylabel("starts")
     ax.set_title("end losses of all starts", fontsize="medium")
@@ -224,6 +311,8 @@ def plot_trajectories(traces, ax=None, *, quantity="loss", max_curves=12):
     """
     if quantity not in ("loss", "grad_norm"):
         raise ValueError(f"quantity must be 'loss' or 'grad_norm', got {quantity!r}")
+    from matplotlib.lines import Line2D
+
     ax = new_axes(ax, 6.4, 4.0)
     marked = False
     for start in sorted(traces)[:max_curves]:
@@ -233,15 +322,18 @@ def plot_trajectories(traces, ax=None, *, quantity="loss", max_curves=12):
         key = "plateau_loss" if quantity == "loss" else "plateau_grad_norm"
         if len(t.get("plateau_at", ())):
             ax.loglog(np.asarray(t["plateau_at"]) + 1, _plot_loss(t[key]), ls="", marker="D",
-                      ms=5, color=line.get_color(), markeredgecolor="black",
-                      label=None if marked else "plateau (visited saddle)")
+                      ms=5, color=line.get_color(), markeredgecolor="black")
             marked = True
     ax.set_xlabel("iteration + 1")
     ax.set_ylabel("loss" if quantity == "loss" else "gradient norm")
     ax.set_title(f"{'loss' if quantity == 'loss' else 'gradient norm'} along sample descents",
                  fontsize="medium")
     if traces:
-        ax.legend(fontsize="x-small", frameon=False, ncol=2)
+        handles = ax.get_legend_handles_labels()[0]
+        if marked:            # one neutral entry for the marks, whatever their curves' colours
+            handles.append(Line2D([], [], ls="", marker="D", ms=5, color="#bdbdbd",
+                                  markeredgecolor="black", label="plateau (visited saddle)"))
+        ax.legend(handles=handles, fontsize="x-small", frameon=False, ncol=2)
     return ax
 
 
