@@ -430,3 +430,17 @@ def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
     assert [t["start"] for t in traces] == [41]
     np.testing.assert_array_equal(traces[0]["plateau_at"], [3.0])
     np.testing.assert_array_equal(traces[0]["plateau_grad_norm"], [1e-4])
+
+
+def test_a_continuum_of_minima_is_one_row_with_its_dimension_and_members(tmp_path):
+    """k = n + 1: the split global minima are one point of dimension 1 in the report."""
+    m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=5)
+    s = ls.scan(m, 12, rng=0, lr=1.0, progress=False)
+    ls.write_report(s, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    glob = [p for p in data["points"] if p["is_global"]]
+    assert len(glob) == 1
+    assert glob[0]["dimension"] == 1 and glob[0]["manifold_nullity"] >= 0
+    assert glob[0]["n_members"] == s.points[glob[0]["id"]].n_members > 1
+    page = (tmp_path / "index.html").read_text()
+    assert "manifold nullity" in page and "members" in page

@@ -92,7 +92,8 @@ def report_data(scan, convexity=()):
             "id": p.id, "kind": p.kind, "loss": p.loss, "optimal_loss": optima.get(p.id),
             "loss_shown": _loss_text(p.loss, optima.get(p.id)), "grad_norm": c.grad_norm,
             "index": c.index, "nullity": c.nullity, "symmetry_nullity": c.symmetry_nullity,
-            "lambda_min": c.lambda_min, "lambda_max": c.lambda_max,
+            "manifold_nullity": c.manifold_nullity, "dimension": p.dimension,
+            "n_members": p.n_members, "lambda_min": c.lambda_min, "lambda_max": c.lambda_max,
             "is_global": c.is_global, "basin_count": p.basin_count,
             "basin_fraction": p.basin_fraction, "basin_interval": p.basin_interval,
             "found_by": p.found_by, "first_start": p.first_start,
@@ -205,11 +206,16 @@ def _seed_text(seed):
 
 def _points_section(scan, data, out):
     rows = [[p["id"], p["kind"], p["loss_shown"], p["grad_norm"], p["index"], p["nullity"],
-             p["symmetry_nullity"], p["lambda_min"], p["basin_count"], p["basin_fraction"],
+             p["symmetry_nullity"], p["manifold_nullity"], p["dimension"], p["n_members"],
+             p["lambda_min"], p["basin_count"], p["basin_fraction"],
              _fmt_interval(p["basin_interval"]), p["found_by"]] for p in data["points"]]
     table = Table(columns=["id", "kind", "loss", "|grad|", "index", "nullity", "sym. nullity",
-                           "\u03bb_min", "basin", "fraction", "95% interval", "found by"],
-                  rows=rows, caption="Distinct critical points modulo symmetry, by loss. A "
+                           "manifold nullity", "dimension", "members", "\u03bb_min", "basin",
+                           "fraction", "95% interval", "found by"],
+                  rows=rows, caption="Distinct critical points modulo symmetry and critical "
+                  "manifolds, by loss: a continuum of critical points (e.g. a neuron split "
+                  "between collinear students in any proportion) is one point, with its "
+                  "dimension and the number of its members the starts reached. A "
                   "loss equal to the model's known optimum within the classification's "
                   "tolerance is shown as that optimum, marked (global).")
     spec_rows = []

@@ -228,12 +228,6 @@ def _classify_twice(model, x):
     return c, row
 
 
-def _at_floor(row):
-    """The witness came from classify's smallest grid radius, radius x 1e-3 (distance
-    <= 1.5 r there), where it is accepted whatever its size."""
-    return row["witness_distance"] <= 1.5e-3 * row["radius"] * (1 + 1e-9)
-
-
 def _span(values, fmt):
     """'v' when all values print alike, else 'lo to hi' (for the report text)."""
     lo, hi = format(min(values), fmt), format(max(values), fmt)
@@ -242,7 +236,8 @@ def _span(values, fmt):
 
 def _classification_row(c):
     return dict(kind=c.kind, index=c.index, nullity=c.nullity,
-                symmetry_nullity=c.symmetry_nullity, lambda_min=c.lambda_min,
+                symmetry_nullity=c.symmetry_nullity, manifold_nullity=c.manifold_nullity,
+                witness_floor=c.witness_floor, lambda_min=c.lambda_min,
                 lambda_max=c.lambda_max, tau=c.tau, loss=c.loss, grad_norm=c.grad_norm,
                 is_global=c.is_global, witness=c.witness is not None,
                 witness_decrease=(None if c.witness_loss is None else c.loss - c.witness_loss),
@@ -926,10 +921,12 @@ def _write_report(out_dir, res, cfg):
                recheck_cell(p), p["paper"]] for p in pts],
         caption=(f"d = {cfg['d']}, |beta| = {cfg['beta_norm']}; classify defaults (rtol 1e-9, "
                  "atol 1e-10, higher-order search radius 0.1). Along each seed direction "
-                 "classify walks the radii 0.1 x logspace(0, -3, 10) downwards; from the first "
-                 "radius with a witness on, every smaller radius must give one too (at distance "
-                 "<= 1.5 r) until the decrease a quartic law predicts for the next radius is "
-                 "below 2 x margin; the witness at that smallest radius is returned. A "
+                 "classify looks for a first witness at radius 0.1, 0.01, ... and from there "
+                 "walks the radii down by factors 10^(1/3); every one must give a witness too "
+                 "(at distance <= 1.5 r) until the decrease a quartic law predicts for the next "
+                 "radius is below 10 x margin, and that radius must lie inside half the ball on "
+                 "which no neuron vanishes or changes sign (min |a_i|, |w_i|); the witness at "
+                 "the largest radius is returned. A "
                  "non-strict-saddle verdict is checked again with radius "
                  f"min({SMALL_RADIUS}, min|a_i|/2), inside which no nonzero output weight can "
                  "change sign. Kinds are the library's verbatim."))
@@ -939,9 +936,6 @@ def _write_report(out_dir, res, cfg):
     scan_sn = st["small_neuron_scan"]
     ws, bd = pt["one-sided fit, wrong sign"], pt["one-sided fit, zero output weight"]
     sn = pt["one-sided fit, equal signs, small neuron"]
-    grid_step = 10 ** (-1 / 3)                  # ratio of successive radii of classify's grid
-    margin = ws["margin"]
-    accept_below = 2 * margin / grid_step ** 4  # a witness shallower than this ends the walk
     bd_text = (
         f"The boundary case a_2 = 0, w_2 || beta is {bd['kind']} at the default radius"
         + (f" (L falls by {bd['witness_decrease']:.2e} at distance "
@@ -960,11 +954,9 @@ def _write_report(out_dir, res, cfg):
         f"{quart['constant_predicted']:.5f}), negative at every r from 1e-3 to 0.1, so the "
         "point is a saddle at every scale."
         + (f" At the witness distance the law gives |C| r^4 = "
-           f"{abs(quart['constant_predicted']) * bd['witness_distance'] ** 4:.2e}. classify "
-           f"stops there because at the next grid radius (a factor {1 / grid_step:.3g} smaller) "
-           "the quartic law predicts "
-           f"{bd['witness_decrease'] * grid_step ** 4:.1e}, below 2 x margin = "
-           f"{2 * bd['margin']:.1e}." if bd["witness"] else ""))
+           f"{abs(quart['constant_predicted']) * bd['witness_distance'] ** 4:.2e}; classify "
+           f"followed the descent down to radius {bd['witness_floor']:.2g}."
+           if bd["witness"] else ""))
     if sn["kind"] == "non-strict-saddle":
         sn_text = (
             f"The equal-sign one-sided fit with a small second neuron (a_2 = "
@@ -980,7 +972,8 @@ def _write_report(out_dir, res, cfg):
             f"{sn['min_abs_a']:.3g}) is {sn['kind']} (no witness), correctly not a saddle: by "
             f"the same bound it is a local minimum on the ball of radius {sn['min_abs_a']:.3g}. "
             "Before the current persistence rule classify called it non-strict-saddle at the "
-            "default radius, by a witness that flipped a_2.")
+            "default radius, by a witness that flipped a_2; descent must now persist inside "
+            "half the ball on which no output weight changes sign.")
     wrong = [r for r in scan_sn if r["kind"] == "non-strict-saddle"]
     sn_scan_text = (
         "Smaller second neurons (table below; every row is a local minimum on the ball of "
@@ -995,21 +988,6 @@ def _write_report(out_dir, res, cfg):
                if all(r["witness_flips_sign"] for r in wrong) else "not all flip a sign")
             + ", and L is lower there by only "
             + _span([r["witness_decrease"] for r in wrong], ".2e")
-            + ". Two parts of the rule let them through. (i) classify ends its walk down the "
-            "radii, and accepts, as soon as the quartic law predicts less than 2 x margin at "
-            f"the next radius, i.e. for any witness shallower than about {accept_below:.1e}, "
-            "before it reaches a radius with 1.5 r < a_2, where the sign could no longer "
-            "change"
-            + (" (" + "; ".join(f"a_2 = {r['a2']:.2g}, radius {r['radius']:g}"
-                                for r in wrong if not _at_floor(r)) + ")"
-               if any(not _at_floor(r) for r in wrong) else "")
-            + ". A smaller search radius does not help there, because this stop depends on "
-            "the size of the decrease, not on the radius. (ii) The witness at the smallest "
-            "grid radius, radius x 1e-3, is accepted whatever its size, so an output weight "
-            "below 1.5 x radius x 1e-3 can be flipped at every radius of the walk"
-            + (" (" + "; ".join(f"a_2 = {r['a2']:.2g}, radius {r['radius']:g}"
-                                for r in wrong if _at_floor(r)) + ")"
-               if any(_at_floor(r) for r in wrong) else "")
             + ".")
     by_a2 = {}
     for r in scan_sn:
