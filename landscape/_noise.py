@@ -32,7 +32,7 @@ _EPS = np.finfo(float).eps
 _SEED = 0x5EED
 
 
-def hessian_noise(model, x, *, dense=True):
+def hessian_noise(model, x, *, dense=True, eigen=None):
     """(noise_H, noise_L): the unresolved part of H(x) (a spectral-norm bound) and of L(x).
 
     ``noise_H = max(NOISE_FACTOR |H(x') - H(x)|, POSITION_FACTOR |H(x + p) - H(x)|)``
@@ -49,6 +49,10 @@ def hessian_noise(model, x, *, dense=True):
     model : Model
     x : ndarray of shape (n_params,)
         A point where the loss is twice differentiable.
+    dense : bool
+    eigen : (ndarray of shape (n,), ndarray of shape (n, n)), optional
+        The eigenvalues and eigenvectors of H(x), when already known (saves a
+        factorisation).
     """
     signs = np.random.default_rng(_SEED).choice([-1.0, 1.0], size=x.size)
     xp = x * (1.0 + NOISE_ULPS * _EPS * signs)
@@ -62,17 +66,22 @@ def hessian_noise(model, x, *, dense=True):
         V /= np.linalg.norm(V, axis=1, keepdims=True)
         D = model._hvp_batch(np.repeat(pair, 3, axis=0), np.tile(V, (2, 1)))
         return NOISE_FACTOR * float(np.linalg.norm(D[3:] - D[:3], axis=1).max()), noise_L
-    H = model._hess_batch(pair)
-    noise_H = NOISE_FACTOR * _norm(H[1] - H[0])
     g = model._grad_batch(x[None])[0]
     mu = float(np.linalg.norm(g))
-    if mu > 0:
-        lam, Q = scipy.linalg.eigh(H[0], check_finite=False)
-        step = -Q @ (lam * (Q.T @ g) / (lam ** 2 + mu))
-        y = x + step
-        if not model._nondifferentiable(y[None]).any():
-            noise_H = max(noise_H, POSITION_FACTOR * _norm(model._hess_batch(y[None])[0] - H[0]))
-    return noise_H, noise_L
+    if eigen is None:
+        H = model._hess_batch(x[None])[0]
+        eigen = scipy.linalg.eigh(H, check_finite=False)
+    lam, Q = eigen
+    step = -Q @ (lam * (Q.T @ g) / (lam ** 2 + mu)) if mu > 0 else np.zeros_like(x)
+    y = x + step
+    # a step below a few ulps moves H no more than the rounding perturbation does
+    far = np.linalg.norm(step) > NOISE_ULPS * _EPS * np.linalg.norm(x)
+    if far and not model._nondifferentiable(y[None]).any():
+        H = model._hess_batch(np.vstack([x, xp, y]))
+        return max(NOISE_FACTOR * _norm(H[1] - H[0]), POSITION_FACTOR * _norm(H[2] - H[0])), \
+            noise_L
+    H = model._hess_batch(pair)
+    return NOISE_FACTOR * _norm(H[1] - H[0]), noise_L
 
 
 def _norm(A):

@@ -230,7 +230,9 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     dense = method == "dense" or (method == "auto" and n <= DENSE_LIMIT)
     spec = hessian_spectrum(model, x, rtol=rtol, atol=atol,
                             method="dense" if dense else method, vectors=dense)
-    noise_H, noise_L = hessian_noise(model, x, dense=dense)
+    noise_H, noise_L = hessian_noise(
+        model, x, dense=dense,
+        eigen=(spec.eigenvalues, spec.eigenvectors) if dense else None)
     if noise_H > spec.tau:
         spec = _with_tau(model, x, spec, noise_H, dense)
     if margin is None:
