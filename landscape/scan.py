@@ -14,7 +14,9 @@ The pipeline of :func:`scan`, chunk by chunk of starts:
 
 Each chunk's results are committed to the store in one transaction.  When every
 start is done, the end points and visited saddles are deduplicated modulo the
-model's symmetry group (a loss window, then :func:`~landscape.orbit_distance`),
+model's symmetry group and its critical manifolds (a loss window, then
+:func:`~landscape.orbit_distance` of the merged-neuron keys, see :func:`deduplicate`:
+a continuum of split neurons is one point),
 each saddle is descended from along +- its most negative curvature direction
 (or from its witness, for a non-strict saddle), and the distinct points,
 basins and saddle -> minimum edges are stored and returned as a :class:`Scan`.
@@ -386,8 +388,9 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         Budget of gradient steps per start in each descent phase.
     loss_rtol, xtol : float
         Deduplication: two critical points are one when their losses agree
-        within ``loss_rtol * max(1, |L|)`` and their orbit distance is
-        <= ``xtol * max(1, |x|)``.
+        within ``loss_rtol * max(1, |L|)`` and the orbit distance of their
+        merged-neuron keys (:meth:`Model.merge_collinear`) is
+        <= ``xtol * max(1, |key|)`` (see :func:`deduplicate`).
     saddle_step : float
         Length of the step off a saddle along +- its most negative curvature
         direction, from which descent finds the minima the saddle connects.
