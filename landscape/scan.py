@@ -26,6 +26,7 @@ import hashlib
 import numbers
 import os
 import time
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -39,7 +40,7 @@ from .convexity import wilson_interval
 from .critical import Status, descend, descend_and_polish
 from .critical.polish import is_positive_definite, min_curvature, newton_batch
 from .critical.root import check_model
-from .errors import StoreError
+from .errors import DivergenceError, LandscapeWarning, StoreError
 from .graph import basin_graph, write_graph
 from .models.symmetry import orbit_distance, orbit_norms
 from .store import Chunk, Store
@@ -52,6 +53,11 @@ _CRITICAL = _MINIMA + _SADDLES + ("degenerate", "maximum")
 _PROBE_SEED = 20210901
 _DEFAULT_CHUNK = 128
 _TRACED_STARTS = 32          # starts whose descent curves are stored (for reports)
+_LR_PROBES = 8               # starts at which lambda_max is estimated (default lr, stable step)
+# A scan raises DivergenceError as soon as more than this fraction of its n_starts have
+# diverged (a step too large for the curvature); up to it, diverged starts are ends with
+# status DIVERGED (no point), with a LandscapeWarning.
+_DIVERGED_TOLERANCE = 0.01
 # Scan.load(..., verify=True) accepts |grad L| <= _VERIFY_FACTOR * gtol.  Every stored critical
 # point passed |grad L| <= gtol when it was written; evaluated again elsewhere (another BLAS
 # kernel, thread count or CPU) only the rounding of the gradient changes, by about n_params * eps
@@ -360,7 +366,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         a float: the standard deviation of the entries; an array: the starts.
     lr : float, optional
         Gradient-descent step size; default ``1 / lambda_max`` of the Hessian
-        over the first 8 starts.
+        over the first 8 starts.  (The COLT'21 protocol of Safran et al. uses
+        ``5 / k`` for the teacher-student model; ``landscape scan`` does too.)
     gtol : float
         Certified tolerance |grad L| <= gtol of every critical point.
     store : str, os.PathLike, Store or None
@@ -395,11 +402,27 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     -------
     Scan
 
+    Raises
+    ------
+    DivergenceError
+        Gradient descent diverged from more than 1% of the starts: `lr` is too
+        large.  The error estimates the largest stable step, 2 / lambda_max at
+        the first starts.  A store this call created and that holds no start is
+        removed, so the same command with a smaller `lr` can run.
+
     Notes
     -----
     Results are identical (bit for bit) for any chunk size, executor, worker
     count and interruption: every start depends on its own seed only, and
     everything after the starts runs in start order in this process.
+
+    A start whose descent diverges (:func:`~landscape.descend`'s rule: a
+    non-finite value, or a loss that keeps rising far above its start) ends
+    with status ``DIVERGED`` and at no point.  A few such starts, at most 1% of
+    `n_starts`, are reported (``Scan.outcomes.status``) with a
+    :class:`~landscape.LandscapeWarning`;
+    more stop the scan with :class:`~landscape.DivergenceError` as soon as the
+    count passes 1%.
 
     Examples
     --------
@@ -432,15 +455,14 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     init_spec, X0_all = _init(model, init, n_starts)
     config = dict(seed=seed, init=init_spec)
     if lr is None:
-        first = np.arange(min(n_starts, 8))
-        lr = _default_lr(model, X0_all[first] if X0_all is not None
-                         else _initial_points(model, config, first))
+        lr = 1.0 / _lambda_max(model, _probe_starts(model, config, X0_all, n_starts))
     lr = as_positive_float(lr, "lr")
     settings = dict(model=_fingerprint(model), n_starts=n_starts, seed=seed, init=init_spec,
                     lr=lr, gtol=gtol, coarse_gtol=coarse_gtol, visit_gtol=visit_gtol,
                     maxiter=maxiter, loss_rtol=loss_rtol, xtol=xtol, saddle_step=saddle_step)
     config.update(settings)
 
+    created = owned and path is not None and not os.path.exists(path)
     st = _open_store(store, path, settings)
     try:
         finished = st.finished_starts()
@@ -454,17 +476,35 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         if pending.size == 0 and _is_final(st, n_starts):
             return _scan_from_store(st)
         chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+        allowed = int(_DIVERGED_TOLERANCE * n_starts)
+        diverged = _n_diverged(model, st) if len(finished) else 0
+        n_run = len(finished)
         clock = time.perf_counter()
         with tqdm(total=n_starts, initial=n_starts - len(pending), disable=not progress,
                   desc="scan", unit="start", leave=False) as bar:
             for chunk in _run(model, config, chunks, X0_all, executor):
+                diverged += int(np.count_nonzero(chunk.status == int(Status.DIVERGED)))
+                n_run += len(chunk)
+                if diverged > allowed:
+                    removed = created and st.n_finished() == 0
+                    if removed:             # it holds nothing: the next try starts afresh
+                        owned = False
+                        _remove_store(st)
+                    raise _divergence_error(model, config, X0_all, diverged, n_run, st,
+                                            removed)
                 now = time.perf_counter()
                 st.write_chunk(chunk, elapsed=now - clock)
                 clock = now
                 bar.update(len(chunk))
         _finalize(model, st, config)
         st.add_wall_seconds(time.perf_counter() - clock)
-        return _scan_from_store(st)
+        result = _scan_from_store(st)
+        n_div = int(np.count_nonzero(result.outcomes.status == int(Status.DIVERGED)))
+        if n_div:
+            warnings.warn(f"{n_div} of {n_starts} starts diverged with lr = {lr:.4g}; they are "
+                          "ends with status DIVERGED (Scan.outcomes.status), not points.  A "
+                          "smaller lr avoids them", LandscapeWarning, stacklevel=2)
+        return result
     finally:
         if owned:
             st.close()
@@ -556,8 +596,14 @@ def _initial_points(model, config, starts):
                       for i in starts]).reshape(len(starts), model.n_params)
 
 
-def _default_lr(model, X0):
-    """1 / the largest Hessian eigenvalue over the rows of X0."""
+def _probe_starts(model, config, X0_all, n_starts):
+    """The first starts (at most _LR_PROBES), where lambda_max is estimated."""
+    first = np.arange(min(n_starts, _LR_PROBES))
+    return X0_all[first] if X0_all is not None else _initial_points(model, config, first)
+
+
+def _lambda_max(model, X0):
+    """The largest Hessian eigenvalue over the rows of X0 (the default lr is its inverse)."""
     X = X0[~model._nondifferentiable(X0).any(axis=1)]
     if len(X) == 0:
         raise ValueError("cannot estimate lr: every initial point has a zero neuron; pass lr=...")
@@ -572,7 +618,53 @@ def _default_lr(model, X0):
             top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-6,
                                             v0=np.ones(model.n_params))[0][0]
         lam = max(lam, float(top))
-    return 1.0 / lam
+    return lam
+
+
+def _n_diverged(model, store):
+    """Starts stored with status DIVERGED."""
+    return int(np.count_nonzero(store.read_outcomes(model.n_params).status ==
+                                int(Status.DIVERGED)))
+
+
+def _remove_store(st):
+    """Delete the file of a store that holds no start (while holding its lock), and close it."""
+    st._conn.close()
+    try:
+        os.remove(st.path)
+    finally:
+        st.close()
+
+
+def _divergence_error(model, config, X0_all, n_diverged, n_run, st, removed):
+    """The DivergenceError of a scan, with the largest stable step estimated at its first starts."""
+    lr, n_starts = config["lr"], config["n_starts"]
+    try:
+        X = _probe_starts(model, config, X0_all, n_starts)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lam = _lambda_max(model, X)
+        stable = 2.0 / lam if np.isfinite(lam) and lam > 0 else None
+    except ValueError:                  # every probe start has a zero neuron
+        stable = None
+    text = (f"gradient descent diverged from {n_diverged} of the {n_run} starts run (of "
+            f"{n_starts}) with lr = {lr:.4g}: the step is too large for the curvature of the "
+            "loss, and a diverged start ends at no critical point (a scan tolerates at most "
+            f"{_DIVERGED_TOLERANCE:.0%} of its starts diverging).  ")
+    if stable is not None:
+        text += (f"The largest stable step at the first {len(X)} starts is about "
+                 f"2/lambda_max = {stable:.4g} (lambda_max = {2.0 / stable:.4g}, the largest "
+                 f"Hessian eigenvalue there): pass a smaller lr, e.g. lr = {stable / 2:.4g} "
+                 "(1/lambda_max, the default).")
+    else:
+        text += "Pass a smaller lr."
+    path = None if st.path == ":memory:" else st.path
+    if removed:
+        text += f"  The store {path} held no start and was removed."
+    elif path is not None:
+        text += (f"  Store {path} keeps the {st.n_finished()} starts finished with lr = "
+                 f"{lr:.4g}; scan with another lr into a new store.")
+    return DivergenceError(text, lr=lr, lr_stable=stable, n_diverged=n_diverged, n_run=n_run,
+                           n_starts=n_starts, path=path, store_removed=removed)
 
 
 def _fingerprint(model):
@@ -660,8 +752,12 @@ def _descend_chunk(model, config, starts, X0):
             message[i] = p.message[j]
         it_descent[go] += p.descent_iterations
         it_polish[go], pushes[go] = p.polish_iterations, p.pushes
-    classes = [classify(model, xi, gtol=gtol) if np.all(np.isfinite(xi))
-               else _not_critical("the descent diverged (non-finite iterate)") for xi in x]
+    # a diverged start is not classified: its end is a far-away point, not a candidate
+    ended = ((status != int(Status.DIVERGED)) & np.isfinite(loss)
+             & np.all(np.isfinite(x), axis=1))
+    classes = [classify(model, x[i], gtol=gtol) if ended[i]
+               else _not_critical(Status.DIVERGED.message) for i in range(B)]
+    status[~ended] = int(Status.DIVERGED)
     v_start, v_x, v_class = _visits(model, d, go, gtol)
     return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, min_eigenvalue=lam,
                  status=status, message=message, descent_iterations=it_descent,

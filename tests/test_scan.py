@@ -409,6 +409,56 @@ def test_a_descent_ending_at_a_saddle_is_a_saddle():
     assert s.graph.number_of_edges() == 0       # its witness direction descends without end
 
 
+# ---- divergence (issue 15, item 2) ----------------------------------------------------------
+def test_a_diverging_step_stops_the_scan_naming_lr_and_the_stable_step(tmp_path):
+    m = _model(4)
+    store = tmp_path / "d.db"
+    with pytest.raises(ls.DivergenceError, match=r"diverged from 5 of the 5 starts run \(of 5\) "
+                       r"with lr = 50.*2/lambda_max = .*pass a smaller lr") as info:
+        scan(m, 5, rng=0, lr=50.0, maxiter=2000, store=store, progress=False)
+    exc = info.value
+    # the estimate is 2 / lambda_max over the first starts (all 5 here)
+    X0 = scan_module._initial_points(m, {"seed": scan_module._seed(0, None),
+                                         "init": {"scale": 0.5}}, range(5))
+    lam = max(np.linalg.eigvalsh(m.hess(x))[-1] for x in X0)
+    np.testing.assert_allclose(exc.lr_stable, 2 / lam, rtol=1e-10)
+    assert f"{2 / lam:.4g}" in str(exc)
+    assert (exc.n_diverged, exc.n_run, exc.n_starts, exc.lr) == (5, 5, 5, 50.0)
+    # the store it created held no start: removed, so the same store can take another lr
+    assert exc.store_removed and not store.exists() and not (tmp_path / "d.db.lock").exists()
+    s = scan(m, 5, rng=0, lr=5 / 4, store=store, progress=False)
+    assert [p.kind for p in s.points] == ["strict-minimum"]
+
+
+def _steep_well():
+    """x^4/4 + x^2/2: curvature 1 + 3x^2, so lr = 0.1 diverges from |x0| = 10, not from 1."""
+    import autograd.numpy as anp
+    return ls.AutogradModel(lambda x: anp.sum(x ** 4 / 4 + x ** 2 / 2), 1, optimal_loss=0.0)
+
+
+def test_a_few_diverged_starts_are_reported_and_more_stop_the_scan(tmp_path):
+    m = _steep_well()
+    X0 = np.where(np.arange(100) % 2, 1.0, -1.0)[:, None]
+    X0[7] = 10.0                                   # 1 of 100: within the 1% tolerated
+    with pytest.warns(ls.LandscapeWarning, match="1 of 100 starts diverged with lr = 0.1"):
+        s = scan(m, 100, rng=0, init=X0, lr=0.1, chunk_size=25, progress=False)
+    assert s.outcomes.status[7] == ls.Status.DIVERGED and s.outcomes.point[7] == -1
+    assert "diverged" in s.outcomes.message[7]
+    (p,) = s.points                               # the diverged start is no point
+    assert p.kind == "strict-minimum" and p.basin_count == 99
+    assert s.spurious_count == 0
+    # 2 of 100 stop the scan at the chunk that holds the second; earlier chunks stay stored
+    X0[60] = -10.0
+    store = tmp_path / "few.db"
+    with pytest.raises(ls.DivergenceError, match=r"diverged from 2 of the 75 starts run \(of "
+                       r"100\).*Store .*few.db keeps the 50 starts finished with lr = 0.1; "
+                       "scan with another lr into a new store") as info:
+        scan(m, 100, rng=0, init=X0, lr=0.1, chunk_size=25, store=store, progress=False)
+    assert not info.value.store_removed
+    with Store.open(store) as st:
+        assert st.n_finished() == 50
+
+
 def test_bad_arguments():
     m = _model(3)
     with pytest.raises(ValueError, match="n_starts"):
