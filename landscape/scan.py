@@ -183,6 +183,15 @@ class Scan:
         starts (arrays), for reports.
     annotations : dict
         JSON data attached to the store (see :meth:`Store.set_annotation`).
+
+    Notes
+    -----
+    Every start ends in one of three categories: at a global minimum, at a
+    spurious minimum (:attr:`spurious_fraction`), or at no certified minimum
+    (:attr:`unresolved_fraction`; :attr:`unresolved_ends` says where: saddles,
+    undetermined ``degenerate`` points, starts that did not converge or
+    diverged).  A spurious fraction of 0 means little when many ends are
+    unresolved.
     """
 
     def __init__(self, *, points, outcomes, edges, settings, path=None, wall_seconds=0.0,
@@ -254,6 +263,53 @@ class Scan:
     def spurious_interval(self):
         """95% Wilson interval of :attr:`spurious_fraction` (ndarray of shape (2,))."""
         return wilson_interval(self.spurious_count, self.n_starts)
+
+    def _end_categories(self):
+        """What each start ended at: its point's kind, or why it ended at none."""
+        kinds = [p.kind for p in self.points]
+        out = []
+        for q, kind, status in zip(self.outcomes.point, self.outcomes.kind,
+                                   self.outcomes.status):
+            if q >= 0:
+                out.append(kinds[q])
+            elif status == int(Status.DIVERGED):
+                out.append("diverged")
+            elif kind == "not-critical":
+                out.append("not-converged")
+            else:
+                out.append(kind)
+        return out
+
+    @property
+    def unresolved_ends(self):
+        """Starts that ended at no certified minimum, by what they ended at (a dict).
+
+        Keys are the kinds of the points they ended at (``strict-saddle``,
+        ``non-strict-saddle``, ``degenerate``: undetermined, ``maximum``), or
+        why they ended at no point: ``not-converged`` (out of steps before
+        |grad L| <= gtol), ``diverged`` (status DIVERGED), ``non-differentiable``
+        (a zero neuron).  With the ends at global and at spurious minima they
+        make up every start.
+        """
+        return dict(sorted(Counter(c for c in self._end_categories()
+                                   if c not in _MINIMA).items()))
+
+    @property
+    def unresolved_count(self):
+        """Starts that ended at no certified minimum (see :attr:`unresolved_ends`)."""
+        return int(sum(self.unresolved_ends.values()))
+
+    @property
+    def unresolved_fraction(self):
+        """Fraction of starts that ended at no certified minimum: beside
+        :attr:`spurious_fraction`, the ends a scan could not call minima (saddles,
+        undetermined points, starts that did not converge or diverged)."""
+        return self.unresolved_count / self.n_starts
+
+    @property
+    def unresolved_interval(self):
+        """95% Wilson interval of :attr:`unresolved_fraction` (ndarray of shape (2,))."""
+        return wilson_interval(self.unresolved_count, self.n_starts)
 
     def export_graph(self, path):
         """Write the basin graph as GraphML (``.graphml``) or node-link JSON (``.json``)."""
@@ -338,10 +394,15 @@ class Scan:
     def __repr__(self):
         interval = self.spurious_interval
         where = f", path={self.path!r}" if self.path else ""
+        unresolved = ""
+        if self.unresolved_count:
+            lo, hi = self.unresolved_interval
+            unresolved = (f", unresolved_fraction={self.unresolved_fraction:.4g} "
+                          f"[{lo:.4g}, {hi:.4g}]")
         return (f"Scan(n_starts={self.n_starts}, points={len(self.points)} "
                 f"({len(self.minima)} minima, {len(self.saddles)} saddles), "
                 f"spurious_fraction={self.spurious_fraction:.4g} "
-                f"[{interval[0]:.4g}, {interval[1]:.4g}]{where})")
+                f"[{interval[0]:.4g}, {interval[1]:.4g}]{unresolved}{where})")
 
 
 # ---- the scan ---------------------------------------------------------------------------
@@ -419,8 +480,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     A start whose descent diverges (:func:`~landscape.descend`'s rule: a
     non-finite value, or a loss that keeps rising far above its start) ends
     with status ``DIVERGED`` and at no point.  A few such starts, at most 1% of
-    `n_starts`, are reported (``Scan.outcomes.status``) with a
-    :class:`~landscape.LandscapeWarning`;
+    `n_starts`, are reported (``Scan.outcomes.status``,
+    :attr:`Scan.unresolved_ends`) with a :class:`~landscape.LandscapeWarning`;
     more stop the scan with :class:`~landscape.DivergenceError` as soon as the
     count passes 1%.
 
@@ -502,7 +563,7 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         n_div = int(np.count_nonzero(result.outcomes.status == int(Status.DIVERGED)))
         if n_div:
             warnings.warn(f"{n_div} of {n_starts} starts diverged with lr = {lr:.4g}; they are "
-                          "ends with status DIVERGED (Scan.outcomes.status), not points.  A "
+                          "ends with status DIVERGED (Scan.unresolved_ends), not points.  A "
                           "smaller lr avoids them", LandscapeWarning, stacklevel=2)
         return result
     finally:

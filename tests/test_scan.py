@@ -427,7 +427,7 @@ def test_a_diverging_step_stops_the_scan_naming_lr_and_the_stable_step(tmp_path)
     # the store it created held no start: removed, so the same store can take another lr
     assert exc.store_removed and not store.exists() and not (tmp_path / "d.db.lock").exists()
     s = scan(m, 5, rng=0, lr=5 / 4, store=store, progress=False)
-    assert [p.kind for p in s.points] == ["strict-minimum"]
+    assert [p.kind for p in s.points] == ["strict-minimum"] and s.unresolved_count == 0
 
 
 def _steep_well():
@@ -446,7 +446,7 @@ def test_a_few_diverged_starts_are_reported_and_more_stop_the_scan(tmp_path):
     assert "diverged" in s.outcomes.message[7]
     (p,) = s.points                               # the diverged start is no point
     assert p.kind == "strict-minimum" and p.basin_count == 99
-    assert s.spurious_count == 0
+    assert s.unresolved_ends == {"diverged": 1} and s.spurious_count == 0
     # 2 of 100 stop the scan at the chunk that holds the second; earlier chunks stay stored
     X0[60] = -10.0
     store = tmp_path / "few.db"
@@ -457,6 +457,30 @@ def test_a_few_diverged_starts_are_reported_and_more_stop_the_scan(tmp_path):
     assert not info.value.store_removed
     with Store.open(store) as st:
         assert st.n_finished() == 50
+
+
+# ---- ends at no certified minimum (issue 15, item 12) ---------------------------------------
+def test_ends_at_no_certified_minimum_are_counted_beside_the_spurious_fraction():
+    # every end is a non-strict saddle: no spurious minimum, yet nothing is resolved
+    m = ls.AutogradModel(lambda z: z[0] ** 2 + z[1] ** 3, 2)
+    s = scan(m, 2, rng=0, init=np.array([[1.0, 0.0], [0.5, 0.0]]), lr=0.25, progress=False)
+    assert s.spurious_fraction == 0
+    assert s.unresolved_ends == {"non-strict-saddle": 2} and s.unresolved_count == 2
+    assert s.unresolved_fraction == 1
+    assert_array_equal(s.unresolved_interval, ls.wilson_interval(2, 2))
+    assert "unresolved_fraction=1 " in repr(s)
+    # starts out of steps end at no point: not converged
+    s = scan(_model(4), 20, rng=0, lr=5 / 4, maxiter=30, progress=False)
+    ends = s.unresolved_ends
+    assert set(ends) == {"not-converged"}
+    assert ends["not-converged"] == int(np.sum(s.outcomes.point < 0)) > 0
+    at_minima = sum(p.basin_count for p in s.minima)
+    assert at_minima + s.unresolved_count == s.n_starts
+    assert s.unresolved_fraction == ends["not-converged"] / 20
+    # a scan whose ends are all minima says so, and its repr stays as it was
+    s = scan(_model(4), 20, rng=0, lr=5 / 4, progress=False)
+    assert s.unresolved_ends == {} and s.unresolved_fraction == 0
+    assert "unresolved" not in repr(s)
 
 
 def test_bad_arguments():
