@@ -23,6 +23,7 @@ basins and saddle -> minimum edges are stored and returned as a :class:`Scan`.
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import numbers
 import os
 import time
@@ -408,7 +409,7 @@ class Scan:
 # ---- the scan ---------------------------------------------------------------------------
 def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, executor=None,
          chunk_size=_DEFAULT_CHUNK, progress=True, coarse_gtol=1e-3, visit_gtol=1e-4,
-         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3):
+         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, annotations=None):
     """Gradient descent from many starts to certified, classified critical points and their basins.
 
     Parameters
@@ -458,6 +459,12 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step : float
         Length of the step off a saddle along +- its most negative curvature
         direction, from which descent finds the minima the saddle connects.
+    annotations : dict, optional
+        JSON data to keep with the store (:meth:`Store.set_annotation`), written
+        when the scan opens it, before any start runs, so that a scan killed at
+        any moment still carries them; keys the store already has are kept.
+        ``landscape scan`` keeps its model description there, from which
+        ``landscape scan --store PATH`` resumes without the model flags.
 
     Returns
     -------
@@ -507,6 +514,7 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step = as_positive_float(saddle_step, "saddle_step")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    annotations = _check_annotations(annotations)
     _check_executor(executor)
     owned = not isinstance(store, Store)
     path = store.path if isinstance(store, Store) else (
@@ -526,6 +534,11 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     created = owned and path is not None and not os.path.exists(path)
     st = _open_store(store, path, settings)
     try:
+        if annotations:
+            present = st.annotations()
+            for key, value in annotations.items():
+                if key not in present:
+                    st.set_annotation(key, value)
         finished = st.finished_starts()
         if len(finished) and finished[-1] >= n_starts:
             raise StoreError(f"store {st.path} holds starts up to {finished[-1]}, more than "
@@ -569,6 +582,28 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     finally:
         if owned:
             st.close()
+
+
+def _check_annotations(annotations):
+    if annotations is None:
+        return {}
+    if not isinstance(annotations, dict):
+        raise TypeError(f"annotations must be a dict of JSON data, got "
+                        f"{type(annotations).__name__}")
+    for key, value in annotations.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"annotations keys must be non-empty strings, got {key!r}")
+        try:
+            json.dumps(value, default=_json_scalar)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"annotations[{key!r}] must be JSON data: {exc}") from None
+    return dict(annotations)
+
+
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def _store_path(store):
