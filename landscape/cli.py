@@ -565,9 +565,9 @@ def _divergence_text(exc, spec, store):
 
 def _executor(args):
     if args.workers is not None:
-        import concurrent.futures
+        from ._workers import process_pool
 
-        pool = concurrent.futures.ProcessPoolExecutor(args.workers)
+        pool = process_pool(args.workers)          # workers that die with this process
         return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
     if args.scheduler is not None:
         try:

@@ -402,6 +402,102 @@ def test_workers_give_the_in_process_result(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(a.outcomes.point, b.outcomes.point)
 
 
+# ---- workers die with the scan (issue 15, item 13) --------------------------------------------
+WORKER_EXIT_SECONDS = 5      # a worker of a killed scan is gone by then (its chunk takes ~minutes)
+
+
+def _children(pid):
+    """Live (not zombie) child processes of `pid`, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_scan_is_killed(tmp_path):
+    # lr = 1e-4: every start runs all its steps, so a chunk of 64 takes minutes
+    flags = [*MODEL_FLAGS, "--starts", 256, "--chunk-size", 64, "--lr", 1e-4, "--workers", 2,
+             "--store", "w.db", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "landscape.cli", "scan", *map(str, flags)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None
+            workers = _children(proc.pid)
+            time.sleep(0.1)
+        assert len(workers) >= 2, workers
+        time.sleep(1.0)                                  # the workers are inside their chunks
+        assert all(_alive(p) for p in workers)
+        proc.kill()                                      # kill -9 of the scan
+        proc.wait(timeout=30)
+        assert _wait_gone(workers, WORKER_EXIT_SECONDS) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in workers:                                # never leave an orphan behind
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_portable_fallback_ends_a_worker_whose_parent_died(tmp_path):
+    """Without prctl, the watchdog thread sees os.getppid() change and ends the worker."""
+    (tmp_path / "parent.py").write_text(
+        "import multiprocessing, os, time\n"
+        "from landscape._workers import exit_with_parent\n"
+        "def work(parent):\n"
+        "    exit_with_parent(parent, poll=0.05, use_prctl=False)\n"
+        "    while True:\n"
+        "        sum(range(10000))\n"
+        "if __name__ == '__main__':\n"
+        "    p = multiprocessing.Process(target=work, args=(os.getpid(),))\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(600)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(proc.stdout.readline())
+        time.sleep(0.5)
+        assert _alive(child)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_gone([child], WORKER_EXIT_SECONDS) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+        proc.stdout.close()
+
+
 # ---- one writer per store ---------------------------------------------------------------------
 def test_a_second_scan_of_a_store_in_use_exits_1_naming_the_writer(tmp_path):
     flags = ["--teacher", "identity:8", "--students", 8, "--starts", 100_000, "--lr", 5 / 8,
