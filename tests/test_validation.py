@@ -111,8 +111,8 @@ def test_a_loss_that_is_not_finite_at_a_moderate_point_says_so():
      r"teacher is too large: the loss overflows float64 \(its norms reach 1e\+300\); rescale"),
     (lambda: ls.LinearTarget(np.ones(3) * 1e200), r"beta is too large"),
     (lambda: ls.ReluTarget(np.eye(2) * HUGE), r"V is too large"),
-    (lambda: ls.ReluTarget(np.eye(2), a_star=[HUGE, 1.0]), r"the teacher \(V, a_star\) is too "
-                                                          "large"),
+    (lambda: ls.ReluTarget(np.eye(2), a_star=[HUGE, 1.0]),
+     r"the teacher \(V, a_star\) is too large"),
     (lambda: ls.EmpiricalReLU(np.ones((3, 2)) * HUGE, np.ones(3), width=4), r"X is too large"),
     (lambda: ls.EmpiricalReLU(np.ones((3, 2)), np.ones(3) * 1e200, width=4), r"y is too large"),
 ])
