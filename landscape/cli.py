@@ -481,6 +481,7 @@ def _stored_scan(store):
 
 def _new_scan_options(args, spec):
     """(n_starts, scan keyword arguments, where lr comes from) of a new scan."""
+    n_starts = _default(args.n_starts, 100)
     kwargs = {"rng": _default(args.rng, 0)}
     for key in ("init", "gtol", "maxiter"):
         if getattr(args, key) is not None:
@@ -493,9 +494,9 @@ def _new_scan_options(args, spec):
         kwargs["lr"] = 5.0 / spec["n_students"]        # Safran, Yehudai & Shamir (COLT 2021)
         source = _COLT21
     else:
-        kwargs["lr"] = None                            # ls.scan: 1 / lambda_max
-        source = "1/lambda_max at the first 8 starts"
-    return _default(args.n_starts, 100), kwargs, source
+        kwargs["lr"] = None                            # ls.scan's default: 1 / lambda_max
+        source = f"1/lambda_max at the first {min(n_starts, 8)} starts"
+    return n_starts, kwargs, source
 
 
 # flags a resumed scan must agree with its store on: dest -> (flag, setting of the store)

@@ -372,8 +372,8 @@ def test_the_default_step_and_where_it_came_from_are_printed(tmp_path, monkeypat
     assert main(["scan", *two_layer, "--starts", "6", "--store", "tl.db"]) == 0
     out, err = capsys.readouterr()
     lr = ls.Scan.load("tl.db").settings["lr"]
-    assert out.startswith(f"lr = {lr:.4g} (1/lambda_max at the first 8 starts)\n")
-    assert "lr (1/lambda_max at the first 8 starts)" in err         # said before the scan runs
+    assert out.startswith(f"lr = {lr:.4g} (1/lambda_max at the first 6 starts)\n")
+    assert "lr (1/lambda_max at the first 6 starts)" in err         # said before the scan runs
     m = ls.TwoLayerReLU(n_hidden=2, target=ls.LinearTarget(np.eye(3)[0]))
     assert lr == ls.scan(m, 6, rng=0, progress=False).settings["lr"]
 
