@@ -1188,8 +1188,10 @@ def _check_gradients(model, X, labels, gtol, path):
     gnorm = np.full(len(X), np.nan)          # NaN: no gradient (non-finite or a zero neuron)
     smooth = np.all(np.isfinite(X), axis=1)
     smooth[smooth] = ~model._nondifferentiable(X[smooth]).any(axis=1)
-    if smooth.any():
-        gnorm[smooth] = np.linalg.norm(model.grad_batch(X[smooth]), axis=1)
+    if smooth.any():       # the kernel, not grad_batch: an overflowing x is a bad row, not an error
+        with np.errstate(over="ignore", invalid="ignore"):
+            G = model._chunked(model._grad_batch, X[smooth], out_shape=(model.n_params,))
+            gnorm[smooth] = np.linalg.norm(G, axis=1)
     bad = np.flatnonzero(~(gnorm <= limit))
     if bad.size == 0:
         return

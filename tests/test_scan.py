@@ -343,6 +343,15 @@ def test_verify_catches_a_consistently_replaced_point(tmp_path):
         Scan.load(path, m, verify=True)
 
 
+def test_verify_refuses_a_point_replaced_by_one_where_the_gradient_overflows(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    s = scan(m, 4, rng=0, lr=5 / 4, store=path, progress=False)
+    _replace_x(path, "points", "id", 0, s.points[0].x * 1e300)
+    with pytest.raises(StoreError, match=r"point 0 \(table points, row id 0\) has "):
+        Scan.load(path, m, verify=True)
+
+
 def test_verify_needs_the_model_the_scan_was_run_with(tmp_path):
     m = _model(4)
     path = tmp_path / "run.db"
