@@ -11,8 +11,8 @@ from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
                        descend_and_polish, find_critical_point)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
                         pl_condition, random_directions, wilson_interval)
-from .errors import (LandscapeError, LandscapeWarning, NonDifferentiableError, StoreError,
-                     StoreInUseError)
+from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
+                     StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
@@ -68,6 +68,7 @@ __all__ = [
     # errors
     "StoreError",
     "StoreInUseError",
+    "DivergenceError",
     "LandscapeError",
     "LandscapeWarning",
     "NonDifferentiableError",

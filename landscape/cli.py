@@ -13,14 +13,20 @@ keys are the Python keyword names (``n_starts``, ``rng``, ``lr``, ``store``,
 ``teacher``, ``n_students``, ...), at the top level or in a table named after
 the subcommand (``[scan]``); flags on the command line override the file.
 
-Exit codes: 0 success, 1 failure, 2 bad usage (the message says what to fix),
-130 interrupted (a scan's store stays resumable: run the same command again).
+Exit codes: 0 success, 1 failure (a diverging step, a store another scan is
+writing, an unfinished store to read, an internal error), 2 bad usage (the message
+names the flag and says what to fix), 130 interrupted (a scan's store stays
+resumable: run the same command again).
 """
 
 import argparse
 import json
+import math
+import numbers
 import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +36,10 @@ __all__ = ["main"]
 
 class UsageError(Exception):
     """Bad command-line usage: exit code 2 with the message."""
+
+
+class Failure(Exception):
+    """The command was right but could not be done: exit code 1 with the message."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,17 +152,27 @@ def _resolve(value, kind, what):
 
 
 def _build_model(spec):
+    """The model of a spec; a teacher or target the model refuses is bad usage naming its flag."""
     import landscape as ls
 
     k = spec["n_students"]
-    if spec["model"] == "teacher-student":
+    target = "--beta" if "beta" in spec else "--teacher"
+    try:
+        if spec["model"] == "teacher-student":
+            V = _resolve(spec["teacher"], "matrix", "--teacher")
+            return ls.ReluTeacherStudent(teacher=V, n_students=k)
+        if "beta" in spec:
+            return ls.TwoLayerReLU(n_hidden=k, target=ls.LinearTarget(
+                _resolve(spec["beta"], "vector", "--beta")))
         V = _resolve(spec["teacher"], "matrix", "--teacher")
-        return ls.ReluTeacherStudent(teacher=V, n_students=k)
-    if "beta" in spec:
-        return ls.TwoLayerReLU(n_hidden=k, target=ls.LinearTarget(
-            _resolve(spec["beta"], "vector", "--beta")))
-    V = _resolve(spec["teacher"], "matrix", "--teacher")
-    return ls.TwoLayerReLU(n_hidden=k, target=ls.ReluTarget(V))
+        return ls.TwoLayerReLU(n_hidden=k, target=ls.ReluTarget(V))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{target} {_brief_spec(spec.get('beta', spec.get('teacher')))}: "
+                         f"{exc}") from None
+
+
+def _brief_spec(value):
+    return "(array from file)" if isinstance(value, dict) else str(value)
 
 
 def _describe(spec):
@@ -321,6 +341,10 @@ def _load_config(path, command, subparser):
                                  f"{a.type.__name__}") from None
         if a.nargs in ("+", 2) and not isinstance(value, list):
             raise UsageError(f"--config {path}: {key} must be a list")
+        if a.nargs == 0 and not isinstance(value, bool):           # a switch
+            raise UsageError(f"--config {path}: {key} = {value!r} must be true or false")
+        if a.type is None and a.nargs is None and not isinstance(value, str):
+            raise UsageError(f"--config {path}: {key} = {value!r} must be a string")
         out[key] = value
     return out
 
@@ -337,7 +361,47 @@ def _parse(parser, sub, argv):
         subparser.set_defaults(**defaults)
         args = parser.parse_args(argv)
         args.config_values = defaults
+    _check_options(args, argv)
     return args
+
+
+# Every numeric option, checked on every path of every command (flags and --config values
+# alike) before anything runs: dest -> (flag, rule, what it is).
+_OPTIONS = {
+    "n_students": ("--students", "count", "the number of student (hidden) neurons"),
+    "n_starts": ("--starts", "count", "the number of starts"),
+    "rng": ("--seed", "seed", "the random seed"),
+    "init": ("--init", "positive", "the standard deviation of the initial entries"),
+    "lr": ("--lr", "positive", "the gradient-descent step size"),
+    "gtol": ("--gtol", "positive", "the gradient tolerance"),
+    "maxiter": ("--maxiter", "count", "the gradient steps per start"),
+    "chunk_size": ("--chunk-size", "count", "the starts per task"),
+    "workers": ("--workers", "count", "the number of processes"),
+    "point_id": ("--point-id", "seed", "the id of a critical point of the store"),
+    "n_directions": ("--directions", "count", "the number of random directions"),
+    "n_radii": ("--n-radii", "count", "the number of radii"),
+}
+_RULES = {"count": "a whole number >= 1", "seed": "a whole number >= 0",
+          "positive": "a finite number > 0"}
+
+
+def _check_options(args, argv):
+    for dest, (flag, rule, what) in _OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if rule == "positive":
+            ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                  and math.isfinite(value) and value > 0)
+        else:
+            ok = (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                  and value >= (1 if rule == "count" else 0))
+        if not ok:
+            given = any(a == flag or a.startswith(flag + "=") for a in argv)
+            where = "" if given or dest not in args.config_values else \
+                f" (key {dest} of --config {args.config})"
+            shown = f"{value:g}" if isinstance(value, float) else repr(value)
+            raise UsageError(f"{flag} {shown}{where}: {what} must be {_RULES[rule]}")
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -345,90 +409,166 @@ def _default(value, default):
     return default if value is None else value
 
 
+_COLT21 = "5/k, the COLT'21 protocol"
+
+
 def _cmd_scan(args, out, err):
     import landscape as ls
-    from .store import Store
+    from .errors import DivergenceError, LandscapeWarning
 
     store = _default(args.store, "scan.db")
-    stored_spec = None
-    if os.path.exists(store):
-        with Store.open(store) as st:
-            stored_spec = st.annotations().get("model", {}).get("spec")
-    if _has_model_flags(args) or stored_spec is None:
-        spec = _model_spec(args)
-    else:
-        spec = stored_spec
-    if stored_spec is not None and spec != stored_spec:
-        raise UsageError(f"store {store} holds a scan of {_describe(stored_spec)}, not of "
+    stored = _stored_scan(store) if os.path.exists(store) else None
+    if stored is not None:        # a store another scan is writing: say so before anything else
+        from ._lock import WriteLock
+
+        WriteLock.acquire(store).release()
+    if stored is not None and stored["spec"] is None and not _has_model_flags(args):
+        raise UsageError(f"store {store} does not record which model it scanned (it was not "
+                         "written by 'landscape scan'); pass the model flags (--teacher ..., "
+                         "--students ..., ...) to resume it")
+    spec = _model_spec(args) if stored is None or _has_model_flags(args) else stored["spec"]
+    if stored is not None and stored["spec"] is not None and spec != stored["spec"]:
+        raise UsageError(f"store {store} holds a scan of {_describe(stored['spec'])}, not of "
                          f"{_describe(spec)}; omit the model flags to resume it, or pass "
                          "another --store")
     model = _build_model(spec)
-    n_starts = _default(args.n_starts, 100)
-    kwargs = dict(rng=_default(args.rng, 0), store=store, progress=not args.quiet)
-    for key in ("init", "lr", "gtol", "maxiter", "chunk_size"):
-        if getattr(args, key) is not None:
-            kwargs[key] = getattr(args, key)
-    resuming = os.path.exists(store)
-    if resuming and stored_spec is not None:
-        with Store.open(store) as st:
-            stored = st.settings
-        for key in ("init", "lr", "gtol", "maxiter"):     # resume with the stored settings
-            if key not in kwargs and key in stored:
-                kwargs[key] = stored[key]["scale"] if key == "init" else stored[key]
-        if args.rng is None:
-            kwargs["rng"] = None
-    executor, close = _executor(args)
+    if stored is None:
+        n_starts, kwargs, source = _new_scan_options(args, spec)
+    else:
+        n_starts, kwargs, source = _resume_options(args, store, stored)
+    kwargs.update(store=store, progress=not args.quiet, annotations=_annotations(spec, args))
+    if args.chunk_size is not None:
+        kwargs["chunk_size"] = args.chunk_size
     if not args.quiet:
-        verb = "resuming" if resuming else "scanning"
-        print(f"{verb} {_describe(spec)}: {n_starts} starts -> {store}", file=err)
+        verb = "resuming" if stored is not None else "scanning"
+        step = f"lr = {kwargs['lr']:.4g}" if kwargs.get("lr") is not None else "lr"
+        print(f"{verb} {_describe(spec)}: {n_starts} starts -> {store}; {step} ({source})",
+              file=err)
+    executor, close = _executor(args)
     try:
-        s = _scan_with_annotations(model, n_starts, kwargs, executor, spec, args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LandscapeWarning)
+            # the CLI says this itself, naming --lr (below)
+            warnings.filterwarnings("ignore", r"\d+ of \d+ starts diverged", LandscapeWarning)
+            s = ls.scan(model, n_starts, executor=executor, **kwargs)
+    except DivergenceError as exc:
+        raise Failure(_divergence_text(exc, spec, store)) from None
     finally:
         close()
-    _print_scan(s, out)
+    for w in caught:
+        print(f"landscape: warning: {w.message}", file=err)
+    _print_scan(s, out, source)
+    n_div = int(np.count_nonzero(s.outcomes.status == int(ls.Status.DIVERGED)))
+    if n_div:
+        print(f"landscape: warning: {n_div} of {s.n_starts} starts diverged with --lr "
+              f"{s.settings['lr']:.4g}; they are counted as unresolved ends, not points; a "
+              "smaller --lr avoids them", file=err)
     if args.report:
         path = ls.write_report(s, args.report, self_contained=bool(args.self_contained))
         print(f"report: {path}", file=out)
     return 0
 
 
-def _scan_with_annotations(model, n_starts, kwargs, executor, spec, args):
-    """Run the scan, keeping the model description (and the config) with the store."""
-    import landscape as ls
-    from .errors import StoreError
-
-    store = kwargs["store"]
-    try:           # the scan creates the store; it is annotated however the scan ends, ...
-        ls.scan(model, n_starts, executor=executor, **kwargs)
-    except StoreError:
-        raise      # ... unless the store is another writer's, another scan's, or damaged
-    except BaseException:
-        _annotate(store, spec, args)
-        raise
-    _annotate(store, spec, args)
-    return ls.Scan.load(store)
-
-
-def _annotate(store, spec, args):
+def _stored_scan(store):
+    """What a scan's store says about itself: the model spec (or None), settings, progress."""
     from .store import Store
 
-    if not os.path.exists(store):
-        return
-    with Store.open(store, write=True) as st:
-        notes = st.annotations()
-        if "model" not in notes:
-            st.set_annotation("model", {"spec": spec, "description": _describe(spec)})
-        if args.config and "config" not in notes:
-            st.set_annotation("config", {"file": str(args.config), **args.config_values})
+    with Store.open(store) as st:
+        return {"spec": st.annotations().get("model", {}).get("spec"),
+                "settings": st.settings, "finished": st.finished_starts(),
+                "finalized": st.finalized}
+
+
+def _new_scan_options(args, spec):
+    """(n_starts, scan keyword arguments, where lr comes from) of a new scan."""
+    n_starts = _default(args.n_starts, 100)
+    kwargs = {"rng": _default(args.rng, 0)}
+    for key in ("init", "gtol", "maxiter"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    if args.lr is not None:
+        kwargs["lr"] = args.lr
+        source = ("--lr" if "lr" not in args.config_values or args.lr != args.config_values["lr"]
+                  else f"lr in --config {args.config}")
+    elif spec["model"] == "teacher-student":
+        kwargs["lr"] = 5.0 / spec["n_students"]        # Safran, Yehudai & Shamir (COLT 2021)
+        source = _COLT21
+    else:
+        kwargs["lr"] = None                            # ls.scan's default: 1 / lambda_max
+        source = f"1/lambda_max at the first {min(n_starts, 8)} starts"
+    return n_starts, kwargs, source
+
+
+# flags a resumed scan must agree with its store on: dest -> (flag, setting of the store)
+_RESUME_FLAGS = {"lr": ("--lr", lambda st: st["lr"]),
+                 "gtol": ("--gtol", lambda st: st["gtol"]),
+                 "maxiter": ("--maxiter", lambda st: st["maxiter"]),
+                 "init": ("--init", lambda st: st["init"].get("scale"))}
+
+
+def _resume_options(args, store, stored):
+    """(n_starts, scan keyword arguments, where lr comes from) to resume `store` as stored."""
+    from .scan import _seed
+
+    settings, finished = stored["settings"], stored["finished"]
+    if settings["init"]["kind"] != "normal":
+        raise UsageError(f"store {store} was scanned from explicit initial points, which are "
+                         "not stored; resume it from Python with ls.scan(model, n_starts, "
+                         "init=X0, store=...)")
+    for dest, (flag, value_of) in _RESUME_FLAGS.items():
+        given, was = getattr(args, dest), value_of(settings)
+        if given is not None and float(given) != float(was):
+            raise UsageError(f"{flag} {given:g}: store {store} was scanned with {flag} {was:g}; "
+                             f"omit {flag} to resume it, or pass another --store")
+    if args.rng is not None and _seed(args.rng, None) != settings["seed"]:
+        raise UsageError(f"--seed {args.rng}: store {store} was scanned with another seed; omit "
+                         "--seed to resume it, or pass another --store")
+    n_starts = _default(args.n_starts, int(settings["n_starts"]))
+    if len(finished) and n_starts <= int(finished[-1]):
+        raise UsageError(f"--starts {n_starts}: store {store} holds starts 0..{finished[-1]}; "
+                         f"pass --starts {finished[-1] + 1} or more, or omit --starts to "
+                         f"resume the stored scan of {settings['n_starts']} starts")
+    kwargs = dict(rng=None, init=settings["init"]["scale"], lr=settings["lr"])
+    for key in ("gtol", "coarse_gtol", "visit_gtol", "maxiter", "loss_rtol", "xtol",
+                "saddle_step"):
+        kwargs[key] = settings[key]
+    return n_starts, kwargs, f"stored with the scan in {store}"
+
+
+def _annotations(spec, args):
+    """What a scan's store keeps besides its settings: the model, and the config file."""
+    notes = {"model": {"spec": spec, "description": _describe(spec)}}
+    if args.config:
+        notes["config"] = {"file": str(args.config), **args.config_values}
+    return notes
+
+
+def _divergence_text(exc, spec, store):
+    text = (f"gradient descent diverged from {exc.n_diverged} of the {exc.n_run} starts run "
+            f"(of {exc.n_starts}) with --lr {exc.lr:.4g}: the step is too large for the "
+            "curvature of the loss (a scan tolerates at most 1% of its starts diverging).  ")
+    if exc.lr_stable is not None:
+        text += (f"The largest stable step at the first starts is about 2/lambda_max = "
+                 f"{exc.lr_stable:.4g}: pass a smaller --lr, e.g. --lr {exc.lr_stable / 2:.3g} "
+                 "(1/lambda_max)")
+    else:
+        text += "Pass a smaller --lr"
+    if spec["model"] == "teacher-student" and not math.isclose(exc.lr, 5 / spec["n_students"]):
+        text += f", or omit --lr for {5 / spec['n_students']:.4g} ({_COLT21})"
+    text += "."
+    if exc.store_removed:
+        text += f"  Store {store} held no start and was removed."
+    else:
+        text += (f"  Store {store} keeps the starts finished with --lr {exc.lr:.4g}: use "
+                 "another --store for another --lr.")
+    return text
 
 
 def _executor(args):
     if args.workers is not None:
-        if args.workers < 1:
-            raise UsageError(f"--workers {args.workers}: give a positive number of processes")
-        import concurrent.futures
+        from ._workers import process_pool
 
-        pool = concurrent.futures.ProcessPoolExecutor(args.workers)
+        pool = process_pool(args.workers)          # workers that die with this process
         return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
     if args.scheduler is not None:
         try:
@@ -441,16 +581,25 @@ def _executor(args):
     return None, lambda: None
 
 
-def _print_scan(s, out):
+def _print_scan(s, out, lr_source):
+    print(f"lr = {s.settings['lr']:.4g} ({lr_source})", file=out)
     print(f"{s.n_starts} starts, {len(s.points)} distinct critical points "
           f"({len(s.minima)} minima, {len(s.saddles)} saddles), spurious fraction "
           f"{s.spurious_fraction:.4g} [{s.spurious_interval[0]:.3g}, "
           f"{s.spurious_interval[1]:.3g}], {s.wall_seconds:.1f} s", file=out)
+    where = ", ".join(f"{n} {kind}" for kind, n in s.unresolved_ends.items())
+    lo, hi = s.unresolved_interval
+    print(f"unresolved ends (at no certified minimum) {s.unresolved_fraction:.4g} "
+          f"[{_zero(lo):.3g}, {hi:.3g}]" + (f": {where}" if where else ""), file=out)
     rows = [[p.id, p.kind, f"{p.loss:.10g}", _opt(p.classification.index),
              _opt(p.classification.nullity), _num(p.classification.lambda_min),
              p.basin_count, f"{p.basin_fraction:.3f}"] for p in s.points]
     _table(["id", "kind", "loss", "index", "nullity", "lambda_min", "basin", "fraction"],
            rows, out)
+
+
+def _zero(v):
+    return 0.0 if abs(v) < 1e-12 else v          # Wilson's 0 comes out as ~1e-19
 
 
 def _opt(v):
@@ -473,20 +622,14 @@ def _table(columns, rows, out):
 
 def _point_and_model(args):
     """(model, x, spec) from POINT.npy + model flags, or from --store (+ --point-id)."""
-    from .scan import Scan
-    from .store import Store
-
     if args.store is not None:
-        if not os.path.isfile(args.store):
-            raise UsageError(f"--store: no such file {args.store!r}")
-        with Store.open(args.store) as st:
-            spec = st.annotations().get("model", {}).get("spec")
+        s = _finished_scan(args.store, "--store")
+        spec = s.annotations.get("model", {}).get("spec")
         if _has_model_flags(args):
             spec = _model_spec(args)
         if spec is None:
             raise UsageError(f"store {args.store} does not say which model it scanned; pass "
                              "the model flags (--teacher, --students, ...)")
-        s = Scan.load(args.store)
         pid = _default(getattr(args, "point_id", None), 0)
         if not 0 <= pid < len(s.points):
             raise UsageError(f"--point-id {pid}: the store has points 0..{len(s.points) - 1}")
@@ -499,7 +642,34 @@ def _point_and_model(args):
     if x.size != model.n_params:
         raise UsageError(f"POINT {args.point}: has {x.size} entries (shape {x.shape}); "
                          f"{_describe(spec)} has {model.n_params} parameters")
-    return model, np.asarray(x, dtype=float).ravel(), spec
+    x = np.asarray(x).ravel()
+    try:
+        model.loss(x)                  # finite, real, and where the loss does not overflow
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"POINT {args.point}: {exc}") from None
+    return model, x.astype(float), spec
+
+
+def _finished_scan(path, what):
+    """The finished scan of the store at `path`; an unfinished one says how to finish it."""
+    import shlex
+
+    from .scan import Scan, _is_final
+    from .store import Store
+
+    with Store.open(_existing(path, what)) as st:
+        settings = st.settings
+        n = settings.get("n_starts") if isinstance(settings, dict) else None
+        final, done = _is_final(st, n), st.n_finished()
+        spec = st.annotations().get("model", {}).get("spec")
+    if not final:
+        how = f"landscape scan --store {shlex.quote(os.fspath(path))}"
+        if spec is None:
+            how += " --teacher ... --students ... (its model flags)"
+        raise Failure(f"store {path} holds an unfinished scan ({done} of {n} starts done): "
+                      f"finish it with '{how}' (it resumes where the scan stopped), then run "
+                      "this command again")
+    return Scan.load(path)
 
 
 def _classification_row(c):
@@ -516,7 +686,11 @@ def _cmd_classify(args, out, err):
     import landscape as ls
 
     if args.store is not None and args.point is None and not _has_model_flags(args):
-        s = ls.Scan.load(_existing(args.store, "--store"))
+        if args.gtol is not None:
+            raise UsageError(f"--gtol {args.gtol:g}: the points of a store were certified and "
+                             "classified by its scan (with the scan's --gtol); --gtol applies "
+                             "to classifying a POINT.npy")
+        s = _finished_scan(args.store, "--store")
         if args.json:
             print(dumps([{"id": p.id, "basin_count": p.basin_count,
                           "classification": p.classification.to_dict()} for p in s.points]),
@@ -555,6 +729,7 @@ def _existing(path, what):
 
 
 _TESTS = ("local-convexity", "opsc", "pl")
+_DIRECTION_KINDS = ("uniform", "neuron", "split-rotation")
 
 
 def _cmd_convexity(args, out, err):
@@ -569,12 +744,22 @@ def _cmd_convexity(args, out, err):
         raise UsageError("give either POINT.npy or --store, not both")
     model, x, spec = _point_and_model(args)
     lo, hi = args.radii or (1e-4, 1e-1)
-    if not 0 < lo < hi:
-        raise UsageError(f"--radii {lo} {hi}: need 0 < RMIN < RMAX")
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise UsageError(f"--radii {lo} {hi}: need 0 < RMIN < RMAX, both finite")
     radii = np.logspace(np.log10(lo), np.log10(hi), _default(args.n_radii, 7))
     kind = _default(args.kind, "uniform")
-    U = ls.random_directions(model, _default(args.n_directions, 64), _default(args.rng, 0),
-                             kind=kind, **({"x": x} if kind == "split-rotation" else {}))
+    if kind not in _DIRECTION_KINDS:
+        raise UsageError(f"--kind {kind}: choose from {', '.join(_DIRECTION_KINDS)}")
+    try:
+        U = ls.random_directions(model, _default(args.n_directions, 64), _default(args.rng, 0),
+                                 kind=kind, **({"x": x} if kind == "split-rotation" else {}))
+    except ValueError as exc:          # the point has no aligned pair of neurons to split
+        if kind != "split-rotation":
+            raise
+        why = str(exc).split("; pass pair=")[0].replace("pair=None: ", "")
+        raise UsageError(f"--kind split-rotation: {why}; this point has no split neuron to "
+                         "rotate apart: choose a point with two aligned neurons or another "
+                         "--kind") from None
     results = []
     for t in tests:
         if t == "local-convexity":
@@ -610,7 +795,7 @@ def _cmd_convexity(args, out, err):
 def _cmd_report(args, out, err):
     import landscape as ls
 
-    path = ls.write_report(_existing(args.store, "STORE"), _default(args.out_dir, "report"),
+    path = ls.write_report(_finished_scan(args.store, "STORE"), _default(args.out_dir, "report"),
                            self_contained=bool(args.self_contained), title=args.title)
     print(f"report: {path}", file=out)
     return 0
@@ -658,7 +843,9 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 1 on failure, 2 on bad usage, 130 when interrupted.
+        0 on success, 1 on failure (including internal errors), 2 on bad usage (every
+        usage error is found by the command itself and names its flag), 130 when
+        interrupted.
     """
     from .errors import LandscapeError, StoreError, StoreInUseError
 
@@ -678,13 +865,10 @@ def main(argv=None):
         print(str(exc) if str(exc).startswith("landscape") else f"landscape: error: {exc}",
               file=err)
         return 2
-    except StoreInUseError as exc:     # not bad usage: the same command works once it is free
+    except (Failure, StoreInUseError) as exc:   # the same command works once the cause is gone
         print(f"landscape: failed: {exc}", file=err)
         return 1
-    except StoreError as exc:
-        print(f"landscape: error: {exc}", file=err)
-        return 2
-    except (ValueError, TypeError) as exc:
+    except StoreError as exc:          # not a store, damaged, of other settings: use another
         print(f"landscape: error: {exc}", file=err)
         return 2
     except BrokenPipeError:            # output piped into a command that stopped reading
@@ -696,6 +880,11 @@ def main(argv=None):
         return 130
     except (LandscapeError, OSError, RuntimeError) as exc:
         print(f"landscape: failed: {exc}", file=err)
+        return 1
+    except Exception as exc:           # noqa: BLE001 -- usage errors were all checked above
+        traceback.print_exc(file=err)
+        print(f"landscape: failed (an internal error; please report it with the command "
+              f"that caused it): {type(exc).__name__}: {exc}", file=err)
         return 1
 
 

@@ -7,7 +7,7 @@ argument and the fix), as numpy and scipy do.
 """
 
 __all__ = ["LandscapeError", "NonDifferentiableError", "StoreError", "StoreInUseError",
-           "LandscapeWarning"]
+           "DivergenceError", "LandscapeWarning"]
 
 
 class LandscapeError(Exception):
@@ -49,6 +49,31 @@ class StoreInUseError(StoreError):
     def __init__(self, message, path=None, *, pid=None):
         super().__init__(message, path)
         self.pid = pid
+
+
+class DivergenceError(LandscapeError):
+    """Gradient descent diverged from more starts of a scan than it tolerates: the step is too
+    large for the curvature of the loss.
+
+    Attributes
+    ----------
+    lr : float
+        The step size of the scan.
+    lr_stable : float or None
+        An estimate of the largest stable step: 2 / lambda_max, the largest Hessian
+        eigenvalue over the scan's first starts (None when it could not be estimated).
+    n_diverged, n_run, n_starts : int
+        Starts that diverged, starts run when the scan stopped, starts asked for.
+    path : str or None
+        The store; ``store_removed`` says whether it was removed (it held no start).
+    """
+
+    def __init__(self, message, *, lr, lr_stable, n_diverged, n_run, n_starts, path=None,
+                 store_removed=False):
+        super().__init__(message)
+        self.lr, self.lr_stable = lr, lr_stable
+        self.n_diverged, self.n_run, self.n_starts = n_diverged, n_run, n_starts
+        self.path, self.store_removed = path, store_removed
 
 
 class LandscapeWarning(UserWarning):

@@ -25,9 +25,11 @@ basins and saddle -> minimum edges are stored and returned as a :class:`Scan`.
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import numbers
 import os
 import time
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -41,7 +43,7 @@ from .convexity import wilson_interval
 from .critical import Status, descend, descend_and_polish
 from .critical.polish import is_positive_definite, min_curvature, newton_batch
 from .critical.root import check_model
-from .errors import StoreError
+from .errors import DivergenceError, LandscapeWarning, StoreError
 from .graph import basin_graph, write_graph
 from .models.symmetry import orbit_distance, orbit_norms
 from .store import Chunk, Store
@@ -55,6 +57,11 @@ _PROBE_SEED = 20210901
 _DEFAULT_CHUNK = 128
 _TRACED_STARTS = 32          # starts whose descent curves are stored (for reports), besides
                              # every start that visited a saddle
+_LR_PROBES = 8               # starts at which lambda_max is estimated (default lr, stable step)
+# A scan raises DivergenceError as soon as more than this fraction of its n_starts have
+# diverged (a step too large for the curvature); up to it, diverged starts are ends with
+# status DIVERGED (no point), with a LandscapeWarning.
+_DIVERGED_TOLERANCE = 0.01
 # Scan.load(..., verify=True) accepts |grad L| <= _VERIFY_FACTOR * gtol.  Every stored critical
 # point passed |grad L| <= gtol when it was written; evaluated again elsewhere (another BLAS
 # kernel, thread count or CPU) only the rounding of the gradient changes, by about n_params * eps
@@ -180,6 +187,15 @@ class Scan:
         starts and of every start that visited a saddle (arrays), for reports.
     annotations : dict
         JSON data attached to the store (see :meth:`Store.set_annotation`).
+
+    Notes
+    -----
+    Every start ends in one of three categories: at a global minimum, at a
+    spurious minimum (:attr:`spurious_fraction`), or at no certified minimum
+    (:attr:`unresolved_fraction`; :attr:`unresolved_ends` says where: saddles,
+    undetermined ``degenerate`` points, starts that did not converge or
+    diverged).  A spurious fraction of 0 means little when many ends are
+    unresolved.
     """
 
     def __init__(self, *, points, outcomes, edges, settings, path=None, wall_seconds=0.0,
@@ -251,6 +267,53 @@ class Scan:
     def spurious_interval(self):
         """95% Wilson interval of :attr:`spurious_fraction` (ndarray of shape (2,))."""
         return wilson_interval(self.spurious_count, self.n_starts)
+
+    def _end_categories(self):
+        """What each start ended at: its point's kind, or why it ended at none."""
+        kinds = [p.kind for p in self.points]
+        out = []
+        for q, kind, status in zip(self.outcomes.point, self.outcomes.kind,
+                                   self.outcomes.status):
+            if q >= 0:
+                out.append(kinds[q])
+            elif status == int(Status.DIVERGED):
+                out.append("diverged")
+            elif kind == "not-critical":
+                out.append("not-converged")
+            else:
+                out.append(kind)
+        return out
+
+    @property
+    def unresolved_ends(self):
+        """Starts that ended at no certified minimum, by what they ended at (a dict).
+
+        Keys are the kinds of the points they ended at (``strict-saddle``,
+        ``non-strict-saddle``, ``degenerate``: undetermined, ``maximum``), or
+        why they ended at no point: ``not-converged`` (out of steps before
+        |grad L| <= gtol), ``diverged`` (status DIVERGED), ``non-differentiable``
+        (a zero neuron).  With the ends at global and at spurious minima they
+        make up every start.
+        """
+        return dict(sorted(Counter(c for c in self._end_categories()
+                                   if c not in _MINIMA).items()))
+
+    @property
+    def unresolved_count(self):
+        """Starts that ended at no certified minimum (see :attr:`unresolved_ends`)."""
+        return int(sum(self.unresolved_ends.values()))
+
+    @property
+    def unresolved_fraction(self):
+        """Fraction of starts that ended at no certified minimum: beside
+        :attr:`spurious_fraction`, the ends a scan could not call minima (saddles,
+        undetermined points, starts that did not converge or diverged)."""
+        return self.unresolved_count / self.n_starts
+
+    @property
+    def unresolved_interval(self):
+        """95% Wilson interval of :attr:`unresolved_fraction` (ndarray of shape (2,))."""
+        return wilson_interval(self.unresolved_count, self.n_starts)
 
     def export_graph(self, path):
         """Write the basin graph as GraphML (``.graphml``) or node-link JSON (``.json``)."""
@@ -335,16 +398,21 @@ class Scan:
     def __repr__(self):
         interval = self.spurious_interval
         where = f", path={self.path!r}" if self.path else ""
+        unresolved = ""
+        if self.unresolved_count:
+            lo, hi = self.unresolved_interval
+            unresolved = (f", unresolved_fraction={self.unresolved_fraction:.4g} "
+                          f"[{lo:.4g}, {hi:.4g}]")
         return (f"Scan(n_starts={self.n_starts}, points={len(self.points)} "
                 f"({len(self.minima)} minima, {len(self.saddles)} saddles), "
                 f"spurious_fraction={self.spurious_fraction:.4g} "
-                f"[{interval[0]:.4g}, {interval[1]:.4g}]{where})")
+                f"[{interval[0]:.4g}, {interval[1]:.4g}]{unresolved}{where})")
 
 
 # ---- the scan ---------------------------------------------------------------------------
 def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, executor=None,
          chunk_size=_DEFAULT_CHUNK, progress=True, coarse_gtol=1e-3, visit_gtol=1e-4,
-         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3):
+         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, annotations=None):
     """Gradient descent from many starts to certified, classified critical points and their basins.
 
     Parameters
@@ -363,7 +431,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         a float: the standard deviation of the entries; an array: the starts.
     lr : float, optional
         Gradient-descent step size; default ``1 / lambda_max`` of the Hessian
-        over the first 8 starts.
+        over the first 8 starts.  (The COLT'21 protocol of Safran et al. uses
+        ``5 / k`` for the teacher-student model; ``landscape scan`` does too.)
     gtol : float
         Certified tolerance |grad L| <= gtol of every critical point.
     store : str, os.PathLike, Store or None
@@ -394,16 +463,38 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step : float
         Length of the step off a saddle along +- its most negative curvature
         direction, from which descent finds the minima the saddle connects.
+    annotations : dict, optional
+        JSON data to keep with the store (:meth:`Store.set_annotation`), written
+        when the scan opens it, before any start runs, so that a scan killed at
+        any moment still carries them; keys the store already has are kept.
+        ``landscape scan`` keeps its model description there, from which
+        ``landscape scan --store PATH`` resumes without the model flags.
 
     Returns
     -------
     Scan
+
+    Raises
+    ------
+    DivergenceError
+        Gradient descent diverged from more than 1% of the starts: `lr` is too
+        large.  The error estimates the largest stable step, 2 / lambda_max at
+        the first starts.  A store this call created and that holds no start is
+        removed, so the same command with a smaller `lr` can run.
 
     Notes
     -----
     Results are identical (bit for bit) for any chunk size, executor, worker
     count and interruption: every start depends on its own seed only, and
     everything after the starts runs in start order in this process.
+
+    A start whose descent diverges (:func:`~landscape.descend`'s rule: a
+    non-finite value, or a loss that keeps rising far above its start) ends
+    with status ``DIVERGED`` and at no point.  A few such starts, at most 1% of
+    `n_starts`, are reported (``Scan.outcomes.status``,
+    :attr:`Scan.unresolved_ends`) with a :class:`~landscape.LandscapeWarning`;
+    more stop the scan with :class:`~landscape.DivergenceError` as soon as the
+    count passes 1%.
 
     Examples
     --------
@@ -427,6 +518,7 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step = as_positive_float(saddle_step, "saddle_step")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    annotations = _check_annotations(annotations)
     _check_executor(executor)
     owned = not isinstance(store, Store)
     path = store.path if isinstance(store, Store) else (
@@ -436,17 +528,21 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     init_spec, X0_all = _init(model, init, n_starts)
     config = dict(seed=seed, init=init_spec)
     if lr is None:
-        first = np.arange(min(n_starts, 8))
-        lr = _default_lr(model, X0_all[first] if X0_all is not None
-                         else _initial_points(model, config, first))
+        lr = 1.0 / _lambda_max(model, _probe_starts(model, config, X0_all, n_starts))
     lr = as_positive_float(lr, "lr")
     settings = dict(model=_fingerprint(model), n_starts=n_starts, seed=seed, init=init_spec,
                     lr=lr, gtol=gtol, coarse_gtol=coarse_gtol, visit_gtol=visit_gtol,
                     maxiter=maxiter, loss_rtol=loss_rtol, xtol=xtol, saddle_step=saddle_step)
     config.update(settings)
 
+    created = owned and path is not None and not os.path.exists(path)
     st = _open_store(store, path, settings)
     try:
+        if annotations:
+            present = st.annotations()
+            for key, value in annotations.items():
+                if key not in present:
+                    st.set_annotation(key, value)
         finished = st.finished_starts()
         if len(finished) and finished[-1] >= n_starts:
             raise StoreError(f"store {st.path} holds starts up to {finished[-1]}, more than "
@@ -458,20 +554,60 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         if pending.size == 0 and _is_final(st, n_starts):
             return _scan_from_store(st)
         chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+        allowed = int(_DIVERGED_TOLERANCE * n_starts)
+        diverged = _n_diverged(model, st) if len(finished) else 0
+        n_run = len(finished)
         clock = time.perf_counter()
         with tqdm(total=n_starts, initial=n_starts - len(pending), disable=not progress,
                   desc="scan", unit="start", leave=False) as bar:
             for chunk in _run(model, config, chunks, X0_all, executor):
+                diverged += int(np.count_nonzero(chunk.status == int(Status.DIVERGED)))
+                n_run += len(chunk)
+                if diverged > allowed:
+                    removed = created and st.n_finished() == 0
+                    if removed:             # it holds nothing: the next try starts afresh
+                        owned = False
+                        _remove_store(st)
+                    raise _divergence_error(model, config, X0_all, diverged, n_run, st,
+                                            removed)
                 now = time.perf_counter()
                 st.write_chunk(chunk, elapsed=now - clock)
                 clock = now
                 bar.update(len(chunk))
         _finalize(model, st, config)
         st.add_wall_seconds(time.perf_counter() - clock)
-        return _scan_from_store(st)
+        result = _scan_from_store(st)
+        n_div = int(np.count_nonzero(result.outcomes.status == int(Status.DIVERGED)))
+        if n_div:
+            warnings.warn(f"{n_div} of {n_starts} starts diverged with lr = {lr:.4g}; they are "
+                          "ends with status DIVERGED (Scan.unresolved_ends), not points.  A "
+                          "smaller lr avoids them", LandscapeWarning, stacklevel=2)
+        return result
     finally:
         if owned:
             st.close()
+
+
+def _check_annotations(annotations):
+    if annotations is None:
+        return {}
+    if not isinstance(annotations, dict):
+        raise TypeError(f"annotations must be a dict of JSON data, got "
+                        f"{type(annotations).__name__}")
+    for key, value in annotations.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"annotations keys must be non-empty strings, got {key!r}")
+        try:
+            json.dumps(value, default=_json_scalar)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"annotations[{key!r}] must be JSON data: {exc}") from None
+    return dict(annotations)
+
+
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def _store_path(store):
@@ -560,8 +696,14 @@ def _initial_points(model, config, starts):
                       for i in starts]).reshape(len(starts), model.n_params)
 
 
-def _default_lr(model, X0):
-    """1 / the largest Hessian eigenvalue over the rows of X0."""
+def _probe_starts(model, config, X0_all, n_starts):
+    """The first starts (at most _LR_PROBES), where lambda_max is estimated."""
+    first = np.arange(min(n_starts, _LR_PROBES))
+    return X0_all[first] if X0_all is not None else _initial_points(model, config, first)
+
+
+def _lambda_max(model, X0):
+    """The largest Hessian eigenvalue over the rows of X0 (the default lr is its inverse)."""
     X = X0[~model._nondifferentiable(X0).any(axis=1)]
     if len(X) == 0:
         raise ValueError("cannot estimate lr: every initial point has a zero neuron; pass lr=...")
@@ -576,7 +718,53 @@ def _default_lr(model, X0):
             top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-6,
                                             v0=np.ones(model.n_params))[0][0]
         lam = max(lam, float(top))
-    return 1.0 / lam
+    return lam
+
+
+def _n_diverged(model, store):
+    """Starts stored with status DIVERGED."""
+    return int(np.count_nonzero(store.read_outcomes(model.n_params).status ==
+                                int(Status.DIVERGED)))
+
+
+def _remove_store(st):
+    """Delete the file of a store that holds no start (while holding its lock), and close it."""
+    st._conn.close()
+    try:
+        os.remove(st.path)
+    finally:
+        st.close()
+
+
+def _divergence_error(model, config, X0_all, n_diverged, n_run, st, removed):
+    """The DivergenceError of a scan, with the largest stable step estimated at its first starts."""
+    lr, n_starts = config["lr"], config["n_starts"]
+    try:
+        X = _probe_starts(model, config, X0_all, n_starts)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lam = _lambda_max(model, X)
+        stable = 2.0 / lam if np.isfinite(lam) and lam > 0 else None
+    except ValueError:                  # every probe start has a zero neuron
+        stable = None
+    text = (f"gradient descent diverged from {n_diverged} of the {n_run} starts run (of "
+            f"{n_starts}) with lr = {lr:.4g}: the step is too large for the curvature of the "
+            "loss, and a diverged start ends at no critical point (a scan tolerates at most "
+            f"{_DIVERGED_TOLERANCE:.0%} of its starts diverging).  ")
+    if stable is not None:
+        text += (f"The largest stable step at the first {len(X)} starts is about "
+                 f"2/lambda_max = {stable:.4g} (lambda_max = {2.0 / stable:.4g}, the largest "
+                 f"Hessian eigenvalue there): pass a smaller lr, e.g. lr = {stable / 2:.4g} "
+                 "(1/lambda_max, the default).")
+    else:
+        text += "Pass a smaller lr."
+    path = None if st.path == ":memory:" else st.path
+    if removed:
+        text += f"  The store {path} held no start and was removed."
+    elif path is not None:
+        text += (f"  Store {path} keeps the {st.n_finished()} starts finished with lr = "
+                 f"{lr:.4g}; scan with another lr into a new store.")
+    return DivergenceError(text, lr=lr, lr_stable=stable, n_diverged=n_diverged, n_run=n_run,
+                           n_starts=n_starts, path=path, store_removed=removed)
 
 
 def _fingerprint(model):
@@ -664,8 +852,12 @@ def _descend_chunk(model, config, starts, X0):
             message[i] = p.message[j]
         it_descent[go] += p.descent_iterations
         it_polish[go], pushes[go] = p.polish_iterations, p.pushes
-    classes = [classify(model, xi, gtol=gtol) if np.all(np.isfinite(xi))
-               else _not_critical("the descent diverged (non-finite iterate)") for xi in x]
+    # a diverged start is not classified: its end is a far-away point, not a candidate
+    ended = ((status != int(Status.DIVERGED)) & np.isfinite(loss)
+             & np.all(np.isfinite(x), axis=1))
+    classes = [classify(model, x[i], gtol=gtol) if ended[i]
+               else _not_critical(Status.DIVERGED.message) for i in range(B)]
+    status[~ended] = int(Status.DIVERGED)
     v_start, v_x, v_class = _visits(model, d, go, gtol)
     return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, min_eigenvalue=lam,
                  status=status, message=message, descent_iterations=it_descent,
@@ -1007,8 +1199,10 @@ def _check_gradients(model, X, labels, gtol, path):
     gnorm = np.full(len(X), np.nan)          # NaN: no gradient (non-finite or a zero neuron)
     smooth = np.all(np.isfinite(X), axis=1)
     smooth[smooth] = ~model._nondifferentiable(X[smooth]).any(axis=1)
-    if smooth.any():
-        gnorm[smooth] = np.linalg.norm(model.grad_batch(X[smooth]), axis=1)
+    if smooth.any():       # the kernel, not grad_batch: an overflowing x is a bad row, not an error
+        with np.errstate(over="ignore", invalid="ignore"):
+            G = model._chunked(model._grad_batch, X[smooth], out_shape=(model.n_params,))
+            gnorm[smooth] = np.linalg.norm(G, axis=1)
     bad = np.flatnonzero(~(gnorm <= limit))
     if bad.size == 0:
         return

@@ -98,8 +98,10 @@ def test_bad_flag_and_missing_file_are_bad_usage(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["scan", "--teacher", "foo:3", "--students", "2"], "--teacher 'foo:3' is not understood"),
     (["scan", "--teacher", "identity:3"], "--students is required"),
-    (["scan", "--teacher", "identity:3", "--students", "0"], "n_students must be >= 1"),
-    (["scan", "--teacher", "identity:3", "--students", "2", "--lr", "-1"], "lr"),
+    (["scan", "--teacher", "identity:3", "--students", "0"],
+     "--students 0: the number of student (hidden) neurons must be a whole number >= 1"),
+    (["scan", "--teacher", "identity:3", "--students", "2", "--lr", "-1"],
+     "--lr -1: the gradient-descent step size must be a finite number > 0"),
     (["scan", "--teacher", "random:3,2", "--students", "2"], "random:N,D,SEED"),
     (["scan", "--model", "two-layer", "--students", "2"], "exactly one target"),
     (["scan", "--model", "nope", "--students", "2"], "teacher-student or two-layer"),
@@ -108,12 +110,63 @@ def test_bad_flag_and_missing_file_are_bad_usage(tmp_path):
     (["classify"], "give a point"),
     (["study"], "give a study NAME or --list"),
     (["study", "no-such-study"], "unknown study 'no-such-study'"),
+    # every option is checked on every path, naming its flag (issue 15, items 4 and 7)
+    (["classify", "--store", "X", "--gtol", "-1"],
+     "--gtol -1: the gradient tolerance must be a finite number > 0"),
+    (["classify", "w.npy", *MODEL_FLAGS, "--gtol", "inf"], "--gtol inf"),
+    (["scan", *MODEL_FLAGS, "--starts", "0"], "--starts 0: the number of starts must be"),
+    (["scan", *MODEL_FLAGS, "--seed", "-1"], "--seed -1: the random seed must be"),
+    (["scan", *MODEL_FLAGS, "--init", "0"], "--init 0: the standard deviation"),
+    (["scan", *MODEL_FLAGS, "--maxiter", "0"], "--maxiter 0: the gradient steps per start"),
+    (["scan", *MODEL_FLAGS, "--chunk-size", "0"], "--chunk-size 0: the starts per task"),
+    (["scan", *MODEL_FLAGS, "--workers", "0"], "--workers 0: the number of processes"),
+    (["scan", *MODEL_FLAGS, "--gtol", "nan"], "--gtol nan"),
+    (["convexity", "--store", "X", "--directions", "0"], "--directions 0: the number of random"),
+    (["convexity", "--store", "X", "--n-radii", "0"], "--n-radii 0: the number of radii"),
+    (["convexity", "--store", "X", "--point-id", "-1"], "--point-id -1: the id of a critical"),
 ])
 def test_bad_usage_says_what_to_fix(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("*.db"))                      # nothing was created
+
+
+def test_config_values_are_checked_like_flags(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("c.toml").write_text("[classify]\ngtol = -1.0\n")
+    assert main(["classify", "--store", "X", "--config", "c.toml"]) == 2
+    assert "--gtol -1 (key gtol of --config c.toml): the gradient tolerance must be a finite " \
+        "number > 0" in capsys.readouterr().err
+    Path("s.toml").write_text("n_starts = true\nstore = 3\n")
+    assert main(["scan", *MODEL_FLAGS, "--config", "s.toml"]) == 2
+    assert "store = 3 must be a string" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.db"))
+
+
+def test_a_bad_point_or_teacher_file_is_bad_usage_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    W = np.eye(K)
+    W[1, 2] = np.nan
+    np.save("nan.npy", W)
+    assert main(["classify", "nan.npy", *MODEL_FLAGS]) == 2
+    assert "POINT nan.npy: x must be finite" in capsys.readouterr().err
+    np.save("huge.npy", np.eye(K) * 1e300)                # a teacher the loss overflows on
+    assert main(["classify", "nan.npy", "--teacher", "huge.npy", "--students", str(K)]) == 2
+    assert "--teacher (array from file): teacher" in capsys.readouterr().err
+
+
+def test_an_internal_failure_exits_1_not_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(ls, "scan", broken)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "4", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "landscape: failed (an internal error" in err
+    assert "ValueError: an internal inconsistency" in err
 
 
 def test_wrong_point_size_is_bad_usage(tmp_path, monkeypatch, capsys):
@@ -207,6 +260,137 @@ def test_resume_without_model_flags_uses_the_stored_model(tmp_path, monkeypatch,
     np.testing.assert_array_equal(s.outcomes.x, whole.outcomes.x)
 
 
+def test_a_killed_scan_resumes_and_extends_from_the_store_alone(tmp_path):
+    """Issue 15 item 7: after kill -9 the store still knows its model; the CLI says how to go on."""
+    n, k = 300, 6
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "landscape.cli", "scan", "--teacher",
+                             f"identity:{k}", "--students", str(k), "--starts", str(n),
+                             "--seed", "5", "--chunk-size", "4", "--store", "part.db", "-q"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _finished(tmp_path / "part.db") < 8 and time.monotonic() < deadline:
+        assert proc.poll() is None
+        time.sleep(0.05)
+    proc.kill()                                                  # kill -9: no clean-up at all
+    proc.wait(timeout=60)
+    done = _finished(tmp_path / "part.db")
+    assert 8 <= done < n
+    for command in (["classify", "--store", "part.db"], ["report", "part.db"],
+                    ["convexity", "--store", "part.db"]):
+        r = run_cli(*command, cwd=tmp_path)
+        assert r.returncode == 1, r.stderr
+        assert (f"store part.db holds an unfinished scan ({done} of {n} starts done): finish it "
+                "with 'landscape scan --store part.db'") in r.stderr
+        assert "Scan.load" not in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("scan", "--store", "part.db", "--starts", 5, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "--starts 5: store part.db holds starts 0.." in r.stderr
+    assert "n_starts" not in r.stderr
+    r = run_cli("scan", "--store", "part.db", "--quiet", cwd=tmp_path)    # no model flags
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"lr = {5 / k:.4g} (stored with the scan in part.db)\n")
+    m = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
+    resumed = ls.Scan.load(tmp_path / "part.db")
+    assert resumed.n_starts == n                                 # the stored n_starts
+    whole = ls.scan(m, n + 20, rng=5, lr=5 / k, progress=False)
+    np.testing.assert_array_equal(resumed.outcomes.x, whole.outcomes.x[:n])
+    r = run_cli("scan", "--store", "part.db", "--starts", n + 20, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr                           # extended from the store alone
+    extended = ls.Scan.load(tmp_path / "part.db")
+    np.testing.assert_array_equal(extended.outcomes.x, whole.outcomes.x)
+    assert [(p.kind, p.basin_count) for p in extended.points] == \
+        [(p.kind, p.basin_count) for p in whole.points]
+
+
+def test_resuming_with_other_settings_names_the_flag(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "4", "-q"]) == 0
+    capsys.readouterr()
+    for flags, message in ((["--lr", "0.5"], "--lr 0.5: store scan.db was scanned with --lr 1.25; "
+                                             "omit --lr to resume it, or pass another --store"),
+                           (["--gtol", "1e-9"], "--gtol 1e-09: store scan.db was scanned with "
+                                                "--gtol 1e-12"),
+                           (["--seed", "3"], "--seed 3: store scan.db was scanned with another "
+                                             "seed"),
+                           (["--starts", "3"], "--starts 3: store scan.db holds starts 0..3; "
+                                               "pass --starts 4 or more")):
+        assert main(["scan", *flags, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert "different settings" not in err and "n_starts" not in err
+
+
+def test_a_store_without_its_model_asks_for_the_model_flags(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ls.scan(ls.ReluTeacherStudent(teacher=np.eye(K), n_students=K), 4, rng=0, lr=5 / K,
+            store="py.db", progress=False)                     # written from Python
+    assert main(["scan", "--store", "py.db", "-q"]) == 2
+    assert "store py.db does not record which model it scanned" in capsys.readouterr().err
+    assert main(["scan", "--store", "py.db", *MODEL_FLAGS, "-q"]) == 0
+
+
+def test_split_rotation_without_an_aligned_pair_names_the_flag(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "4", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["convexity", "--store", "scan.db", "--kind", "split-rotation"]) == 2
+    err = capsys.readouterr().err
+    assert "--kind split-rotation: no two neurons of x are aligned" in err
+    assert "pair=" not in err
+
+
+# ---- the step size (issue 15, items 2 and 10) -----------------------------------------------
+def test_a_diverging_step_exits_1_naming_lr_and_the_stable_step(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["scan", *MODEL_FLAGS, "--starts", "5", "--lr", "50", "--maxiter", "2000"]
+    assert main(argv + ["-q"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""                                # no table of "critical points"
+    assert ("landscape: failed: gradient descent diverged from 5 of the 5 starts run (of 5) "
+            "with --lr 50") in err
+    stable = float(err.split("2/lambda_max = ")[1].split(":")[0])
+    assert f"pass a smaller --lr, e.g. --lr {stable / 2:.3g}" in err
+    assert "or omit --lr for 1.25 (5/k, the COLT'21 protocol)" in err
+    assert "Store scan.db held no start and was removed" in err
+    assert not Path("scan.db").exists()
+    assert main(["scan", *MODEL_FLAGS, "--starts", "5", "-q"]) == 0     # the default step works
+
+
+def test_the_default_step_and_where_it_came_from_are_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "6", "--store", "ts.db", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"lr = {5 / K:.4g} (5/k, the COLT'21 protocol)\n")
+    assert ls.Scan.load("ts.db").settings["lr"] == 5 / K
+    assert main(["scan", *MODEL_FLAGS, "--starts", "6", "--store", "lr.db", "--lr", "0.7",
+                 "-q"]) == 0
+    assert capsys.readouterr().out.startswith("lr = 0.7 (--lr)\n")
+    # other models keep 1 / lambda_max at the first 8 starts (ls.scan's default)
+    two_layer = ["--model", "two-layer", "--beta", "e1:3", "--students", "2"]
+    assert main(["scan", *two_layer, "--starts", "6", "--store", "tl.db"]) == 0
+    out, err = capsys.readouterr()
+    lr = ls.Scan.load("tl.db").settings["lr"]
+    assert out.startswith(f"lr = {lr:.4g} (1/lambda_max at the first 6 starts)\n")
+    assert "lr (1/lambda_max at the first 6 starts)" in err         # said before the scan runs
+    m = ls.TwoLayerReLU(n_hidden=2, target=ls.LinearTarget(np.eye(3)[0]))
+    assert lr == ls.scan(m, 6, rng=0, progress=False).settings["lr"]
+
+
+def test_the_summary_counts_ends_at_no_certified_minimum(tmp_path, monkeypatch, capsys):
+    """Issue 15 item 12: the spurious fraction is not the only category of ends."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", *MODEL_FLAGS, "--starts", "20", "--maxiter", "30", "-q"]) == 0
+    out = capsys.readouterr().out
+    s = ls.Scan.load("scan.db")
+    n = s.unresolved_ends["not-converged"]
+    lo, hi = s.unresolved_interval
+    assert n > 0 and s.spurious_fraction == 0
+    assert (f"unresolved ends (at no certified minimum) {n / 20:.4g} [{lo:.3g}, {hi:.3g}]: "
+            f"{n} not-converged") in out.splitlines()
+
+
 def test_workers_give_the_in_process_result(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     common = [*MODEL_FLAGS, "--starts", "12", "--seed", "4", "--lr", "1.25",
@@ -216,6 +400,102 @@ def test_workers_give_the_in_process_result(tmp_path, monkeypatch, capsys):
     a, b = ls.Scan.load("a.db"), ls.Scan.load("b.db")
     np.testing.assert_array_equal(a.outcomes.x, b.outcomes.x)
     np.testing.assert_array_equal(a.outcomes.point, b.outcomes.point)
+
+
+# ---- workers die with the scan (issue 15, item 13) --------------------------------------------
+WORKER_EXIT_SECONDS = 5      # a worker of a killed scan is gone by then (its chunk takes ~minutes)
+
+
+def _children(pid):
+    """Live (not zombie) child processes of `pid`, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_scan_is_killed(tmp_path):
+    # lr = 1e-4: every start runs all its steps, so a chunk of 64 takes minutes
+    flags = [*MODEL_FLAGS, "--starts", 256, "--chunk-size", 64, "--lr", 1e-4, "--workers", 2,
+             "--store", "w.db", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "landscape.cli", "scan", *map(str, flags)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None
+            workers = _children(proc.pid)
+            time.sleep(0.1)
+        assert len(workers) >= 2, workers
+        time.sleep(1.0)                                  # the workers are inside their chunks
+        assert all(_alive(p) for p in workers)
+        proc.kill()                                      # kill -9 of the scan
+        proc.wait(timeout=30)
+        assert _wait_gone(workers, WORKER_EXIT_SECONDS) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in workers:                                # never leave an orphan behind
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_portable_fallback_ends_a_worker_whose_parent_died(tmp_path):
+    """Without prctl, the watchdog thread sees os.getppid() change and ends the worker."""
+    (tmp_path / "parent.py").write_text(
+        "import multiprocessing, os, time\n"
+        "from landscape._workers import exit_with_parent\n"
+        "def work(parent):\n"
+        "    exit_with_parent(parent, poll=0.05, use_prctl=False)\n"
+        "    while True:\n"
+        "        sum(range(10000))\n"
+        "if __name__ == '__main__':\n"
+        "    p = multiprocessing.Process(target=work, args=(os.getpid(),))\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(600)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(proc.stdout.readline())
+        time.sleep(0.5)
+        assert _alive(child)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_gone([child], WORKER_EXIT_SECONDS) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+        proc.stdout.close()
 
 
 # ---- one writer per store ---------------------------------------------------------------------

@@ -416,11 +416,11 @@ def test_descend_failures_are_data_not_exceptions():
     assert d.status[0] == Status.MAXITER and d.nit[0] == 50 and not d.success[0]
     assert_allclose(d.x[0], [1.0, 1.0])
     d = ls.descend(quadratic, [[1.0, 1.0], [0.0, 0.0]], lr=3.0, maxiter=5000)
-    assert_array_equal(d.status, [Status.NON_FINITE, Status.CONVERGED])
-    assert d.nit[0] < 5000 and "non-finite" in d.messages[0]
+    assert_array_equal(d.status, [Status.DIVERGED, Status.CONVERGED])
+    assert d.nit[0] < 5000 and "diverged" in d.messages[0] and "lr" in d.messages[0]
     model = teacher_student(3)
     d = ls.descend(model, model.sample_init(3, rng=0), lr=100.0, maxiter=2000)
-    assert np.all(np.isin(d.status, [Status.NON_FINITE, Status.MAXITER]))
+    assert_array_equal(d.status, Status.DIVERGED)        # never MAXITER at a garbage point
     assert not np.any(d.success)
     W0 = np.eye(3)
     W0[0] = 0.0
@@ -429,6 +429,55 @@ def test_descend_failures_are_data_not_exceptions():
 
 
 # ---- the COLT'21 protocol -----------------------------------------------------------
+# the divergence rule (landscape/critical/descent.py): the loss, checked every 20 steps, above
+# L(x0) + 1000 max(1, |L(x0)|) at 3 consecutive rising checks
+DIVERGENCE_BOUND = 1e3
+DIVERGENCE_LATENCY = 3 * 20
+
+
+def test_a_step_too_large_diverges_in_both_descent_loops():
+    """Issue 15 item 2: lr = 50 on V = I_4 is DIVERGED, not a point with a NaN loss."""
+    model = teacher_student(4)
+    X0 = model.sample_init(5, rng=0)
+    d = ls.descend(model, X0, lr=50.0, maxiter=2000, gtol=1e-4, record=True)
+    p = descend_and_polish(model, X0, lr=50.0, maxiter=2000)
+    for status, nit in ((d.status, d.nit), (p.status, p.descent_iterations)):
+        assert_array_equal(status, Status.DIVERGED)
+        assert np.all(nit <= 2 * DIVERGENCE_LATENCY)        # stopped soon, not at maxiter
+    assert not np.any(p.success) and all("diverged" in m for m in p.message)
+    assert np.all(d.loss > DIVERGENCE_BOUND * model.loss_batch(X0))
+    # the stable step of the COLT'21 protocol is untouched
+    p = descend_and_polish(model, X0, lr=5 / 4)
+    assert np.all(p.success)
+
+
+def test_a_slow_divergence_is_caught_by_the_loss_rule():
+    """|1 - lr| = 1.001 on |x|^2/2: the loss grows 0.2% a step and stays finite for 10^5 steps."""
+    quadratic = ls.AutogradModel(lambda x: anp.sum(x ** 2) / 2, 2)
+    X0 = [[1.0, 1.0]]
+    d = ls.descend(quadratic, X0, lr=2.001, maxiter=10_000)
+    assert d.status[0] == Status.DIVERGED and np.all(np.isfinite(d.x))
+    # the loss 1 crossed 1 + 1000 after ln(1001) / ln(1.001^2) = 3456 steps
+    crossing = np.log(1 + DIVERGENCE_BOUND) / (2 * np.log(1.001))
+    assert crossing <= d.nit[0] <= crossing + DIVERGENCE_LATENCY
+    assert d.loss[0] > 1 + DIVERGENCE_BOUND
+    p = descend_and_polish(quadratic, X0, lr=2.001, maxiter=10_000)
+    assert p.status[0] == Status.DIVERGED
+    # a bounded oscillation (lr = 2 maps x to -x) is not divergence: it runs out of steps
+    d = ls.descend(quadratic, X0, lr=2.0, maxiter=10_000)
+    assert d.status[0] == Status.MAXITER
+
+
+def test_descend_rejects_a_start_where_the_loss_overflows():
+    model = teacher_student(3)
+    X0 = model.sample_init(2, rng=0)
+    X0[1] *= 1e200                            # |w|^2 = 1e400 overflows
+    for run in (lambda: ls.descend(model, X0, lr=1.0), lambda: descend_and_polish(model, X0,
+                                                                                  lr=1.0)):
+        with pytest.raises(ValueError, match="X0 row 1: the loss is not finite"):
+            run()
+
+
 def test_colt21_gd_then_polish_ends_at_two_loss_levels():
     model = teacher_student(8)
     X0 = model.sample_init(200, rng=0)

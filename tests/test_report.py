@@ -106,6 +106,8 @@ def test_report_json_round_trips_and_matches_the_scan(report):
     assert sum(p["basin_count"] for p in data["points"]) == \
         int(np.sum(s.outcomes.point >= 0))
     assert data["spurious_fraction"] == s.spurious_fraction
+    assert data["unresolved_fraction"] == s.unresolved_fraction
+    assert data["unresolved_ends"] == s.unresolved_ends
     # eigenvalue multiplicities add up to the number of parameters
     for p in data["points"]:
         assert sum(m for _, m in p["eigenvalues"]) == 64
@@ -140,6 +142,19 @@ def test_convexity_results_passed_in_are_shown(scanned, tmp_path):
     assert 'id="convexity"' not in (tmp_path / "none" / "index.html").read_text()
     with pytest.raises(TypeError, match="DirectionalTest"):
         ls.write_report(bare, tmp_path / "bad", convexity=["opsc"])
+
+
+def test_the_summary_counts_ends_at_no_certified_minimum(tmp_path):
+    """Issue 15 item 12: beside the spurious fraction, the ends that are not certified minima."""
+    s = ls.scan(ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4), 20, rng=0, lr=5 / 4,
+                maxiter=30, progress=False)
+    n = s.unresolved_ends["not-converged"]
+    assert n > 0
+    page = ls.write_report(s, tmp_path).read_text()
+    assert "unresolved ends (at no certified minimum)" in page
+    assert f"{n / 20:.4g} [" in page and f": {n} not-converged" in page
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["unresolved_ends"] == {"not-converged": n}
 
 
 def test_write_report_refuses_other_inputs(tmp_path):

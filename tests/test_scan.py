@@ -343,6 +343,15 @@ def test_verify_catches_a_consistently_replaced_point(tmp_path):
         Scan.load(path, m, verify=True)
 
 
+def test_verify_refuses_a_point_replaced_by_one_where_the_gradient_overflows(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    s = scan(m, 4, rng=0, lr=5 / 4, store=path, progress=False)
+    _replace_x(path, "points", "id", 0, s.points[0].x * 1e300)
+    with pytest.raises(StoreError, match=r"point 0 \(table points, row id 0\) has "):
+        Scan.load(path, m, verify=True)
+
+
 def test_verify_needs_the_model_the_scan_was_run_with(tmp_path):
     m = _model(4)
     path = tmp_path / "run.db"
@@ -407,6 +416,80 @@ def test_a_descent_ending_at_a_saddle_is_a_saddle():
     (p,) = s.points
     assert p.is_saddle and not p.is_minimum and p.basin_count == 2
     assert s.graph.number_of_edges() == 0       # its witness direction descends without end
+
+
+# ---- divergence (issue 15, item 2) ----------------------------------------------------------
+def test_a_diverging_step_stops_the_scan_naming_lr_and_the_stable_step(tmp_path):
+    m = _model(4)
+    store = tmp_path / "d.db"
+    with pytest.raises(ls.DivergenceError, match=r"diverged from 5 of the 5 starts run \(of 5\) "
+                       r"with lr = 50.*2/lambda_max = .*pass a smaller lr") as info:
+        scan(m, 5, rng=0, lr=50.0, maxiter=2000, store=store, progress=False)
+    exc = info.value
+    # the estimate is 2 / lambda_max over the first starts (all 5 here)
+    X0 = scan_module._initial_points(m, {"seed": scan_module._seed(0, None),
+                                         "init": {"scale": 0.5}}, range(5))
+    lam = max(np.linalg.eigvalsh(m.hess(x))[-1] for x in X0)
+    np.testing.assert_allclose(exc.lr_stable, 2 / lam, rtol=1e-10)
+    assert f"{2 / lam:.4g}" in str(exc)
+    assert (exc.n_diverged, exc.n_run, exc.n_starts, exc.lr) == (5, 5, 5, 50.0)
+    # the store it created held no start: removed, so the same store can take another lr
+    assert exc.store_removed and not store.exists() and not (tmp_path / "d.db.lock").exists()
+    s = scan(m, 5, rng=0, lr=5 / 4, store=store, progress=False)
+    assert [p.kind for p in s.points] == ["strict-minimum"] and s.unresolved_count == 0
+
+
+def _steep_well():
+    """x^4/4 + x^2/2: curvature 1 + 3x^2, so lr = 0.1 diverges from |x0| = 10, not from 1."""
+    import autograd.numpy as anp
+    return ls.AutogradModel(lambda x: anp.sum(x ** 4 / 4 + x ** 2 / 2), 1, optimal_loss=0.0)
+
+
+def test_a_few_diverged_starts_are_reported_and_more_stop_the_scan(tmp_path):
+    m = _steep_well()
+    X0 = np.where(np.arange(100) % 2, 1.0, -1.0)[:, None]
+    X0[7] = 10.0                                   # 1 of 100: within the 1% tolerated
+    with pytest.warns(ls.LandscapeWarning, match="1 of 100 starts diverged with lr = 0.1"):
+        s = scan(m, 100, rng=0, init=X0, lr=0.1, chunk_size=25, progress=False)
+    assert s.outcomes.status[7] == ls.Status.DIVERGED and s.outcomes.point[7] == -1
+    assert "diverged" in s.outcomes.message[7]
+    (p,) = s.points                               # the diverged start is no point
+    assert p.kind == "strict-minimum" and p.basin_count == 99
+    assert s.unresolved_ends == {"diverged": 1} and s.spurious_count == 0
+    # 2 of 100 stop the scan at the chunk that holds the second; earlier chunks stay stored
+    X0[60] = -10.0
+    store = tmp_path / "few.db"
+    with pytest.raises(ls.DivergenceError, match=r"diverged from 2 of the 75 starts run \(of "
+                       r"100\).*Store .*few.db keeps the 50 starts finished with lr = 0.1; "
+                       "scan with another lr into a new store") as info:
+        scan(m, 100, rng=0, init=X0, lr=0.1, chunk_size=25, store=store, progress=False)
+    assert not info.value.store_removed
+    with Store.open(store) as st:
+        assert st.n_finished() == 50
+
+
+# ---- ends at no certified minimum (issue 15, item 12) ---------------------------------------
+def test_ends_at_no_certified_minimum_are_counted_beside_the_spurious_fraction():
+    # every end is a non-strict saddle: no spurious minimum, yet nothing is resolved
+    m = ls.AutogradModel(lambda z: z[0] ** 2 + z[1] ** 3, 2)
+    s = scan(m, 2, rng=0, init=np.array([[1.0, 0.0], [0.5, 0.0]]), lr=0.25, progress=False)
+    assert s.spurious_fraction == 0
+    assert s.unresolved_ends == {"non-strict-saddle": 2} and s.unresolved_count == 2
+    assert s.unresolved_fraction == 1
+    assert_array_equal(s.unresolved_interval, ls.wilson_interval(2, 2))
+    assert "unresolved_fraction=1 " in repr(s)
+    # starts out of steps end at no point: not converged
+    s = scan(_model(4), 20, rng=0, lr=5 / 4, maxiter=30, progress=False)
+    ends = s.unresolved_ends
+    assert set(ends) == {"not-converged"}
+    assert ends["not-converged"] == int(np.sum(s.outcomes.point < 0)) > 0
+    at_minima = sum(p.basin_count for p in s.minima)
+    assert at_minima + s.unresolved_count == s.n_starts
+    assert s.unresolved_fraction == ends["not-converged"] / 20
+    # a scan whose ends are all minima says so, and its repr stays as it was
+    s = scan(_model(4), 20, rng=0, lr=5 / 4, progress=False)
+    assert s.unresolved_ends == {} and s.unresolved_fraction == 0
+    assert "unresolved" not in repr(s)
 
 
 def test_bad_arguments():

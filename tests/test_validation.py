@@ -1,5 +1,7 @@
 """Bad input at the public boundary: ValueError / TypeError naming the argument and the fix."""
 
+import re
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -70,6 +72,56 @@ def test_bad_x_is_rejected_by_every_method(model, kind):
     for method in methods:
         with pytest.raises(error, match=match):
             method(x)
+
+
+# ---- overflow is an error, never a silent NaN (issue 15, item 3) ---------------------------
+HUGE = 1e300
+
+
+def test_a_point_where_the_loss_overflows_is_an_error_naming_it(model):
+    x = model.sample_init(1, rng=0)[0]
+    X = np.vstack([x, x * HUGE])
+    # the kernels themselves return NaN or inf there: that is what the public methods refuse
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.all(np.isfinite(model._loss_batch(X[1:])))
+    single = [("loss", model.loss), ("gradient", model.grad), ("Hessian", model.hess),
+              ("Hessian-vector product", lambda y: model.hvp(y, np.ones(model.n_params)))]
+    for what, method in single:
+        with pytest.raises(ValueError, match=rf"^x: the {what} overflows float64 here "
+                                             r"\(entries up to " +
+                                             re.escape(f"{np.abs(x).max() * HUGE:.3g} ")):
+            method(x * HUGE)
+    batched = [("loss", model.loss_batch), ("gradient", model.grad_batch),
+               ("Hessian", model.hess_batch),
+               ("Hessian-vector product", lambda Y: model.hvp_batch(Y, np.ones_like(Y)))]
+    for what, method in batched:
+        with pytest.raises(ValueError, match=rf"^X row 1: the {what} overflows float64"):
+            method(X)
+        assert np.all(np.isfinite(method(X[:1])))       # a sensible point is untouched
+
+
+def test_a_loss_that_is_not_finite_at_a_moderate_point_says_so():
+    m = AutogradModel(lambda z: (z[0] - 1.0) ** 2 / z[1], 2)
+    with pytest.raises(ValueError, match=r"^x: the loss is not finite here.*loss_fn returned"):
+        m.loss([1.0, 0.0])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ls.ReluTeacherStudent(teacher=np.eye(3) * HUGE, n_students=3),
+     r"teacher is too large: the loss overflows float64 \(its norms reach 1e\+300\); rescale"),
+    (lambda: ls.LinearTarget(np.ones(3) * 1e200), r"beta is too large"),
+    (lambda: ls.ReluTarget(np.eye(2) * HUGE), r"V is too large"),
+    (lambda: ls.ReluTarget(np.eye(2), a_star=[HUGE, 1.0]),
+     r"the teacher \(V, a_star\) is too large"),
+    (lambda: ls.EmpiricalReLU(np.ones((3, 2)) * HUGE, np.ones(3), width=4), r"X is too large"),
+    (lambda: ls.EmpiricalReLU(np.ones((3, 2)), np.ones(3) * 1e200, width=4), r"y is too large"),
+])
+def test_a_target_whose_loss_overflows_is_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+    # the largest teacher that is accepted gives finite losses
+    m = ls.ReluTeacherStudent(teacher=np.eye(3) * 1e150, n_students=3)
+    assert np.isfinite(m.loss(m.sample_init(1, rng=0)[0]))
 
 
 def test_structured_params_passed_as_x_mention_flatten():

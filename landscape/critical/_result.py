@@ -19,6 +19,7 @@ class Status(enum.IntEnum):
     NOT_CRITICAL = 3
     NON_DIFFERENTIABLE = 4
     NON_FINITE = 5
+    DIVERGED = 6
 
     @property
     def message(self):
@@ -35,6 +36,8 @@ _MESSAGES = {
     Status.NON_DIFFERENTIABLE: "stopped: the iterate reached a point where L is not "
                                "differentiable (a zero neuron)",
     Status.NON_FINITE: "stopped: the loss or gradient became non-finite",
+    Status.DIVERGED: ("diverged: the loss grew without bound (or overflowed); the step size is "
+                      "too large for the curvature here: pass a smaller lr"),
 }
 
 

@@ -18,6 +18,66 @@ from .root import check_model
 
 __all__ = ["descend", "Descent"]
 
+# ---- divergence -------------------------------------------------------------------------
+# A start of gradient descent has diverged (Status.DIVERGED) when its gradient or loss is not
+# finite, or when its loss keeps growing far above where it started: every DIVERGENCE_EVERY
+# steps, a start whose gradient norm is above its starting value has its loss checked, and
+# one whose loss exceeded L(x0) + DIVERGENCE_FACTOR * max(1, |L(x0)|) at DIVERGENCE_CHECKS
+# consecutive checks, each higher than the last, has diverged.  With a stable step gradient
+# descent never increases the loss (the descent lemma: L(x - lr g) <= L(x) - lr (1 - lr
+# lambda / 2) |g|^2 while lr < 2 / lambda), so a loss a thousand units (or times, for
+# |L(x0)| > 1) above its start and still rising comes from a step too large for the curvature.
+# The ReLU losses grow quadratically at infinity, so such a start runs away geometrically and
+# crosses the bound within a few dozen steps.  Converging starts, whose gradient norm stays
+# below its starting value, cost no loss evaluations.
+DIVERGENCE_FACTOR = 1e3
+DIVERGENCE_EVERY = 20
+DIVERGENCE_CHECKS = 3
+
+
+class _Divergence:
+    """The divergence rule above, for the rows of one batched descent loop.
+
+    ``check`` is called once per iteration with the active rows (original indices), their
+    iterates and gradient norms; it returns which of them have diverged.  The first call
+    (iteration 0, every row active) records the starting gradient norms.
+    """
+
+    def __init__(self, model, X0, name="X0"):
+        self.model = model
+        L0 = model._chunked(model._loss_batch, X0, out_shape=())
+        bad = np.flatnonzero(~np.isfinite(L0))
+        if bad.size:
+            i = bad[0]
+            raise ValueError(f"{name} row {i}: the loss is not finite there ({L0[i]}; largest "
+                             f"|entry| {np.abs(X0[i]).max():.3g}): the model overflows float64 "
+                             f"at this start; pass smaller starting points")
+        self.bound = L0 + DIVERGENCE_FACTOR * np.maximum(1.0, np.abs(L0))
+        self.last = L0.copy()
+        self.streak = np.zeros(len(L0), dtype=int)
+        self.g0 = np.full(len(L0), np.nan)
+
+    def check(self, rows, X, gn, it):
+        """Bool array over the active rows: which have diverged by the loss rule."""
+        out = np.zeros(len(rows), dtype=bool)
+        if it == 0:
+            self.g0[rows] = gn
+            return out
+        if it % DIVERGENCE_EVERY:
+            return out
+        watch = np.isfinite(gn) & (gn > self.g0[rows])
+        self.streak[rows[~watch]] = 0
+        j = np.flatnonzero(watch)
+        if j.size == 0:
+            return out
+        r = rows[j]
+        L = self.model._chunked(self.model._loss_batch, X[j], out_shape=())
+        rising = ~(L <= self.bound[r]) & ~(L <= self.last[r])     # NaN counts as rising
+        self.streak[r] = np.where(rising, self.streak[r] + 1, 0)
+        self.last[r] = L
+        out[j] = ~np.isfinite(L) | (self.streak[r] >= DIVERGENCE_CHECKS)
+        return out
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
 class Descent(Result):
@@ -32,7 +92,8 @@ class Descent(Result):
     nit : ndarray of shape (B,)
         Iterations (gd) or right-hand-side evaluations (flow) per start.
     status : ndarray of shape (B,)
-        :class:`Status` values (CONVERGED, MAXITER, NON_DIFFERENTIABLE, NON_FINITE).
+        :class:`Status` values (CONVERGED, MAXITER, NON_DIFFERENTIABLE, DIVERGED; NON_FINITE
+        for gradient flow).
     success : ndarray of shape (B,)
         ``grad_norm <= gtol``.
     method : str
@@ -152,6 +213,21 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     -------
     Descent
 
+    Raises
+    ------
+    ValueError
+        The loss is not finite at a row of `X0` (it overflows float64 there).
+
+    Notes
+    -----
+    A start of gradient descent that diverges stops with status ``DIVERGED``:
+    its gradient or loss became non-finite, or its loss, checked every 20 steps
+    while its gradient norm is above its starting value, exceeded
+    ``L(x0) + 1000 * max(1, |L(x0)|)`` at 3 consecutive checks, each higher than
+    the last.  A stable step never increases the loss (the descent lemma), so
+    such a start only comes from a step too large for the curvature: pass a
+    smaller `lr`.
+
     Examples
     --------
     >>> import numpy as np, landscape as ls
@@ -179,7 +255,7 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
         check_every = as_positive_int(check_every, "check_every")
         if stop_when is not None and not callable(stop_when):
             raise TypeError("stop_when must be a callable stop_when(X, starts) -> bool array")
-        # A diverging row is reported as NON_FINITE (data), not as overflow warnings.
+        # A diverging row is reported as DIVERGED (data), not as overflow warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             return _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor,
                        stop_when, check_every)
@@ -208,6 +284,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
     next_rec = 0
     plateaus = None
     grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    divergence = _Divergence(model, X0)
     next_check = np.zeros(B, dtype=int)       # stop_when: ask again from this iteration
     wait = np.full(B, check_every)            # ... doubling after each refusal
     for it in range(maxiter + 1):
@@ -239,7 +316,8 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
                 next_check[refused] = it + wait[refused]
                 wait[refused] *= 2
             done &= accepted
-        failed = ~finite
+        failed = ~finite | divergence.check(rows, Xa, gn, it)
+        done &= ~failed
         stop = done | failed | (it == maxiter)
         if np.any(stop):
             idx = rows[stop]
@@ -248,7 +326,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
             nit[idx] = it
             status[rows[done]] = int(Status.CONVERGED)
             status[rows[failed & bad]] = int(Status.NON_DIFFERENTIABLE)
-            status[rows[failed & ~bad]] = int(Status.NON_FINITE)
+            status[rows[failed & ~bad]] = int(Status.DIVERGED)
             keep = ~stop
             rows, Xa, G = rows[keep], Xa[keep], G[keep]
             if plateaus is not None:

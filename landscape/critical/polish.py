@@ -22,7 +22,7 @@ from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ._result import Status
-from .descent import descend
+from .descent import _Divergence, descend
 from .root import check_model, find_critical_point
 
 __all__ = ["descend_and_polish", "PolishedDescent", "min_curvature", "newton_batch",
@@ -379,6 +379,8 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     Returns
     -------
     PolishedDescent
+        A start whose descent diverges stops with status ``DIVERGED`` (the rule
+        of :func:`descend`).
 
     Examples
     --------
@@ -401,6 +403,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     check_every = as_positive_int(check_every, "check_every")
 
     B, n = X0.shape
+    divergence = _Divergence(model, X0)
     X = X0.copy()
     loss = np.full(B, np.nan)
     gnorm = np.full(B, np.nan)
@@ -429,8 +432,9 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             gn = np.sqrt(np.einsum("bn,bn->b", G, G))
             gn[bad] = np.nan
             finite = np.isfinite(gn)
-            finished = finite & (gn <= gtol)
-            due = (finite & ~finished & (gn <= handoff_below[rows])
+            failed = ~finite | divergence.check(rows, Xa, gn, clock)   # bad or diverged
+            finished = ~failed & (gn <= gtol)
+            due = (~failed & ~finished & (gn <= handoff_below[rows])
                    & (clock >= next_check[rows]))
             pushed = [j for j in np.flatnonzero(due) if rows[j] in saddle]
             if pushed:
@@ -454,17 +458,17 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                 wait[no] *= 2
                 handoff[idx] = pd | (refused[r] > patience)
             out_of_budget = it_descent[rows] >= maxiter
-            leave = ~finite | finished | handoff | out_of_budget
-            for j in np.flatnonzero(leave & ~finite):
+            leave = failed | finished | handoff | out_of_budget
+            for j in np.flatnonzero(failed):
                 row = rows[j]
-                status[row] = int(Status.NON_DIFFERENTIABLE if bad[j] else Status.NON_FINITE)
+                status[row] = int(Status.NON_DIFFERENTIABLE if bad[j] else Status.DIVERGED)
                 message[row] = "descent: " + Status(status[row]).message
                 X[row] = Xa[j]
-            for j in np.flatnonzero(leave & finite & out_of_budget & ~handoff & ~finished):
+            for j in np.flatnonzero(leave & ~failed & out_of_budget & ~handoff & ~finished):
                 X[rows[j]], gnorm[rows[j]] = Xa[j], gn[j]
             back = []
             # starts that reached gtol by descent alone still get the saddle check
-            hand = np.flatnonzero(leave & finite & (handoff | finished))
+            hand = np.flatnonzero(leave & ~failed & (handoff | finished))
             if hand.size:
                 back = _polish_handed(model, rows[hand], Xa[hand], lr, gtol, push, max_pushes,
                                       curvature_tol, X, gnorm, lam_min, it_polish, pushes,

@@ -18,6 +18,9 @@ __all__ = ["Model"]
 # Batched kernels hold a few arrays of about `B * _pair_work` float64 entries;
 # batches are cut into chunks so that these stay near this many entries.
 _BATCH_BUDGET = 2**20
+# A point whose largest |entry| exceeds this is "too large" in the message of a non-finite
+# result: the closed forms multiply pairs of norms, which overflow float64 beyond ~1e154.
+_HUGE = 1e100
 
 
 class Model(abc.ABC):
@@ -25,7 +28,10 @@ class Model(abc.ABC):
 
     Public methods validate their arguments and then call the private batched
     kernels ``_loss_batch``, ``_grad_batch``, ``_hvp_batch`` and ``_hess``,
-    which receive clean float64 arrays.
+    which receive clean float64 arrays.  A non-finite result at a finite point
+    (float64 overflow at a huge point, e.g. ``x * 1e300``) is a ValueError
+    naming the argument, never a silent NaN; the private kernels return it as
+    data (a diverging descent).
 
     Attributes
     ----------
@@ -94,7 +100,9 @@ class Model(abc.ABC):
         float
         """
         x = self._check_x(x)
-        return float(self._loss_batch(x[None])[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._loss_batch(x[None])
+        return float(_finite(out, x[None], "loss", "x")[0])
 
     def grad(self, x):
         """Gradient at x, shape (n_params,).
@@ -106,20 +114,26 @@ class Model(abc.ABC):
         """
         x = self._check_x(x)
         self._require_differentiable(x[None])
-        return self._grad_batch(x[None])[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._grad_batch(x[None])
+        return _finite(out, x[None], "gradient", "x")[0]
 
     def hess(self, x):
         """Dense Hessian at x, shape (n_params, n_params), symmetric."""
         x = self._check_x(x)
         self._require_differentiable(x[None])
-        return self._hess(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._hess(x)
+        return _finite(out[None], x[None], "Hessian", "x")[0]
 
     def hvp(self, x, v):
         """Hessian-vector product H(x) @ v without forming H, shape (n_params,)."""
         x = self._check_x(x)
         v = as_vector(v, self.n_params, "v", "pass a direction of the same length as x")
         self._require_differentiable(x[None])
-        return self._hvp_batch(x[None], v[None])[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._hvp_batch(x[None], v[None])
+        return _finite(out, x[None], "Hessian-vector product", "x")[0]
 
     def is_differentiable(self, x):
         """Whether the loss is twice differentiable at x (no unit on the non-smooth set)."""
@@ -139,13 +153,17 @@ class Model(abc.ABC):
         ndarray of shape (B,)
         """
         X = self._check_X(X)
-        return self._chunked(self._loss_batch, X, out_shape=())
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._chunked(self._loss_batch, X, out_shape=())
+        return _finite(out, X, "loss", "X", batch=True)
 
     def grad_batch(self, X):
         """Gradients of every row of X, shape (B, n_params); vectorised over rows."""
         X = self._check_X(X)
         self._require_differentiable(X)
-        return self._chunked(self._grad_batch, X, out_shape=(self.n_params,))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._chunked(self._grad_batch, X, out_shape=(self.n_params,))
+        return _finite(out, X, "gradient", "X", batch=True)
 
     def hvp_batch(self, X, U):
         """Row-wise Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
@@ -155,7 +173,9 @@ class Model(abc.ABC):
             raise ValueError(f"U must have the shape of X {X.shape} (one direction per row), "
                              f"got {U.shape}")
         self._require_differentiable(X)
-        return self._chunked(self._hvp_batch, X, U, out_shape=(self.n_params,))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._chunked(self._hvp_batch, X, U, out_shape=(self.n_params,))
+        return _finite(out, X, "Hessian-vector product", "X", batch=True)
 
     def hess_batch(self, X):
         """Dense Hessians of every row of X, shape (B, n_params, n_params)."""
@@ -165,9 +185,10 @@ class Model(abc.ABC):
         B = X.shape[0]
         out = np.empty((B, n, n))
         step = max(1, _BATCH_BUDGET // max(1, n * n + self._pair_work()))
-        for start in range(0, B, step):
-            out[start:start + step] = self._hess_batch(X[start:start + step])
-        return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, B, step):
+                out[start:start + step] = self._hess_batch(X[start:start + step])
+        return _finite(out, X, "Hessian", "X", batch=True)
 
     def is_differentiable_batch(self, X):
         """Boolean array (B,): which rows of X are points of twice-differentiability."""
@@ -291,6 +312,50 @@ class Model(abc.ABC):
 
     def __repr__(self):
         return f"{type(self).__name__}(n_params={self.n_params})"
+
+
+def _finite(out, X, what, name, batch=False):
+    """`out` (one row per row of X) if finite, else a ValueError naming the argument and row."""
+    if out.size == 0:
+        return out
+    ok = np.isfinite(out.reshape(len(X), -1)).all(axis=1)
+    if ok.all():
+        return out
+    i = int(np.flatnonzero(~ok)[0])
+    where = f"{name} row {i}" if batch else name
+    big = float(np.abs(X[i]).max()) if X.shape[1] else 0.0
+    if big > _HUGE:
+        raise ValueError(f"{where}: the {what} overflows float64 here (entries up to {big:.3g} "
+                         "in absolute value); pass a point of a sensible scale (the losses "
+                         "are homogeneous: rescale the teacher and the point together)")
+    raise ValueError(f"{where}: the {what} is not finite here; the model's loss is not "
+                     "defined at this point (for an AutogradModel: loss_fn returned inf or nan)")
+
+
+def check_scale(norms, name, fix):
+    """Refuse data whose size makes the loss overflow: (sum of the `norms`)^2 must be finite.
+
+    The population losses are sums of kappa(u, w) <= |u||w| / 2 over pairs of neurons, so the
+    target's own term is at most (sum_j |v_j|)^2 / 4 (or |beta|^2 for a linear target).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.square(np.sum(norms, dtype=np.float64))
+    if not np.isfinite(total):
+        raise ValueError(f"{name} is too large: the loss overflows float64 (its norms reach "
+                         f"{_largest(norms)}); {fix}")
+
+
+def _largest(values):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return f"{float(np.max(values)):.3g}"
+
+
+def row_norms_unscaled(A):
+    """Row norms computed without overflow (scaled by the largest entry)."""
+    scale = np.abs(A).max() if A.size else 0.0
+    if scale == 0 or not np.isfinite(scale):
+        return np.linalg.norm(A, axis=-1)
+    return scale * np.linalg.norm(A / scale, axis=-1)
 
 
 def check_matrix(value, name, *, cols=None, fix=""):

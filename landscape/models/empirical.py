@@ -15,7 +15,7 @@ from .._validation import as_float_array, as_rng
 from ..errors import NonDifferentiableError
 from . import _collinear
 from ._kernels import TWO_PI, pair_angles, row_norms
-from .base import Model
+from .base import Model, check_scale, row_norms_unscaled
 
 __all__ = ["EmpiricalReLU", "ntk_gram", "NTKGram"]
 
@@ -165,8 +165,11 @@ class EmpiricalReLU(Model):
 
     def __init__(self, X, y, width, *, a=None, rng=0):
         Xs = _check_samples(X, "X")
+        ys = _check_labels(y, Xs.shape[0])
+        check_scale(row_norms_unscaled(Xs).max(keepdims=True), "X", "rescale the samples")
+        check_scale(row_norms_unscaled(ys[None]), "y", "rescale the labels")
         self.X = _readonly(Xs)
-        self.y = _readonly(_check_labels(y, Xs.shape[0]))
+        self.y = _readonly(ys)
         self.width = _check_width(width)
         if a is None:
             signs = as_rng(rng).choice(np.array([-1.0, 1.0]), size=self.width)

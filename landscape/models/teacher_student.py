@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import as_positive_int
 from . import _collinear
 from ._kernels import PopulationLoss, row_norms
-from .base import Model, check_matrix
+from .base import Model, check_matrix, check_scale, row_norms_unscaled
 
 __all__ = ["ReluTeacherStudent"]
 
@@ -50,6 +50,8 @@ class ReluTeacherStudent(Model):
 
     def __init__(self, teacher, n_students):
         V = check_matrix(teacher, "teacher")
+        check_scale(row_norms_unscaled(V), "teacher", "rescale it: the landscape is the same "
+                    "up to scale, F(cW; cV) = c^2 F(W; V)")
         self.teacher = V
         self.n_students = as_positive_int(n_students, "n_students")
         self.input_dim = V.shape[1]

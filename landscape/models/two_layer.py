@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import as_float_array, as_positive_int
 from . import _collinear
 from ._kernels import PopulationLoss, row_norms
-from .base import Model, check_matrix
+from .base import Model, check_matrix, check_scale, row_norms_unscaled
 
 __all__ = ["TwoLayerReLU", "LinearTarget", "ReluTarget"]
 
@@ -20,6 +20,8 @@ class LinearTarget:
 
     def __init__(self, beta):
         self.beta = as_float_array(beta, "beta", ndim=1)
+        check_scale(row_norms_unscaled(self.beta[None]), "beta", "rescale it: the landscape "
+                    "is the same up to scale, L(a, cW; c beta) = c^2 L(a, W; beta)")
 
     @property
     def input_dim(self):
@@ -45,6 +47,10 @@ class ReluTarget:
         n = self.V.shape[0]
         self.a_star = (np.ones(n) if a_star is None
                        else as_float_array(a_star, "a_star", shape=(n,)))
+        with np.errstate(over="ignore"):
+            norms = np.abs(self.a_star) * row_norms_unscaled(self.V)
+        check_scale(norms, "V" if a_star is None else "the teacher (V, a_star)",
+                    "rescale it: the landscape is the same up to scale")
 
     @property
     def input_dim(self):

@@ -117,6 +117,9 @@ def report_data(scan, convexity=()):
         "n_saddles": len(scan.saddles),
         "spurious_fraction": scan.spurious_fraction,
         "spurious_interval": scan.spurious_interval,
+        "unresolved_fraction": scan.unresolved_fraction,
+        "unresolved_interval": scan.unresolved_interval,
+        "unresolved_ends": scan.unresolved_ends,
         "points": points,
         "edges": [{"source": s, "target": t, "visits": v, "descents": d}
                   for s, t, v, d in scan.edges],
@@ -188,6 +191,10 @@ def write_report(scan_or_store, out_dir, *, self_contained=False, title=None, co
                                      f"{len(scan.saddles)} saddles)"),
         ("spurious fraction", f"{scan.spurious_fraction:.4g} "
                               f"{_fmt_interval(scan.spurious_interval)} (95% Wilson)"),
+        ("unresolved ends (at no certified minimum)",
+         f"{scan.unresolved_fraction:.4g} {_fmt_interval(scan.unresolved_interval)} (95% Wilson)"
+         + "".join(f"{'; ' if i else ': '}{n} {k}"
+                   for i, (k, n) in enumerate(scan.unresolved_ends.items()))),
         ("wall time", f"{scan.wall_seconds:.2f} s"),
         ("library", f"landscape {data['landscape_version']}"),
         ("store", scan.path or "in memory"),
