@@ -257,3 +257,18 @@ def test_a_start_that_passes_a_weak_saddle_ends_where_gradient_descent_ends():
     s = ls.scan(m, 1, rng=0, init=x0, lr=5 / k, progress=False)
     assert s.outcomes.kind == ["strict-minimum"]
     assert s.outcomes.loss[0] == pytest.approx(0.0247664, abs=1e-7)
+
+
+def test_one_sided_fits_of_a_two_layer_scan_are_one_point_on_their_manifold():
+    """Two neurons, linear target (Tinaz et al. 2026): starts with equal output signs stop at
+    the one-sided fit L = |beta|^2/4, a continuum (the two aligned neurons share a_i |w_i|).
+    Its ends are moved exactly onto the manifold, and its copies under the odd symmetry
+    (a, W) -> (-a, -W) (fitting sigma(beta.x) or -sigma(-beta.x)) are one point."""
+    m = ls.TwoLayerReLU(n_hidden=2, target=ls.LinearTarget(np.eye(4)[0]))
+    s = ls.scan(m, 20, rng=0, progress=False)
+    stuck = [p for p in s.points if p.loss == pytest.approx(0.25, abs=1e-12)]
+    assert len(stuck) == 1 and stuck[0].basin_count >= 2
+    assert stuck[0].dimension == 1 and stuck[0].classification.manifold_nullity == 1
+    ends = s.outcomes.x[s.outcomes.point == stuck[0].id]
+    for x in ends:
+        assert len(m.manifold_tangents(x)) == 1      # exactly collinear: on the manifold

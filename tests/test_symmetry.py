@@ -417,3 +417,18 @@ def test_large_non_orthogonal_teacher_group_warns():
     with pytest.warns(ls.LandscapeWarning, match="upper bound"):
         st = symmetry._structure(m)
     assert not st.complete and st.order == 720
+
+
+def test_linear_target_sign_flip_is_a_symmetry_and_relu_targets_have_none():
+    """f(x) -> -f(-x), i.e. (a, W) -> (-a, -W): the linear target is odd and x ~ N(0, I) is
+    symmetric, so the loss is unchanged; a ReLU target is not odd."""
+    rng = np.random.default_rng(90)
+    lin = ls.TwoLayerReLU(n_hidden=3, target=ls.LinearTarget([1.0, -2.0, 0.5]))
+    relu = ls.TwoLayerReLU(n_hidden=3, target=ls.ReluTarget(np.eye(3)))
+    for x in lin.sample_init(3, rng=rng):
+        a, W = lin.unflatten(x)
+        y = lin.flatten((-a[::-1], -W[::-1]))                # flipped and relabelled
+        assert lin.loss(y) == pytest.approx(lin.loss(x), rel=LOSS_RTOL)
+        assert_same_orbit(lin, x, y)
+        assert relu.loss(y) != pytest.approx(relu.loss(x), rel=1e-6)
+        assert orbit_distance(relu, x, y) > FAR

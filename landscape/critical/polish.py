@@ -235,60 +235,78 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     return X, gn, success, nit
 
 
-def _settle(model, X, G, gn, rows, gtol, grad, iters=5):
+def _settle(model, X, G, gn, rows, gtol, grad):
     """Converged rows with nearly collinear neurons, moved exactly onto their split manifold.
 
-    A row may meet gtol a little off the manifold (a small neuron at a small angle
-    to its partner has a tiny gradient there).  Aligning it and taking a few
-    Levenberg-Marquardt steps, re-aligning after each, lands on the manifold itself;
-    the result replaces the row when it meets gtol at the same loss (in place).
+    A row may meet gtol a little off the manifold: along the rotations that open a
+    split the loss is only cubic, so the gradient is tiny there.  ``_onto_manifold``
+    lands on the manifold itself; the result replaces the row when it meets gtol at
+    the same loss (in place).
     """
-    if rows.size == 0:
+    idx, Y, GY, gY = _onto_manifold(model, X[rows], rows, gtol, grad, iters=10)
+    if idx.size == 0:
         return
-    Y, changed = model._align_collinear(X[rows], _ALIGN_ANGLE)
+    before, after = model._loss_batch(X[idx]), model._loss_batch(Y)
+    ok = (gY <= gtol) & (np.abs(after - before) <= _uphill_tolerance(model, before))
+    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
+
+
+def _align(model, X, G, gn, rows, gtol, grad):
+    """Newton iterates moved onto the split manifold near them when that lowers |grad L| (in
+    place): the cubic valley around a manifold, which Levenberg-Marquardt crosses only
+    linearly, is jumped across."""
+    idx, Y, GY, gY = _onto_manifold(model, X[rows], rows, gtol, grad, iters=1)
+    if idx.size == 0:
+        return
+    before, after = model._loss_batch(X[idx]), model._loss_batch(Y)
+    ok = (gY <= np.maximum(gn[idx], gtol)) & (after <= before + _uphill_tolerance(model, before))
+    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
+
+
+def _onto_manifold(model, X, rows, gtol, grad, iters):
+    """(rows, Y, G(Y), |G(Y)|) for the rows of X with nearly collinear neurons, moved onto
+    their split manifold: aligned (groups made exactly collinear), then up to `iters`
+    Levenberg-Marquardt steps taken within the set of aligned configurations
+    (``model._aligned_basis``: each member's norm, the group's common rotation, every
+    other coordinate), aligning again after each.  The critical points of that set
+    are critical points of L, and Newton converges to them quadratically."""
+    n = model.n_params
+    empty = (np.zeros(0, dtype=int), np.zeros((0, n)), np.zeros((0, n)), np.zeros(0))
+    if rows.size == 0:
+        return empty
+    Y, changed = model._align_collinear(X, _ALIGN_ANGLE)
     idx, Y = rows[changed], Y[changed]
     smooth = ~model._nondifferentiable(Y).any(axis=1)
     idx, Y = idx[smooth], Y[smooth]
     if idx.size == 0:
-        return
+        return empty
     GY = grad(Y)
     gY = np.linalg.norm(GY, axis=1)
     for _ in range(iters):
         todo = np.flatnonzero(gY > gtol)
         if todo.size == 0:
             break
-        T = Y[todo] + _newton_directions(model, Y[todo], GY[todo])
-        T, _ = model._align_collinear(T, _ALIGN_ANGLE)
+        P = np.zeros((todo.size, n))
+        H = model._hess_batch(Y[todo])
+        for j, b in enumerate(todo):
+            Z = model._aligned_basis(Y[b], _ALIGN_ANGLE)
+            if Z is None:
+                P[j] = _lm_step(H[j], GY[b])
+            else:
+                P[j] = Z @ _lm_step(Z.T @ H[j] @ Z, Z.T @ GY[b])
+        T, _ = model._align_collinear(Y[todo] + P, _ALIGN_ANGLE)
         smooth = np.all(np.isfinite(T), axis=1)
         smooth[smooth] = ~model._nondifferentiable(T[smooth]).any(axis=1)
         todo, T = todo[smooth], T[smooth]
         if todo.size == 0:
             break
-        Y[todo], GY[todo] = T, grad(T)
-        gY[todo] = np.linalg.norm(GY[todo], axis=1)
-    before = model._loss_batch(X[idx])
-    after = model._loss_batch(Y)
-    ok = (gY <= gtol) & (np.abs(after - before) <= _uphill_tolerance(model, before))
-    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
-
-
-def _align(model, X, G, gn, rows, gtol, grad):
-    """Move rows onto the split manifold through them where |grad L| does not grow (in place)."""
-    if rows.size == 0:
-        return
-    Y, changed = model._align_collinear(X[rows], _ALIGN_ANGLE)
-    if not changed.any():
-        return
-    idx = rows[changed]
-    Y = Y[changed]
-    smooth = ~model._nondifferentiable(Y).any(axis=1)
-    idx, Y = idx[smooth], Y[smooth]
-    if idx.size == 0:
-        return
-    GY = grad(Y)
-    gY = np.linalg.norm(GY, axis=1)
-    ok = np.isfinite(gY) & (gY <= np.maximum(gn[idx], gtol))
-    X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
+        GT = grad(T)
+        gT = np.linalg.norm(GT, axis=1)
+        better = gT < gY[todo]            # a step that does not help ends the row's descent
+        Y[todo[better]], GY[todo[better]], gY[todo[better]] = T[better], GT[better], gT[better]
+        if not better.any():
+            break
+    return idx, Y, GY, gY
 
 
 def is_positive_definite(model, X):
@@ -515,6 +533,7 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     """
     Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol, maxiter=20)
     it_polish[rows] += nits
+    rescued = []
     for j in np.flatnonzero(~ok):
         # a cheap rescue only: a start it cannot finish goes back to descent
         r = find_critical_point(model, Xc[j], method="newton-mr", gtol=gtol, maxiter=20,
@@ -522,6 +541,10 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         it_polish[rows[j]] += r.nit
         if r.success:
             Xs[j], gs[j], ok[j] = r.x, r.grad_norm, True
+            rescued.append(j)
+    if rescued:
+        grad = _grad_of(model)
+        _settle(model, Xs, grad(Xs), gs, np.array(rescued), gtol, grad)
     back = [(rows[j], Xc[j], "failed") for j in np.flatnonzero(~ok)]   # descend on
     good = np.flatnonzero(ok)
     start = model._chunked(model._loss_batch, Xc[good], out_shape=())
@@ -552,6 +575,11 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         message[row] = note + ("converged" if lam >= threshold else
                                f"converged to a saddle after {max_pushes} pushes")
     return back
+
+
+def _grad_of(model):
+    """Batched gradients of any number of rows, in memory-bounded chunks."""
+    return lambda A: model._chunked(model._grad_batch, A, out_shape=(model.n_params,))
 
 
 def _uphill_tolerance(model, loss):

@@ -20,7 +20,7 @@ import numpy as np
 from ._kernels import row_norms
 
 __all__ = ["COLLINEAR_ANGLE", "collinear_groups", "split_tangents", "merge_rows", "align_rows",
-           "nearly_collinear"]
+           "nearly_collinear", "aligned_basis"]
 
 #: Two neurons whose directions differ by at most this angle (radians) are one
 #: direction: their split is a tangent of a critical manifold, and they are merged
@@ -190,3 +190,45 @@ def align_rows(W, groups, weights=None):
         else:
             Wa[g] = norms[:, None] * u[None, :]
     return Wa
+
+
+def aligned_basis(W, groups):
+    """Orthonormal basis of the directions that keep every group exactly collinear.
+
+    At a W whose groups are exactly collinear, the configurations with the same
+    groups collinear form a manifold; its tangent space is spanned by the free
+    rows (every coordinate) and, per group along u, each member's norm (u in its
+    row) and the common rotations (r_i e in every member's row i, for e in an
+    orthonormal basis of u's complement, r_i the member's norm).
+
+    Returns
+    -------
+    ndarray of shape (k * d, m)
+        Columns orthonormal (the rotation columns of a group are scaled to unit
+        norm; columns of different rows or of different e are orthogonal).
+    """
+    k, d = W.shape
+    cols = []
+    grouped = np.zeros(k, dtype=bool)
+    for g in groups:
+        grouped[g] = True
+        u = group_direction(W, g)
+        r = row_norms(W[g])
+        # an orthonormal basis of the complement of u: the last d - 1 columns of a
+        # Householder-completed basis
+        Q, _ = np.linalg.qr(np.column_stack([u, np.eye(d)]))
+        E = Q[:, 1:d]
+        for i in g:
+            c = np.zeros((k, d))
+            c[i] = u
+            cols.append(c.ravel())
+        for e in E.T:
+            c = np.zeros((k, d))
+            c[g] = r[:, None] * e[None, :] / np.linalg.norm(r)
+            cols.append(c.ravel())
+    for i in np.flatnonzero(~grouped):
+        for j in range(d):
+            c = np.zeros((k, d))
+            c[i, j] = 1.0
+            cols.append(c.ravel())
+    return np.array(cols).T

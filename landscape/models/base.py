@@ -275,6 +275,15 @@ class Model(abc.ABC):
         """
         return X, np.zeros(X.shape[0], dtype=bool)
 
+    def _aligned_basis(self, x, angle_tol):
+        """Orthonormal basis (n_params, m) of the moves that keep x's collinear groups collinear.
+
+        Used to take Newton steps within the set of aligned configurations (where
+        the critical points of a split manifold lie); None when x has no group
+        within `angle_tol` (the default: a model without neurons).
+        """
+        return None
+
     # ---- helpers ------------------------------------------------------------------
     def _check_x(self, x, name="x"):
         return as_vector(x, self.n_params, name,

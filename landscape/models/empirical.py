@@ -258,6 +258,11 @@ class EmpiricalReLU(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups)
         return out, changed
 
+    def _aligned_basis(self, x, angle_tol):
+        W = x.reshape(self.width, self.input_dim)
+        groups = _collinear.collinear_groups(W, angle_tol, labels=self.a)
+        return _collinear.aligned_basis(W, groups) if groups else None
+
     # ---- kernels ------------------------------------------------------------------
     def _forward(self, X):
         """Pre-activations Z (B, m, N), activations 1[Z > 0] and residuals e (B, N)."""

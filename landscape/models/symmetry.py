@@ -30,7 +30,8 @@ Neurons always carry a permutation group.  On top of it:
   :class:`~landscape.ReluTarget` those permuting the teacher neurons together
   with their output weights a*_j, for a :class:`~landscape.LinearTarget` beta
   those fixing beta (``O(d - 1)`` on the complement of beta: the full continuous
-  group is matched, not only invariants).
+  group is matched, not only invariants) and the sign flip (a, W) -> (-a, -W)
+  (f(x) -> -f(-x): the target is odd and x ~ N(0, I) symmetric).
 * :class:`~landscape.EmpiricalReLU` — permutations among neurons with the same
   frozen output sign a_r (the data are not assumed to have symmetries).
 * Any other model (e.g. :class:`~landscape.AutogradModel`) declares no
@@ -122,6 +123,7 @@ class _Structure:
     row_labels: np.ndarray      # (k,) neurons may only be permuted within a label
     order: int                  # order of G_span (exact integer)
     complete: bool              # False when G_span was truncated
+    odd: bool = False           # Z -> -Z is a symmetry too (an odd target: f(x) -> -f(-x))
 
     @property
     def row_groups(self):
@@ -150,9 +152,12 @@ def _build_structure(model):
         target = model.target
         if isinstance(target, LinearTarget):
             beta = target.beta
-            # Q must fix beta: a single labelled direction has a trivial span group.
-            return _teacher_structure("two-layer", beta[None], np.ones(1), model.n_hidden,
-                                      n_lead=1)
+            # Q must fix beta: a single labelled direction has a trivial span group.  The
+            # target is odd and x ~ N(0, I) symmetric, so f(x) -> -f(-x), i.e.
+            # (a, W) -> (-a, -W), leaves the loss unchanged too.
+            return dataclasses.replace(
+                _teacher_structure("two-layer", beta[None], np.ones(1), model.n_hidden,
+                                   n_lead=1), odd=True)
         return _teacher_structure("two-layer", target.V, target.a_star, model.n_hidden,
                                   n_lead=1)
     if isinstance(model, EmpiricalReLU):
@@ -661,6 +666,16 @@ def _canonical_coordinates(st, Z, scale):
 
 
 def _canonical(st, Z):
+    if st.odd:
+        # the representative of Z or -Z whose canonical form comes first
+        forms = [_canonical_one(st, Z), _canonical_one(st, -Z)]
+        keys = [np.concatenate([_quantize(f, _KEY_RTOL * max(float(np.linalg.norm(f)), 1e-300))
+                                .ravel().astype(float), f.ravel()]) for f in forms]
+        return forms[1] if _lex_less(keys[1], keys[0]) else forms[0]
+    return _canonical_one(st, Z)
+
+
+def _canonical_one(st, Z):
     scale = float(np.linalg.norm(Z))
     if scale == 0:
         return Z.copy()
@@ -852,6 +867,16 @@ def orbit_distance(model, x, y, *, cutoff=None):
             raise ValueError(f"cutoff must be a finite number >= 0 or None, got {cutoff!r}")
     st = _structure(model)
     Zx, Zy = _to_features(model, st, x), _to_features(model, st, y)
+    if not st.odd:
+        return _distance(st, Zx, Zy, cutoff)
+    near = _distance(st, Zx, Zy, cutoff)
+    if cutoff is not None and near <= cutoff:
+        return near
+    return min(near, _distance(st, Zx, -Zy, cutoff))
+
+
+def _distance(st, Zx, Zy, cutoff):
+    """The orbit distance of feature matrices (see orbit_distance) without the odd symmetry."""
     if cutoff is not None:
         bound = _lower_bound(st, Zx, Zy)
         if bound > cutoff:

@@ -108,6 +108,11 @@ class ReluTeacherStudent(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups)
         return out, changed
 
+    def _aligned_basis(self, x, angle_tol):
+        W = x.reshape(self.n_students, self.input_dim)
+        groups = _collinear.collinear_groups(W, angle_tol)
+        return _collinear.aligned_basis(W, groups) if groups else None
+
     # ---- kernels ------------------------------------------------------------------
     def _students(self, X):
         """(B, n_params) -> W of shape (B, k, d), a view."""

@@ -200,6 +200,18 @@ class TwoLayerReLU(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups, weights)
         return self._join(A, Wo), changed
 
+    def _aligned_basis(self, x, angle_tol):
+        k = self.n_hidden
+        W = x[k:].reshape(k, self.input_dim)
+        groups = _collinear.collinear_groups(W, angle_tol)
+        if not groups:
+            return None
+        ZW = _collinear.aligned_basis(W, groups)
+        Z = np.zeros((self.n_params, k + ZW.shape[1]))
+        Z[:k, :k] = np.eye(k)                 # output weights are free
+        Z[k:, k:] = ZW
+        return Z
+
     # ---- kernels ------------------------------------------------------------------
     def _split(self, X):
         k = self.n_hidden
