@@ -274,6 +274,9 @@ def _parser():
     p.add_argument("--directions", dest="n_directions", type=int, metavar="N",
                    help="number of random directions (default 64)")
     p.add_argument("--kind", help="direction kind: uniform (default), neuron, split-rotation")
+    p.add_argument("--pair", nargs=2, type=int, metavar=("I", "J"),
+                   help="split-rotation: the two aligned neurons to rotate apart (default: the "
+                   "most nearly aligned pair)")
     p.add_argument("--radii", nargs=2, type=float, metavar=("RMIN", "RMAX"),
                    help="radius range (default 1e-4 1e-1)")
     p.add_argument("--n-radii", dest="n_radii", type=int, metavar="N",
@@ -593,9 +596,10 @@ def _print_scan(s, out, lr_source):
           f"[{_zero(lo):.3g}, {hi:.3g}]" + (f": {where}" if where else ""), file=out)
     rows = [[p.id, p.kind, f"{p.loss:.10g}", _opt(p.classification.index),
              _opt(p.classification.nullity), _num(p.classification.lambda_min),
-             p.basin_count, f"{p.basin_fraction:.3f}"] for p in s.points]
-    _table(["id", "kind", "loss", "index", "nullity", "lambda_min", "basin", "fraction"],
-           rows, out)
+             p.dimension, p.n_members, p.basin_count, f"{p.basin_fraction:.3f}"]
+            for p in s.points]
+    _table(["id", "kind", "loss", "index", "nullity", "lambda_min", "dimension", "members",
+            "basin", "fraction"], rows, out)
 
 
 def _zero(v):
@@ -750,15 +754,23 @@ def _cmd_convexity(args, out, err):
     kind = _default(args.kind, "uniform")
     if kind not in _DIRECTION_KINDS:
         raise UsageError(f"--kind {kind}: choose from {', '.join(_DIRECTION_KINDS)}")
+    if args.pair is not None and kind != "split-rotation":
+        raise UsageError(f"--pair applies to --kind split-rotation only, not --kind {kind}")
+    split = {"x": x, "pair": None if args.pair is None else tuple(args.pair)}
     try:
         U = ls.random_directions(model, _default(args.n_directions, 64), _default(args.rng, 0),
-                                 kind=kind, **({"x": x} if kind == "split-rotation" else {}))
-    except ValueError as exc:          # the point has no aligned pair of neurons to split
+                                 kind=kind, **(split if kind == "split-rotation" else {}))
+    except ValueError as exc:          # no aligned pair of neurons to split, or a bad --pair
         if kind != "split-rotation":
             raise
+        if args.pair is not None:
+            why = str(exc).split("; pass pair=")[0]
+            raise UsageError(f"--pair {args.pair[0]} {args.pair[1]}: {why}; give two aligned "
+                             "neurons of the point (0-based)") from None
         why = str(exc).split("; pass pair=")[0].replace("pair=None: ", "")
         raise UsageError(f"--kind split-rotation: {why}; this point has no split neuron to "
-                         "rotate apart: choose a point with two aligned neurons or another "
+                         "rotate apart: choose a point with two aligned neurons (e.g. a global "
+                         "minimum of one student more than teachers), --pair I J, or another "
                          "--kind") from None
     results = []
     for t in tests:

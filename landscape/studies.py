@@ -15,7 +15,8 @@ optionally a ``config.toml``.  ``study.py`` defines
 
 Studies are looked up in the folders named by the ``LANDSCAPE_STUDIES``
 environment variable (``os.pathsep``-separated), then ``studies/`` of the
-source checkout the library was imported from, then ``./studies``.
+source checkout the library was imported from, then ``landscape/_studies/`` of
+an installed package (the wheel carries the studies there), then ``./studies``.
 """
 
 import importlib.util
@@ -54,7 +55,8 @@ def read_config(path, quick):
 def study_dirs():
     """The folders searched for studies, in order (existing ones only)."""
     dirs = [Path(p) for p in os.environ.get("LANDSCAPE_STUDIES", "").split(os.pathsep) if p]
-    dirs += [Path(__file__).resolve().parents[1] / "studies", Path.cwd() / "studies"]
+    here = Path(__file__).resolve().parent
+    dirs += [here.parent / "studies", here / "_studies", Path.cwd() / "studies"]
     seen, out = set(), []
     for d in dirs:
         d = d.resolve()
@@ -90,7 +92,8 @@ def load_study(name):
         known = ", ".join(sorted(files)) or "none found"
         where = ", ".join(str(d) for d in study_dirs()) or "no studies/ folder"
         raise ValueError(f"unknown study {name!r}; known studies: {known} (searched {where}; "
-                         "run from a checkout of the repository or set LANDSCAPE_STUDIES)")
+                         "install landscape with pip, run from a checkout of the repository, "
+                         "or set LANDSCAPE_STUDIES)")
     modname = f"landscape_study_{name}"
     if modname in sys.modules:
         return sys.modules[modname]
