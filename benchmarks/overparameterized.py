@@ -164,7 +164,8 @@ def main(argv=None):
     name = f"overparameterized-{args.what}" + ("-quick" if args.quick else "")
     out = os.path.join(HERE, "results", name + ".json")
     command = " ".join(["python", "benchmarks/" + os.path.basename(__file__)] + argv)
-    write_results(out, name, command, {"settings": vars(args), "rows": rows, "summary": summary},
+    settings = dict(vars(args), blas_threads_used=1, lr="5/k")   # threadpool_limits(1) above
+    write_results(out, name, command, {"settings": settings, "rows": rows, "summary": summary},
                   started=started)
     print(f"wrote {out}")
     return 0
