@@ -667,11 +667,12 @@ def _canonical_coordinates(st, Z, scale):
 
 def _canonical(st, Z):
     if st.odd:
-        # the representative of Z or -Z whose canonical form comes first
-        forms = [_canonical_one(st, Z), _canonical_one(st, -Z)]
+        # of the canonical forms of Z and -Z, the one that comes last (its leading entry,
+        # an output weight, positive); + 0.0 turns -0.0 into 0.0
+        forms = [_canonical_one(st, Z) + 0.0, _canonical_one(st, -Z) + 0.0]
         keys = [np.concatenate([_quantize(f, _KEY_RTOL * max(float(np.linalg.norm(f)), 1e-300))
                                 .ravel().astype(float), f.ravel()]) for f in forms]
-        return forms[1] if _lex_less(keys[1], keys[0]) else forms[0]
+        return forms[1] if _lex_less(keys[0], keys[1]) else forms[0]
     return _canonical_one(st, Z)
 
 
