@@ -13,14 +13,18 @@ F(W) = 1/2 E[(sum_i relu(w_i.x) - sum_j relu(v_j.x))^2], x ~ N(0, I_n).  The stu
    W of k = n is split, w_i -> (alpha w_i, (1 - alpha) w_i), into a critical point of the
    k + 1 student with the same loss; each split is classified, and gradient descent is run
    from it perturbed (along +- its most negative curvature direction, and a random
-   direction) to see where it goes.  The paper's technical quantities: lambda_min of each
-   neuron's diagonal Hessian block without its 1/2 I term, M_i = H_ii - I/2, and the sum of
-   the neuron norms.  Along the direction (u, -u) on the split pair the curvature is
+   direction) to see where it goes (``landscape.scan`` from those starts).  The paper's
+   technical quantities: lambda_min of each neuron's diagonal Hessian block without its
+   1/2 I term, M_i = H_ii - I/2, and the sum of the neuron norms.  Along the direction
+   (u, -u) on the split pair the curvature is
    u^T M_i u / (alpha (1 - alpha)) per |(u, -u)|^2 / |u|^2 = 2, so
    lambda_min(H_split) <= lambda_min(M_i) / (2 alpha (1 - alpha)): a negative lambda_min(M_i)
    makes every split a strict saddle;
-3. *k = n + 1 from random starts*: the same gradient descent with n + 1 students, each start
-   followed to where it ends (see ``descend_to_basin``), against item 1;
+3. *k = n + 1 from random starts*: ``landscape.scan`` with n + 1 students (step 5/(n + 1)),
+   against item 1.  Its global minima form a continuum (a teacher neuron split between two
+   collinear students in any proportion); the scan converges onto it, certifies every end to
+   |grad F| <= 1e-12, classifies it and lists the continuum as one point (its ``dimension``
+   and the ``n_members`` the starts reached);
 4. *local geometry at the global minimum*: k = n is locally strongly convex
    (lambda_min = 1/4 - 1/(2 pi)); with k = n + 1 at the split global minimum
    (v_1/2, v_1/2, v_2, ..., v_n) the Hessian is singular, points y arbitrarily close have a
@@ -30,25 +34,14 @@ F(W) = 1/2 E[(sum_i relu(w_i.x) - sum_j relu(v_j.x))^2], x ~ N(0, I_n).  The stu
 5. timings of every stage, and of the published protocol (plain batched GD to 1e-12,
    ``benchmarks/protocol.py``) from the same starts on a subset of k.
 
-Why k = n + 1 needs its own descent driver: the global minima of the k = n + 1 student form
-a curve of split neurons whose Hessian is singular, gradient descent reaches them only at a
-sublinear rate, and ``landscape.classify`` runs its higher-order test (seconds per point) on
-every degenerate minimum even when its loss equals the known optimum.  ``landscape.scan``
-therefore costs ~100x more per start at k = n + 1 than at k = n (measured: 247 s for 100
-starts at n = 6).  ``descend_to_basin`` runs the same gradient descent but stops a start
-once F <= ``global_level`` (gradient descent with this step never increases F, and every
-non-global critical point found has F > 1e-2, so the start is in the global basin) or once
-its Hessian is positive definite (Newton then finishes it); global-level ends are certified
-by Newton on a subsample (|grad F| <= 1e-12 at F = 0 within rounding: a global minimum by
-its value, no spectral test needed); every other end is polished and classified.
-
 Run::
 
     landscape study safran2021 [--quick]
     python -c "from landscape.studies import run_study; run_study('safran2021', 'out')"
 
-Every stage is cached in ``out_dir`` (scan stores ``k<k>-<starts>.db``, other stages
-``cache/*.json`` keyed by their settings), so an interrupted run resumes.
+Every stage is cached in ``out_dir`` (scan stores ``k<k>-<starts>.db`` for k = n and
+``n<n>-k<n+1>-<starts>.db`` for k = n + 1, other stages ``cache/*.json`` keyed by their
+settings), so an interrupted run resumes.
 """
 
 import dataclasses
@@ -80,16 +73,15 @@ BENCHMARK_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" 
 
 LAMBDA_MIN_GLOBAL = 0.25 - 1.0 / (2.0 * np.pi)   # lambda_min(hess F) at W = V = I (k = n)
 SPURIOUS_LOSS = 1e-9        # a minimum with F above this is spurious (F* = 0)
-ZERO_LOSS = 1e-12           # |F| below this at a certified critical point: a global minimum
 NEGATIVE_EIGENVALUE = 1e-9  # lambda_min(H(y)) below -this: a negative curvature direction
-HESS_CHUNK = 32             # Hessians built at once (k = 21: 1.4 MB each)
-LOSS_RTOL, XTOL = 1e-9, 1e-6     # deduplication, as landscape.scan
+DRIVER = "landscape.scan"   # descends k = n + 1 and off the splits; part of every cache key
+RECORDS = 2                 # format of the split and k = n + 1 records (in their cache keys)
 
 _MINIMA = ("strict-minimum", "degenerate-minimum")
 _SADDLES = ("strict-saddle", "non-strict-saddle")
 
 __all__ = ["TITLE", "PAPER", "Config", "initial_points", "split_neuron", "neuron_block_minima",
-           "descend_to_basin", "split_projection", "run"]
+           "split_projection", "run"]
 
 
 # ---- configuration -------------------------------------------------------------------
@@ -103,9 +95,6 @@ class Config:
     gtol: float
     split_alphas: tuple
     perturbation: float
-    global_level: float
-    handoff_gtol: float
-    descent_maxiter: int
     convexity_radii: tuple
     opsc_thresholds: tuple
     protocol_maxiter: int
@@ -113,7 +102,6 @@ class Config:
     starts: int
     plus_ns: tuple
     plus_starts: int
-    certify_global: int
     convexity_ns: tuple
     n_directions: int
     n_rotations: int
@@ -199,133 +187,6 @@ def split_projection(model, x_star, a, b):
         return P.reshape(len(Y), -1)
 
     return project
-
-
-def _smallest_eigenvalues(model, X):
-    out = np.empty(len(X))
-    for s in range(0, len(X), HESS_CHUNK):
-        out[s:s + HESS_CHUNK] = np.linalg.eigvalsh(model.hess_batch(X[s:s + HESS_CHUNK]))[:, 0]
-    return out
-
-
-def _certify_zero(model, x, gtol):
-    """Newton (then Newton-MR) from x; (success, x, loss, grad_norm)."""
-    r = ls.find_critical_point(model, x, method="newton", gtol=gtol)
-    if not r.success:
-        r = ls.find_critical_point(model, x, method="newton-mr", gtol=gtol)
-    return bool(r.success), r.x, float(r.loss), float(r.grad_norm)
-
-
-def _classified(model, x, gtol, how):
-    """The outcome record of a certified critical point x."""
-    loss = float(model.loss(x))
-    gnorm = float(np.linalg.norm(model.grad(x)))
-    if abs(loss) <= ZERO_LOSS and gnorm <= gtol:
-        return dict(outcome="global", certified=True, kind="global-minimum", loss=loss,
-                    grad_norm=gnorm, lambda_min=None, index=None, how=how, x=x)
-    c = ls.classify(model, x, gtol=gtol)
-    if c.kind in _MINIMA:
-        outcome = "spurious-minimum" if loss > SPURIOUS_LOSS else "global"
-    elif c.kind in _SADDLES:
-        outcome = "saddle"
-    else:
-        outcome = "unresolved"
-    return dict(outcome=outcome, certified=c.kind not in ("not-critical", "non-differentiable"),
-                kind=c.kind, loss=loss, grad_norm=gnorm, lambda_min=c.lambda_min,
-                index=c.index, how=how, x=x)
-
-
-def descend_to_basin(model, X0, *, lr, cfg, certify=None):
-    """Where gradient descent (step lr) from each row of X0 ends, certified.
-
-    Gradient descent runs until |grad F| <= ``cfg.handoff_gtol`` at a point that is either
-    at the global-minimum level (F <= ``cfg.global_level``) or has a positive definite
-    Hessian; starts that pass a saddle plateau are refused and descend on, as plain GD
-    would.  Then:
-
-    * global level: outcome ``"global"``; the first `certify` of them are polished by
-      Newton to |grad F| <= gtol and must land at F = 0 within rounding (``certified``);
-    * positive definite: Newton to |grad F| <= gtol, classified (a spurious minimum, or a
-      global minimum when F = 0);
-    * anything else (step budget exhausted, a zero neuron): ``landscape.descend_and_polish``
-      from the end point, then classified; ``"unresolved"`` if that fails too.
-
-    Returns
-    -------
-    list of dict
-        One record per row: outcome, certified, kind, loss, grad_norm, lambda_min, index,
-        how, x (ndarray), nit.
-    """
-    level = cfg.global_level
-
-    def accept(X, _rows):
-        ok = model.loss_batch(X) <= level
-        rest = np.flatnonzero(~ok)
-        if rest.size:
-            ok[rest] = _smallest_eigenvalues(model, X[rest]) > 0
-        return ok
-
-    d = ls.descend(model, X0, lr=lr, gtol=cfg.handoff_gtol, maxiter=cfg.descent_maxiter,
-                   stop_when=accept)
-    certify = len(X0) if certify is None else certify
-    records, n_global = [], 0
-    for i, x in enumerate(d.x):
-        converged = d.status[i] == int(ls.Status.CONVERGED)
-        if converged and d.loss[i] <= level:
-            rec = dict(outcome="global", certified=False, kind="global-level",
-                       loss=float(d.loss[i]), grad_norm=float(d.grad_norm[i]),
-                       lambda_min=None, index=None, how="global level", x=x)
-            if n_global < certify:
-                ok, y, loss, gnorm = _certify_zero(model, x, cfg.gtol)
-                if ok and abs(loss) <= ZERO_LOSS:
-                    rec.update(certified=True, kind="global-minimum", loss=loss,
-                               grad_norm=gnorm, how="global level, Newton to gtol", x=y)
-            n_global += 1
-        elif converged:
-            ok, y, _, _ = _certify_zero(model, x, cfg.gtol)
-            rec = (_classified(model, y, cfg.gtol, "positive definite, Newton to gtol") if ok
-                   else None)
-        else:
-            rec = None
-        if rec is None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                p = ls.descend_and_polish(model, x[None], lr=lr, gtol=cfg.gtol,
-                                          maxiter=cfg.descent_maxiter)
-            if p.success[0]:
-                rec = _classified(model, p.x[0], cfg.gtol, "descend_and_polish")
-            elif p.loss[0] <= level:
-                rec = dict(outcome="global", certified=False, kind="global-level",
-                           loss=float(p.loss[0]), grad_norm=float(p.grad_norm[0]),
-                           lambda_min=None, index=None,
-                           how="global level after descend_and_polish, not certified",
-                           x=p.x[0])
-            else:
-                rec = dict(outcome="unresolved", certified=False, kind="not-critical",
-                           loss=float(p.loss[0]), grad_norm=float(p.grad_norm[0]),
-                           lambda_min=None, index=None, how="descend_and_polish failed",
-                           x=p.x[0])
-        rec["nit"] = int(d.nit[i])
-        records.append(rec)
-    return records
-
-
-def _distinct(model, records):
-    """Distinct spurious minima among records (loss window, then orbit distance)."""
-    reps = []
-    for r in records:
-        if r["outcome"] != "spurious-minimum":
-            continue
-        x, L = r["x"], r["loss"]
-        tol = XTOL * max(1.0, float(np.linalg.norm(x)))
-        for rep in reps:
-            if abs(rep["loss"] - L) <= LOSS_RTOL * max(1.0, abs(L)) and \
-                    ls.orbit_distance(model, rep["x"], x, cutoff=tol) <= tol:
-                rep["count"] += 1
-                break
-        else:
-            reps.append(dict(loss=L, lambda_min=r["lambda_min"], grad_norm=r["grad_norm"],
-                             kind=r["kind"], count=1, x=x))
-    return sorted(reps, key=lambda r: r["loss"])
 
 
 def _interval(count, n):
@@ -434,13 +295,57 @@ def split_study(k, s, cfg, rng):
                 owners.append((len(minima), alpha, label))
         minima.append(entry)
     if starts:
-        records = descend_to_basin(big, np.array(starts), lr=5.0 / (k + 1), cfg=cfg)
-        for (m_idx, alpha, label), r in zip(owners, records):
+        d = ls.scan(big, len(starts), rng=0, init=np.array(starts), lr=5.0 / (k + 1),
+                    gtol=cfg.gtol, progress=False)
+        out, outcome, certified = d.outcomes, _end_outcomes(d), _certified(d, cfg.gtol)
+        for i, (m_idx, alpha, label) in enumerate(owners):
+            loss = float(out.loss[i])
             minima[m_idx]["descents"].append(dict(
-                alpha=alpha, perturbation=label, outcome=r["outcome"], kind=r["kind"],
-                loss=r["loss"], grad_norm=r["grad_norm"], certified=r["certified"],
-                below_split=r["loss"] < minima[m_idx]["loss"] - SPURIOUS_LOSS, nit=r["nit"]))
+                alpha=alpha, perturbation=label, outcome=outcome[i], kind=out.kind[i],
+                point=int(out.point[i]), loss=loss, grad_norm=float(out.grad_norm[i]),
+                certified=bool(certified[i]), message=out.message[i],
+                below_split=loss < minima[m_idx]["loss"] - SPURIOUS_LOSS))
+        for entry in minima:
+            entry["descent_points"] = _points(d, {e["point"] for e in entry["descents"]})
     return minima
+
+
+def _end_outcomes(s):
+    """Per start of scan `s`: "global", "spurious-minimum", "saddle" or "other" (no
+    certified critical point, or one the scan could not classify as either)."""
+    spurious = {p.id for p in s.spurious_minima}
+    labels = []
+    for i in s.outcomes.point:
+        p = s.points[i] if i >= 0 else None
+        if p is None or not (p.is_minimum or p.is_saddle):
+            labels.append("other")
+        elif p.is_saddle:
+            labels.append("saddle")
+        else:
+            labels.append("spurious-minimum" if p.id in spurious else "global")
+    return labels
+
+
+def _certified(s, gtol):
+    """Per start of scan `s`: its end is a critical point (|grad F| <= gtol) the scan
+    classified as a minimum or a saddle."""
+    out = s.outcomes
+    return (np.array([kd in _MINIMA + _SADDLES for kd in out.kind], dtype=bool)
+            & (out.grad_norm <= gtol) & (out.point >= 0))
+
+
+def _points(s, ids):
+    """The Points of scan `s` with the given ids, as records."""
+    spurious = {p.id for p in s.spurious_minima}
+    out = []
+    for i in sorted(i for i in ids if i >= 0):
+        p, c = s.points[i], s.points[i].classification
+        out.append(dict(
+            id=p.id, kind=p.kind, loss=p.loss, lambda_min=c.lambda_min, index=c.index,
+            nullity=c.nullity, manifold_nullity=c.manifold_nullity, grad_norm=c.grad_norm,
+            is_global=c.is_global, spurious=p.id in spurious, dimension=p.dimension,
+            n_members=p.n_members, basin_count=p.basin_count, found_by=p.found_by))
+    return out
 
 
 def _split_record(model, big, p, W, i, alpha, lam_M, cfg, vector=True):
@@ -448,8 +353,11 @@ def _split_record(model, big, p, W, i, alpha, lam_M, cfg, vector=True):
     x1 = big.flatten(W1)
     gnorm = float(np.linalg.norm(big.grad(x1)))
     polished = False
-    if gnorm > cfg.gtol:        # not observed: splitting keeps the gradient exactly
-        r = ls.find_critical_point(big, x1, method="newton", gtol=cfg.gtol)
+    if gnorm > cfg.gtol:
+        # the split's gradient is the minimum's with the split neuron's counted twice, so a
+        # minimum certified just below gtol can split just above it.  The split lies on a
+        # curve of critical points (its Hessian is singular along it): Newton-MR, not Newton.
+        r = ls.find_critical_point(big, x1, method="newton-mr", gtol=cfg.gtol)
         x1, gnorm, polished = r.x, float(r.grad_norm), True
     c = ls.classify(big, x1, gtol=cfg.gtol)
     v_min = np.linalg.eigh(big.hess(x1))[1][:, 0] if vector else None
@@ -462,34 +370,36 @@ def _split_record(model, big, p, W, i, alpha, lam_M, cfg, vector=True):
 
 # ---- 3. k = n + 1 from random starts -------------------------------------------------------
 
-def scan_k_equals_n_plus_1(n, cfg):
-    """Gradient descent with step 5/(n + 1) from `plus_starts` starts, each end certified."""
+def scan_k_equals_n_plus_1(n, cfg, out_dir, progress):
+    """landscape.scan of V = I_n with n + 1 students, step 5/(n + 1); the store
+    out_dir/n<n>-k<n+1>-<starts>.db resumes.  Every end is certified and classified by the
+    scan, which lists the continuum of split global minima as one point."""
     model = ls.ReluTeacherStudent(teacher=np.eye(n), n_students=n + 1)
-    X0 = initial_points(model, cfg.plus_starts, cfg.seed)
+    store = Path(out_dir) / f"n{n}-k{n + 1}-{cfg.plus_starts}.db"
     t = time.perf_counter()
-    records = descend_to_basin(model, X0, lr=5.0 / (n + 1), cfg=cfg, certify=cfg.certify_global)
+    s = ls.scan(model, cfg.plus_starts, rng=cfg.seed, lr=5.0 / (n + 1), gtol=cfg.gtol,
+                store=store, progress=progress)
     seconds = time.perf_counter() - t
-    outcomes = [r["outcome"] for r in records]
-    counts = {o: outcomes.count(o) for o in ("global", "spurious-minimum", "saddle",
-                                             "unresolved")}
-    glob = [r for r in records if r["outcome"] == "global"]
-    cert = [r for r in glob if r["certified"]]
-    spurious = _distinct(model, records)
-    n_sp = counts["spurious-minimum"]
+    with ls.Store.open(store) as st:
+        compute_seconds = st.wall_seconds
+    out, outcome, certified = s.outcomes, _end_outcomes(s), _certified(s, cfg.gtol)
+    counts = {o: outcome.count(o) for o in ("global", "spurious-minimum", "saddle", "other")}
+    glob = [p for p in s.minima if p.classification.is_global]
+    uncertified = [dict(start=int(out.start[i]), kind=out.kind[i], loss=float(out.loss[i]),
+                        grad_norm=float(out.grad_norm[i]), status=int(out.status[i]),
+                        message=out.message[i]) for i in np.flatnonzero(~certified)]
     return dict(
-        n=n, k=n + 1, n_starts=len(records), lr=5.0 / (n + 1), counts=counts,
-        spurious_fraction=n_sp / len(records), spurious_count=n_sp,
-        spurious_interval=_interval(n_sp, len(records)),
-        global_certified=len(cert), global_total=len(glob),
-        max_grad_norm_certified=max((r["grad_norm"] for r in cert), default=None),
-        max_abs_loss_certified=max((abs(r["loss"]) for r in cert), default=None),
-        max_loss_global_level=max((r["loss"] for r in glob), default=None),
-        spurious_minima=[{k: v for k, v in r.items() if k != "x"} for r in spurious],
-        n_spurious_minima=len(spurious),
-        how={h: sum(r["how"] == h for r in records) for h in sorted({r["how"] for r in records})},
-        iterations_median=float(np.median([r["nit"] for r in records])),
-        iterations_max=int(max(r["nit"] for r in records)),
-        seconds=seconds)
+        n=n, k=n + 1, n_starts=s.n_starts, lr=5.0 / (n + 1), store=store.name, counts=counts,
+        spurious_fraction=s.spurious_fraction, spurious_count=s.spurious_count,
+        spurious_interval=[float(v) for v in s.spurious_interval],
+        n_certified_ends=int(certified.sum()), uncertified_ends=uncertified,
+        end_kinds={str(kd): int(c) for kd, c in zip(*np.unique(out.kind, return_counts=True))},
+        max_grad_norm=float(np.nanmax(out.grad_norm)),
+        global_points=_points(s, [p.id for p in glob]),
+        spurious_minima=_points(s, [p.id for p in s.spurious_minima]),
+        n_spurious_minima=len(s.spurious_minima),
+        saddles=_points(s, [p.id for p in s.saddles]),
+        n_points=len(s.points), seconds=seconds, compute_seconds=compute_seconds)
 
 
 # ---- 4. local geometry at the global minimum ------------------------------------------------
@@ -663,22 +573,21 @@ def run(out_dir, *, quick=False, progress=True):
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = Config.load(quick)
     compute, this_run, cached_stages = {}, {}, []
-    common = dict(seed=cfg.seed, gtol=cfg.gtol, global_level=cfg.global_level,
-                  handoff_gtol=cfg.handoff_gtol, descent_maxiter=cfg.descent_maxiter,
-                  version=ls.__version__)
+    common = dict(seed=cfg.seed, gtol=cfg.gtol, driver=DRIVER, version=ls.__version__)
 
-    def stage(name, items, key, label, make):
-        """Run (or read from the cache) one part per item; time the stage."""
+    def stage(name, items, key, label, make, seconds=None):
+        """Run (or read from the cache) one part per item; time the stage (``seconds(res)``:
+        the compute time a part reports itself)."""
         t = time.perf_counter()
-        out, seconds = [], 0.0
+        out, total = [], 0.0
         for item in tqdm(items, desc=name, disable=not progress):
             settings, fn = make(item)
             res, hit, sec = _cached(out_dir, key(item), settings, fn)
             out.append(res)
-            seconds += sec
+            total += sec if seconds is None else seconds(res)
             if hit:
                 cached_stages.append(f"{name}: {label} = {item}")
-        compute[name] = seconds
+        compute[name] = total
         this_run[name] = time.perf_counter() - t
         return out
 
@@ -695,17 +604,19 @@ def run(out_dir, *, quick=False, progress=True):
 
     # 2. splits of every spurious minimum
     splits = stage("splits", cfg.ks, lambda k: f"split-k{k}-{cfg.starts}", "k", lambda k: (
-        dict(common, k=k, starts=cfg.starts, alphas=cfg.split_alphas,
+        dict(common, k=k, starts=cfg.starts, alphas=cfg.split_alphas, records=RECORDS,
              perturbation=cfg.perturbation,
              minima=[[p.id, p.loss] for p in scans[k].spurious_minima]),
         lambda: split_study(k, scans[k], cfg, np.random.default_rng([cfg.seed, k]))))
     splits = [e for part in splits for e in part]
 
     # 3. k = n + 1 from random starts
-    plus = stage("k = n + 1 descents", cfg.plus_ns, lambda n: f"plus-n{n}-{cfg.plus_starts}",
-                 "n", lambda n: (dict(common, n=n, starts=cfg.plus_starts,
-                                      certify=cfg.certify_global),
-                                 lambda: scan_k_equals_n_plus_1(n, cfg)))
+    # (a JSON cache over a scan store: the cache skips a finished n, the store resumes an
+    # interrupted one, and the stage's compute time is the store's)
+    plus = stage("k = n + 1 scans", cfg.plus_ns, lambda n: f"plus-n{n}-{cfg.plus_starts}",
+                 "n", lambda n: (dict(common, n=n, starts=cfg.plus_starts, records=RECORDS),
+                                 lambda: scan_k_equals_n_plus_1(n, cfg, out_dir, progress)),
+                 seconds=lambda res: res["compute_seconds"])
 
     # 4. local geometry at the global minimum
     convexity = stage("convexity", cfg.convexity_ns, lambda n: f"convexity-n{n}", "n",
@@ -802,13 +713,22 @@ def _summary(r):
 
 
 def _descents_by_k(splits):
-    out = {}
+    """Per k: where the descents off its splits went (one scan per k, so point ids of the
+    same k name the same point)."""
+    out, reached = {}, {}
     for e in splits:
-        row = out.setdefault(e["k"], dict(k=e["k"], descents=0, outcomes={}, all_below=True))
+        row = out.setdefault(e["k"], dict(k=e["k"], descents=0, outcomes={}, all_below=True,
+                                          all_certified=True, max_grad_norm=0.0))
         for d in e["descents"]:
             row["descents"] += 1
             row["outcomes"][d["outcome"]] = row["outcomes"].get(d["outcome"], 0) + 1
             row["all_below"] &= bool(d["below_split"])
+            row["all_certified"] &= bool(d["certified"])
+            row["max_grad_norm"] = max(row["max_grad_norm"], d["grad_norm"])
+            if d["outcome"] == "spurious-minimum":
+                reached.setdefault(e["k"], set()).add(d["point"])
+    for k, row in out.items():
+        row["distinct_spurious_minima"] = len(reached.get(k, ()))
     return [out[k] for k in sorted(out)]
 
 
@@ -853,7 +773,8 @@ def _figures(out_dir, r):
         "coordinates): its loss, marker area growing with its basin fraction."))
 
     fig, ax = new_figure(6.4, 4.0)
-    pts = [(s["bound"], s["lambda_min"], s["alpha"]) for e in r["splits"] for s in e["splits"]]
+    pts = [(s["bound"], s["lambda_min"], s["alpha"]) for e in r["splits"] for s in e["splits"]
+           if s["lambda_min"] is not None]         # None: the split was not certified critical
     if pts:
         b, lam, alpha = (np.array(v) for v in zip(*pts))
         for a, mk in zip(sorted(set(alpha), reverse=True), "osd^v"):
@@ -966,12 +887,10 @@ def _page(out_dir, r, figs):
         "landscape.scan: descent, Newton polish of every end to |grad F| <= 1e-12, "
         "classification from the Hessian spectrum, deduplication modulo joint permutations of "
         "neurons and coordinates.  A minimum is spurious when F > 1e-9 (the global value is 0).",
-        f"k = n + 1: {cfg['plus_starts']} starts per n, the same descent (step 5/(n + 1)), each "
-        "start followed until it reaches the global-minimum level F <= "
-        f"{cfg['global_level']:g} or a positive definite region (then Newton to 1e-12 and "
-        "classification).  Of the global-level ends, the first "
-        f"{cfg['certify_global']} per n are polished by Newton to |grad F| <= 1e-12 at F = 0 "
-        "(a global minimum by value).  Why not landscape.scan here: see Deviations.",
+        f"k = n + 1: {cfg['plus_starts']} starts per n, landscape.scan with step 5/(n + 1) "
+        "and the same starts convention: every end certified to |grad F| <= 1e-12 and "
+        "classified; the continuum of split global minima (a teacher neuron shared by two "
+        "collinear students in any proportion) is one point of the scan.",
         f"Mode: {'quick (CI)' if r['quick'] else 'full'}."]))
 
     table = []
@@ -1018,11 +937,13 @@ def _page(out_dir, r, figs):
     for e in r["splits"]:
         for s in e["splits"]:
             ds = [d for d in e["descents"] if d["alpha"] == s["alpha"]]
-            where = "; ".join(f"{d['perturbation']}: {d['outcome']} (F = {d['loss']:.2e})"
+            where = "; ".join(f"{d['perturbation']}: {d['outcome']} (F = {d['loss']:.2e}"
+                              + ("" if d["certified"] else
+                                 f", {d['kind']}, |grad F| = {d['grad_norm']:.1e}") + ")"
                               for d in ds)
             srows.append([e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
                           f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"],
-                          s["index"], f"{s['lambda_min']:.4f}", f"{s['bound']:.4f}", where])
+                          s["index"], _f4(s['lambda_min']), f"{s['bound']:.4f}", where])
     all_half = [s for e in r["splits"] for s in e["all_neuron_splits"]]
     outcomes = ", ".join(f"{v} {k}" for k, v in sm["split_descent_outcomes"].items())
     split_text = [
@@ -1041,15 +962,19 @@ def _page(out_dir, r, figs):
         title="One neuron more: every spurious minimum becomes a saddle", id="splits",
         text=split_text,
         tables=[Table(columns=["k", "descents", "to the global minimum",
-                               "to a spurious minimum of k + 1", "unresolved",
-                               "all end below the split's F"],
+                               "to a spurious minimum of k + 1 (distinct)", "saddle or other",
+                               "all certified", "max |grad F|", "all end below the split's F"],
                       rows=[[d["k"], d["descents"], d["outcomes"].get("global", 0),
-                             d["outcomes"].get("spurious-minimum", 0),
-                             d["outcomes"].get("unresolved", 0) + d["outcomes"].get("saddle", 0),
+                             f"{d['outcomes'].get('spurious-minimum', 0)} "
+                             f"({d['distinct_spurious_minima']})",
+                             d["outcomes"].get("other", 0) + d["outcomes"].get("saddle", 0),
+                             "yes" if d["all_certified"] else "NO",
+                             f"{d['max_grad_norm']:.1e}",
                              "yes" if d["all_below"] else "NO"]
                             for d in sm["split_descents_by_k"]],
                       caption="Where gradient descent in the k + 1 model goes from the split "
-                              "saddles, perturbed."),
+                              "saddles, perturbed (landscape.scan from those starts: every end "
+                              "certified and classified)."),
                 Table(columns=["k", "minimum", "F", "neuron", "alpha", "F change",
                                "|grad F|", "kind (k + 1)", "index", "lambda_min",
                                "bound", "perturbed descent went to"], rows=srows)],
@@ -1071,22 +996,31 @@ def _page(out_dir, r, figs):
 
     prows = []
     for p in plus:
-        sp = "; ".join(f"F = {m['loss']:.5f} ×{m['count']}" for m in p["spurious_minima"]) or "—"
+        sp = "; ".join(f"F = {m['loss']:.5f} ({m['kind']}, lambda_min {m['lambda_min']:.2g}) "
+                       f"×{m['basin_count']}" for m in p["spurious_minima"]) or "—"
+        gl = "; ".join(f"{g['kind']}, dimension {g['dimension']}, {g['n_members']} members"
+                       for g in p["global_points"]) or "NONE"
         prows.append([p["n"], p["k"], p["n_starts"],
                       f"{p['spurious_fraction']:.1%} {_fmt_interval(p['spurious_interval'])}",
                       p["counts"]["global"], p["counts"]["spurious-minimum"],
-                      p["counts"]["saddle"], p["counts"]["unresolved"],
-                      f"{p['global_certified']}/"
-                      f"{min(p['global_total'], r['config']['certify_global'])}",
-                      sp, f"{p['seconds']:.1f}"])
+                      p["counts"]["saddle"], p["counts"]["other"],
+                      f"{p['n_certified_ends']}/{p['n_starts']}", f"{p['max_grad_norm']:.1e}",
+                      gl, sp, f"{p['compute_seconds']:.1f}"])
     sections.append(Section(title="k = n + 1 from random starts", id="plus", text=[
-        "Gradient descent with n + 1 students (step 5/(n + 1), N(0, 1/d) starts).  'global': "
-        "ended at the global-minimum level; 'certified' of those polished to |grad F| <= 1e-12 "
-        "at F = 0; spurious minima are certified (Newton to 1e-12, strict minimum) and "
-        "deduplicated modulo symmetry."],
+        "landscape.scan with n + 1 students (step 5/(n + 1), N(0, 1/d) starts): every end "
+        "polished to |grad F| <= 1e-12, classified from its Hessian (with the zero modes of "
+        "the split manifold), and deduplicated by a merged-neuron key modulo symmetry, so the "
+        "continuum of split global minima is one point (its dimension, and how many distinct "
+        "members the starts reached).  'certified ends': ends at a classified minimum or "
+        "saddle with |grad F| <= 1e-12.  Distinct spurious minima: F, kind, lambda_min, "
+        "basin count."] + [
+        f"n = {p['n']}: start {u['start']} ended {u['kind']} at F = {u['loss']:.9f}, "
+        f"|grad F| = {u['grad_norm']:.1e} ({u['message']})."
+        for p in plus for u in p["uncertified_ends"]],
         tables=[Table(columns=["n", "k", "starts", "spurious [95% CI]", "global",
-                               "spurious", "saddle", "unresolved", "global certified",
-                               "distinct spurious minima", "seconds"], rows=prows)]))
+                               "spurious", "saddle", "other", "certified ends",
+                               "max |grad F|", "global point", "distinct spurious minima",
+                               "seconds"], rows=prows)]))
 
     crows = []
     for c in r["convexity"]:
@@ -1172,13 +1106,8 @@ def _page(out_dir, r, figs):
     sections.append(Section(title="Deviations and notes", id="notes", text=[
         "Initialisation: entries N(0, 1/d) with d = n (the library's Xavier default); for k = n "
         "this is the paper's N(0, 1/k).",
-        "k = n + 1 does not use landscape.scan: its end points are the degenerate global minima "
-        "(a curve of split neurons), gradient descent approaches them sublinearly and "
-        "landscape.classify runs its higher-order test (about 4 s per point at n = 6) on each "
-        "although F equals the known optimum; a 100-start scan at n = 6 took 247 s and listed "
-        "16 'distinct' global minima (points of the same curve).  The driver here stops a start "
-        "at the global-minimum level and certifies a subsample; spurious ends are certified "
-        "in full.",
+        "k = n + 1 runs on landscape.scan like k = n (until issue 14 it had its own driver, "
+        "which stopped a start at the global level F <= 1e-8 and certified a subsample).",
         "The split direction: the neuron with the most negative lambda_min(M_i) at every alpha; "
         "every neuron at alpha = 1/2."]))
 
@@ -1204,3 +1133,7 @@ def _loss(v):
 
 def _g(v):
     return "—" if v is None else f"{v:.3g}"
+
+
+def _f4(v):
+    return "—" if v is None else f"{v:.4f}"
