@@ -14,7 +14,8 @@ from .convexity import (DirectionalTest, local_convexity, one_point_strong_conve
 from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
-                     ReluTeacherStudent, TwoLayerReLU, canonicalize, ntk_gram, orbit_distance)
+                     ReluTeacherStudent, TwoLayerReLU, canonicalize, check_model, ntk_gram,
+                     orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     # models
     "Model",
+    "check_model",
     "ReluTeacherStudent",
     "TwoLayerReLU",
     "LinearTarget",

@@ -56,31 +56,31 @@ def hessian_noise(model, x, *, dense=True, eigen=None):
     """
     signs = np.random.default_rng(_SEED).choice([-1.0, 1.0], size=x.size)
     xp = x * (1.0 + NOISE_ULPS * _EPS * signs)
-    if model._nondifferentiable(xp[None]).any():
+    if model.nondifferentiable_units(xp[None]).any():
         return 0.0, 0.0
     pair = np.vstack([x, xp])
-    L = model._loss_batch(pair)
+    L = model.loss_kernel(pair)
     noise_L = NOISE_FACTOR * float(abs(L[1] - L[0]))
     if not dense:
         V = np.random.default_rng(_SEED).standard_normal((3, x.size))
         V /= np.linalg.norm(V, axis=1, keepdims=True)
-        D = model._hvp_batch(np.repeat(pair, 3, axis=0), np.tile(V, (2, 1)))
+        D = model.hvp_kernel(np.repeat(pair, 3, axis=0), np.tile(V, (2, 1)))
         return NOISE_FACTOR * float(np.linalg.norm(D[3:] - D[:3], axis=1).max()), noise_L
-    g = model._grad_batch(x[None])[0]
+    g = model.grad_kernel(x[None])[0]
     mu = float(np.linalg.norm(g))
     if eigen is None:
-        H = model._hess_batch(x[None])[0]
+        H = model.hess_kernel(x[None])[0]
         eigen = scipy.linalg.eigh(H, check_finite=False)
     lam, Q = eigen
     step = -Q @ (lam * (Q.T @ g) / (lam ** 2 + mu)) if mu > 0 else np.zeros_like(x)
     y = x + step
     # a step below a few ulps moves H no more than the rounding perturbation does
     far = np.linalg.norm(step) > NOISE_ULPS * _EPS * np.linalg.norm(x)
-    if far and not model._nondifferentiable(y[None]).any():
-        H = model._hess_batch(np.vstack([x, xp, y]))
+    if far and not model.nondifferentiable_units(y[None]).any():
+        H = model.hess_kernel(np.vstack([x, xp, y]))
         return max(NOISE_FACTOR * _norm(H[1] - H[0]), POSITION_FACTOR * _norm(H[2] - H[0])), \
             noise_L
-    H = model._hess_batch(pair)
+    H = model.hess_kernel(pair)
     return NOISE_FACTOR * _norm(H[1] - H[0]), noise_L
 
 

@@ -30,7 +30,7 @@ import scipy.linalg
 from ._results import Result
 from ._noise import hessian_noise
 from ._validation import as_choice, as_positive_float, as_positive_int, as_rng
-from .critical.root import check_model
+from .models.base import check_model
 from .spectrum import DENSE_LIMIT, METHODS, hessian_spectrum
 
 __all__ = ["classify", "Classification", "KINDS"]
@@ -206,7 +206,7 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     ('degenerate-minimum', 0, 1)
     """
     check_model(model)
-    x = model._check_x(x)
+    x = model.check_x(x)
     gtol = as_positive_float(gtol, "gtol", allow_zero=True)
     rtol = as_positive_float(rtol, "rtol", allow_zero=True)
     atol = as_positive_float(atol, "atol", allow_zero=True)
@@ -429,7 +429,7 @@ def _reduced(model, x, step, comp, iters=12):
             p = -g
         # backtracking t = 1, 1/2, ... 2^-26: every trial in one batched evaluation
         trials = y + (_BACKTRACK[:, None] * (comp @ p)[None, :])
-        ft = model._loss_batch(trials)
+        ft = model.loss_kernel(trials)
         lower = np.flatnonzero(ft < fy)
         if lower.size == 0:
             break

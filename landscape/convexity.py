@@ -25,7 +25,7 @@ from ._results import Result
 from ._validation import as_batch, as_choice, as_float_array, as_positive_float
 from ._validation import as_positive_int, as_rng
 from .critical.polish import smallest_eigenvalues
-from .critical.root import check_model
+from .models.base import check_model
 from .errors import LandscapeWarning
 
 __all__ = ["random_directions", "local_convexity", "one_point_strong_convexity",
@@ -274,7 +274,7 @@ def _split_rotations(model, n, rng, x, pair):
     if x is None:
         raise ValueError("x is required for kind='split-rotation': pass the point whose "
                          "neurons are split, e.g. x=model.flatten(W)")
-    x = model._check_x(x)
+    x = model.check_x(x)
     a_idx, w_idx = _neuron_layout(model, "split-rotation")
     k, d = w_idx.shape
     W = x[w_idx]
@@ -555,7 +555,7 @@ def _prepare(model, x, directions, radii, x_name):
     """Validate, normalise the directions and build Y[i * n_radii + j] = x + r_j u_i."""
     check_model(model)
     n = model.n_params
-    x = model._check_x(x, x_name)
+    x = model.check_x(x, x_name)
     U = as_batch(directions, n, "directions")
     if U.shape[0] == 0:
         raise ValueError(f"directions must hold at least one direction, got shape {U.shape}")

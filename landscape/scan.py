@@ -42,7 +42,7 @@ from .classify import Classification, classify
 from .convexity import wilson_interval
 from .critical import Status, descend, descend_and_polish
 from .critical.polish import is_positive_definite, min_curvature, newton_batch
-from .critical.root import check_model
+from .models.base import check_model
 from .errors import DivergenceError, LandscapeWarning, StoreError
 from .graph import basin_graph, write_graph
 from .models.symmetry import orbit_distance, orbit_norms
@@ -704,17 +704,17 @@ def _probe_starts(model, config, X0_all, n_starts):
 
 def _lambda_max(model, X0):
     """The largest Hessian eigenvalue over the rows of X0 (the default lr is its inverse)."""
-    X = X0[~model._nondifferentiable(X0).any(axis=1)]
+    X = X0[~model.nondifferentiable_units(X0).any(axis=1)]
     if len(X) == 0:
         raise ValueError("cannot estimate lr: every initial point has a zero neuron; pass lr=...")
     lam = 0.0
     for x in X:
         if model.n_params <= 2000:
-            top = np.linalg.eigvalsh(model._hess(x))[-1]
+            top = np.linalg.eigvalsh(model.hess_kernel(x[None])[0])[-1]
         else:
             op = scipy.sparse.linalg.LinearOperator(
                 (model.n_params,) * 2, dtype=np.float64,
-                matvec=lambda v, x=x: model._hvp_batch(x[None], v[None])[0])
+                matvec=lambda v, x=x: model.hvp_kernel(x[None], v[None])[0])
             top = scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-6,
                                             v0=np.ones(model.n_params))[0][0]
         lam = max(lam, float(top))
@@ -771,7 +771,7 @@ def _fingerprint(model):
     """What identifies a model across processes: class, size, repr and losses at probe points."""
     P = np.random.default_rng(_PROBE_SEED).standard_normal((3, model.n_params)) / np.sqrt(
         max(1, model.input_dim))
-    probe = [float(f"{v:.12e}") for v in model._loss_batch(P)]
+    probe = [float(f"{v:.12e}") for v in model.loss_kernel(P)]
     return {"class": type(model).__name__, "n_params": int(model.n_params),
             "repr": repr(model), "probe": probe}
 
@@ -909,7 +909,7 @@ def _visits(model, d, go, gtol):
         return rows, X, []
     order = np.argsort(rows, kind="stable")
     rows, X = rows[order], X[order]
-    smooth = ~model._nondifferentiable(X).any(axis=1)
+    smooth = ~model.nondifferentiable_units(X).any(axis=1)
     rows, X = rows[smooth], X[smooth]
     Xp, _, ok, _ = newton_batch(model, X, gtol=gtol) if len(rows) else (X, None, [], None)
     keep_rows, keep_x, keep_c = [], [], []
@@ -1198,10 +1198,10 @@ def _check_gradients(model, X, labels, gtol, path):
     X = np.asarray(X, dtype=np.float64).reshape(len(labels), model.n_params)
     gnorm = np.full(len(X), np.nan)          # NaN: no gradient (non-finite or a zero neuron)
     smooth = np.all(np.isfinite(X), axis=1)
-    smooth[smooth] = ~model._nondifferentiable(X[smooth]).any(axis=1)
+    smooth[smooth] = ~model.nondifferentiable_units(X[smooth]).any(axis=1)
     if smooth.any():       # the kernel, not grad_batch: an overflowing x is a bad row, not an error
         with np.errstate(over="ignore", invalid="ignore"):
-            G = model._chunked(model._grad_batch, X[smooth], out_shape=(model.n_params,))
+            G = model.in_chunks(model.grad_kernel, X[smooth], out_shape=(model.n_params,))
             gnorm[smooth] = np.linalg.norm(G, axis=1)
     bad = np.flatnonzero(~(gnorm <= limit))
     if bad.size == 0:

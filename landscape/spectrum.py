@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from ._results import Result
 from ._validation import as_choice, as_float_array, as_positive_float, as_positive_int, as_rng
 from .critical.polish import _small_matrix_threads
-from .critical.root import check_model
+from .models.base import check_model
 from .errors import LandscapeWarning
 
 __all__ = ["hessian_spectrum", "HessianSpectrum", "inertia", "DENSE_LIMIT", "METHODS"]
@@ -204,7 +204,7 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
     True
     """
     check_model(model)
-    x = model._check_x(x)
+    x = model.check_x(x)
     n = model.n_params
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, got {type(method).__name__}")
@@ -216,7 +216,7 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
         tau = as_positive_float(tau, "tau", allow_zero=True)
     rtol = as_positive_float(rtol, "rtol", allow_zero=True)
     atol = as_positive_float(atol, "atol", allow_zero=True)
-    model._require_differentiable(x[None])
+    model.require_differentiable(x[None])
     rng = as_rng(rng)
     with _small_matrix_threads(n):
         if method == "dense":
@@ -281,7 +281,7 @@ def inertia(H, tau):
 # ---- dense and Lanczos paths -------------------------------------------------------
 
 def _dense_spectrum(model, x, k, tau, rtol, atol, vectors):
-    H = model._hess(x)
+    H = model.hess_kernel(x[None])[0]
     lam, Q = scipy.linalg.eigh(H, check_finite=False)
     n = lam.size
     norm = float(max(abs(lam[0]), abs(lam[-1])))
@@ -303,7 +303,7 @@ def _dense_spectrum(model, x, k, tau, rtol, atol, vectors):
 
 def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):
     n = model.n_params
-    hvp = lambda v: model._hvp_batch(x[None], np.ravel(v)[None])[0]  # noqa: E731
+    hvp = lambda v: model.hvp_kernel(x[None], np.ravel(v)[None])[0]  # noqa: E731
     op = LinearOperator((n, n), matvec=hvp, dtype=np.float64)
     # ARPACK accepts a Ritz pair when |r| <= tol * |theta|, a test that Ritz values
     # near zero (degenerate points) can never pass.  Lanczos on H + cI, c = 2|H| from
@@ -323,13 +323,13 @@ def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):
                    ncv=min(n, max(10 * k, _LANCZOS_NCV)), v0=rng.standard_normal(n))
     order = np.argsort(lam)
     lam, Q = lam[order] - shift, Q[:, order]
-    HQ = model._chunked(model._hvp_batch, np.broadcast_to(x, (2 * k, n)), Q.T,
+    HQ = model.in_chunks(model.hvp_kernel, np.broadcast_to(x, (2 * k, n)), Q.T,
                         out_shape=(n,))
     residuals = np.linalg.norm(HQ - (Q * lam).T, axis=1)
     norm = float(max(abs(lam[0]), abs(lam[-1])))
     tau = max(atol, rtol * norm) if tau is None else tau
     # Inertia (and the gap) by LDLᵀ factorisations of the dense Hessian.
-    n_negative, n_zero, n_positive, gap = _ldl_inertia(model._hess(x), tau, gap=True,
+    n_negative, n_zero, n_positive, gap = _ldl_inertia(model.hess_kernel(x[None])[0], tau, gap=True,
                                                        rng=rng, ritz=lam)
     return HessianSpectrum(
         eigenvalues=lam, eigenvectors=Q if vectors else None, n_params=n,

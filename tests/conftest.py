@@ -51,5 +51,5 @@ def rows_per_chunk(monkeypatch):
     Monkeypatches ``landscape.models.base._BATCH_BUDGET`` for the duration of the test only.
     """
     def set_rows(model, rows):
-        monkeypatch.setattr(_base, "_BATCH_BUDGET", rows * max(1, model._pair_work()))
+        monkeypatch.setattr(_base, "_BATCH_BUDGET", rows * max(1, model.work_per_row()))
     return set_rows

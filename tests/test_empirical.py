@@ -236,7 +236,7 @@ def test_batched_equals_looped_across_chunks(monkeypatch):
     X = np.stack([generic_point(m, rng) for _ in range(7)])
     U = rng.standard_normal(X.shape)
     whole = (m.loss_batch(X), m.grad_batch(X), m.hvp_batch(X, U))
-    monkeypatch.setattr(base, "_BATCH_BUDGET", 2 * m._pair_work())   # chunks of 2 rows
+    monkeypatch.setattr(base, "_BATCH_BUDGET", 2 * m.work_per_row())   # chunks of 2 rows
     chunked = (m.loss_batch(X), m.grad_batch(X), m.hvp_batch(X, U))
     for w, c in zip(whole, chunked):
         assert_allclose(c, w, rtol=BATCH_RTOL, atol=1e-14)
@@ -308,7 +308,7 @@ def test_kink_in_a_batch_and_zero_neuron():
     W_zero[2] = 0.0
     X = np.stack([m.flatten(W_good), m.flatten(W), m.flatten(W_zero)])
     assert_array_equal(m.is_differentiable_batch(X), [True, False, False])
-    assert_array_equal(m._nondifferentiable(X),
+    assert_array_equal(m.nondifferentiable_units(X),
                        [[False, False, False], [True, False, False], [False, False, True]])
     with pytest.raises(ls.NonDifferentiableError, match="row 1, neuron 0"):
         m.grad_batch(X)

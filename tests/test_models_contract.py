@@ -116,7 +116,28 @@ def _smooth_reference(model):
     )
 
 
+class Quartic(ls.Model):
+    """The README's model of one's own ("A model of your own"), L(x) = |x|^4 / 4: only the
+    public kernels of the model contract, no underscore method."""
+
+    n_params = input_dim = 2
+    optimal_loss = 0.0
+
+    def flatten(self, params): return self.check_x(params, "params")
+    def unflatten(self, x): return self.check_x(x)
+    def loss_kernel(self, X): return 0.25 * np.sum(X * X, axis=1) ** 2
+    def grad_kernel(self, X): return np.sum(X * X, axis=1)[:, None] * X
+
+    def hvp_kernel(self, X, U):
+        return np.sum(X * X, axis=1)[:, None] * U + 2 * np.sum(X * U, axis=1)[:, None] * X
+
+
+def _quartic_reference(model):
+    return AutogradModel(lambda x: 0.25 * anp.sum(x * x) ** 2, model.n_params)
+
+
 MODEL_CASES = [
+    ModelCase("user-quartic", lambda rng: Quartic(), reference=_quartic_reference),
     ModelCase("teacher-student-random-V", _teacher_student_random),
     ModelCase("teacher-student-identity", _teacher_student_identity),
     ModelCase("two-layer-linear-target", _two_layer_linear),
@@ -196,7 +217,7 @@ def test_batches_equal_loops(case, chunk_rows, rows_per_chunk):
     if chunk_rows is not None:
         rows_per_chunk(model, chunk_rows)
     sizes = {}
-    for name in ("_loss_batch", "_grad_batch", "_hvp_batch"):
+    for name in ("loss_kernel", "grad_kernel", "hvp_kernel"):
         kernel = getattr(model, name)
         sizes[name] = []
 

@@ -68,7 +68,7 @@ def test_align_collinear_keeps_the_group_sum_and_skips_other_rows():
     W = np.vstack([0.3 * np.eye(3)[0], np.eye(3)[1:], 0.7 * np.eye(3)[0]])
     W[0] += [0.0, 1e-3, 0.0]
     X = np.vstack([m.flatten(W), m.sample_init(1, rng=0)])
-    Y, changed = m._align_collinear(X, 1e-2)
+    Y, changed = m.align_collinear(X, 1e-2)
     assert changed.tolist() == [True, False]
     Wy = m.unflatten(Y[0])
     assert_allclose(Wy[0] + Wy[3], W[0] + W[3], rtol=0, atol=1e-15)

@@ -46,24 +46,24 @@ class QuadraticModel(Model):
         self.hvp_rows = 0
 
     def flatten(self, params):
-        return self._check_x(params, "params")
+        return self.check_x(params, "params")
 
     def unflatten(self, x):
-        return self._check_x(x)
+        return self.check_x(x)
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         return 0.5 * np.einsum("bi,bi->b", X @ self.A, X)
 
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         return X @ self.A
 
-    def _hvp_batch(self, X, U):
+    def hvp_kernel(self, X, U):
         self.hvp_rows += len(U)
         return U @ self.A
 
-    def _hess(self, x):
-        self.hess_calls += 1
-        return self.A.copy()
+    def hess_kernel(self, X):
+        self.hess_calls += len(X)
+        return np.repeat(self.A[None], len(X), axis=0)
 
 
 def prescribed(lam, rng):

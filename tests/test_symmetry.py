@@ -402,7 +402,7 @@ def test_bad_arguments():
         orbit_distance(m, x, x[:-1])
     with pytest.raises(ValueError, match="x must have shape"):
         canonicalize(m, x[:-1])
-    with pytest.raises(TypeError, match="model must be a landscape Model"):
+    with pytest.raises(TypeError, match="model must be a landscape model"):
         canonicalize(np.eye(3), x)
     with pytest.raises(ValueError, match="cutoff"):
         orbit_distance(m, x, x, cutoff=-1.0)

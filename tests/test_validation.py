@@ -83,7 +83,7 @@ def test_a_point_where_the_loss_overflows_is_an_error_naming_it(model):
     X = np.vstack([x, x * HUGE])
     # the kernels themselves return NaN or inf there: that is what the public methods refuse
     with np.errstate(over="ignore", invalid="ignore"):
-        assert not np.all(np.isfinite(model._loss_batch(X[1:])))
+        assert not np.all(np.isfinite(model.loss_kernel(X[1:])))
     single = [("loss", model.loss), ("gradient", model.grad), ("Hessian", model.hess),
               ("Hessian-vector product", lambda y: model.hvp(y, np.ones(model.n_params)))]
     for what, method in single:

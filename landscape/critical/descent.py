@@ -14,7 +14,7 @@ import numpy as np
 from .._results import Result
 from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
 from ._result import Status
-from .root import check_model
+from ..models.base import check_model
 
 __all__ = ["descend", "Descent"]
 
@@ -45,7 +45,7 @@ class _Divergence:
 
     def __init__(self, model, X0, name="X0"):
         self.model = model
-        L0 = model._chunked(model._loss_batch, X0, out_shape=())
+        L0 = model.in_chunks(model.loss_kernel, X0, out_shape=())
         bad = np.flatnonzero(~np.isfinite(L0))
         if bad.size:
             i = bad[0]
@@ -71,7 +71,7 @@ class _Divergence:
         if j.size == 0:
             return out
         r = rows[j]
-        L = self.model._chunked(self.model._loss_batch, X[j], out_shape=())
+        L = self.model.in_chunks(self.model.loss_kernel, X[j], out_shape=())
         rising = ~(L <= self.bound[r]) & ~(L <= self.last[r])     # NaN counts as rising
         self.streak[r] = np.where(rising, self.streak[r] + 1, 0)
         self.last[r] = L
@@ -283,14 +283,14 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
     rec_g = np.full((B, len(schedule)), np.nan)
     next_rec = 0
     plateaus = None
-    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
     divergence = _Divergence(model, X0)
     next_check = np.zeros(B, dtype=int)       # stop_when: ask again from this iteration
     wait = np.full(B, check_every)            # ... doubling after each refusal
     for it in range(maxiter + 1):
         if rows.size == 0:
             break
-        bad = model._nondifferentiable(Xa).any(axis=1)
+        bad = model.nondifferentiable_units(Xa).any(axis=1)
         G = np.zeros_like(Xa)
         if np.any(~bad):
             G[~bad] = grad(Xa[~bad])
@@ -304,7 +304,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
                 plateaus.update(rows, Xa, np.where(finite, gn, np.inf), it)
             if next_rec < len(schedule) and schedule[next_rec] == it:
                 rec_g[rows, next_rec] = gn
-                rec_loss[rows, next_rec] = model._chunked(model._loss_batch, Xa, out_shape=())
+                rec_loss[rows, next_rec] = model.in_chunks(model.loss_kernel, Xa, out_shape=())
                 next_rec += 1
         done = finite & (gn <= gtol)
         if stop_when is not None and np.any(done):
@@ -332,7 +332,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
             if plateaus is not None:
                 plateaus.keep(keep)
         Xa -= lr * G
-    loss = model._chunked(model._loss_batch, X, out_shape=())
+    loss = model.in_chunks(model.loss_kernel, X, out_shape=())
     extra = _plateau_fields(model, plateaus, n) if record else {}
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
                    success=status == int(Status.CONVERGED), method="gd", lr=lr,
@@ -348,7 +348,7 @@ def _plateau_fields(model, plateaus, n):
         plateau_start=np.array([f[0] for f in found], dtype=int),
         plateau_at=np.array([f[1] for f in found], dtype=float),
         plateau_grad_norm=np.array([f[2] for f in found], dtype=float),
-        plateau_loss=(model._chunked(model._loss_batch, px, out_shape=()) if len(found)
+        plateau_loss=(model.in_chunks(model.loss_kernel, px, out_shape=()) if len(found)
                       else np.zeros(0)),
         plateau_x=px)
 
@@ -360,8 +360,8 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
     X = X0.copy()
     nit = np.zeros(B, dtype=int)
     status = np.full(B, int(Status.MAXITER))
-    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
-    bad = model._nondifferentiable(X).any(axis=1)
+    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
+    bad = model.nondifferentiable_units(X).any(axis=1)
     status[bad] = int(Status.NON_DIFFERENTIABLE)
     rows = np.flatnonzero(~bad)
     times = (np.concatenate([[0.0], np.logspace(np.log10(t_max) - 6, np.log10(t_max),
@@ -372,7 +372,7 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
     if record and rows.size:
         g0 = np.linalg.norm(grad(X[rows]), axis=1)
         rec_g[rows, 0] = g0
-        rec_loss[rows, 0] = model._chunked(model._loss_batch, X[rows], out_shape=())
+        rec_loss[rows, 0] = model.in_chunks(model.loss_kernel, X[rows], out_shape=())
         plateaus = _Plateaus(X[rows], g0, plateau_factor)
     t, seg_end = 0.0, min(t_max, 1.0)
     while rows.size:
@@ -382,7 +382,7 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
         def rhs(_t, y):
             calls[0] += 1
             Y = y.reshape(m, n)
-            if model._nondifferentiable(Y).any():
+            if model.nondifferentiable_units(Y).any():
                 return np.full_like(y, np.nan)
             return -grad(Y).ravel()
 
@@ -399,7 +399,7 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
                 continue                      # the segment end, not a recorded time
             g = np.linalg.norm(grad(Y), axis=1)
             rec_g[rows, col] = g
-            rec_loss[rows, col] = model._chunked(model._loss_batch, Y, out_shape=())
+            rec_loss[rows, col] = model.in_chunks(model.loss_kernel, Y, out_shape=())
             plateaus.update(rows, Y, g, tj)
         Xa = sol.y[:, -1].reshape(m, n) if np.size(sol.y) else X[rows]
         X[rows] = Xa
@@ -414,9 +414,9 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
             plateaus.keep(keep)
         rows = rows[keep]
         seg_end = min(t_max, 2.0 * seg_end)
-    loss = model._chunked(model._loss_batch, X, out_shape=())
+    loss = model.in_chunks(model.loss_kernel, X, out_shape=())
     gnorm = np.full(B, np.nan)
-    ok = ~model._nondifferentiable(X).any(axis=1)
+    ok = ~model.nondifferentiable_units(X).any(axis=1)
     gnorm[ok] = np.linalg.norm(grad(X[ok]), axis=1)
     extra = _plateau_fields(model, plateaus, n) if record else {}
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,

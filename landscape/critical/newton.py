@@ -31,10 +31,10 @@ _MAX_BACKTRACKS = 40
 
 def _evaluate(model, x):
     """(loss, grad) at x, or None when x is off the smooth set or non-finite."""
-    if model._nondifferentiable(x[None]).any():
+    if model.nondifferentiable_units(x[None]).any():
         return None
-    g = model._grad_batch(x[None])[0]
-    loss = float(model._loss_batch(x[None])[0])
+    g = model.grad_kernel(x[None])[0]
+    loss = float(model.loss_kernel(x[None])[0])
     if not (np.isfinite(loss) and np.all(np.isfinite(g))):
         return None
     return loss, g
@@ -42,16 +42,16 @@ def _evaluate(model, x):
 
 def _unusable_start(model, x, method, history):
     """The result for a start where L is not differentiable or not finite."""
-    status = (Status.NON_DIFFERENTIABLE if model._nondifferentiable(x[None]).any()
+    status = (Status.NON_DIFFERENTIABLE if model.nondifferentiable_units(x[None]).any()
               else Status.NON_FINITE)
-    return CriticalPoint(x=x, loss=float(model._loss_batch(x[None])[0]), grad_norm=np.nan,
+    return CriticalPoint(x=x, loss=float(model.loss_kernel(x[None])[0]), grad_norm=np.nan,
                          nit=0, nfev=0, success=False, status=int(status),
                          message=status.message, method=method,
                          history={} if history else None)
 
 
 def _dense_direction(model, x, g, _options):
-    H = model._hess(x)
+    H = model.hess_kernel(x[None])[0]
     try:
         # rcond below machine epsilon: the solve is as meaningless as an exactly singular one
         with warnings.catch_warnings():
@@ -66,7 +66,7 @@ def _dense_direction(model, x, g, _options):
 
 def _minres_direction(model, x, g, options):
     n = x.size
-    op = LinearOperator((n, n), matvec=lambda v: model._hvp_batch(x[None], v[None])[0],
+    op = LinearOperator((n, n), matvec=lambda v: model.hvp_kernel(x[None], v[None])[0],
                         dtype=np.float64)
     gnorm = np.linalg.norm(g)
     # Inexact-Newton forcing term: superlinear convergence (Eisenstat & Walker 1996).

@@ -9,7 +9,6 @@ negative curvature direction, on the side GD was on, and descends again.
 """
 
 import dataclasses
-import warnings
 
 import numpy as np
 import scipy.linalg
@@ -21,9 +20,10 @@ from threadpoolctl import ThreadpoolController
 from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
+from ..models.base import check_model
 from ._result import Status
-from .descent import _Divergence, descend
-from .root import check_model, find_critical_point
+from .descent import _Divergence
+from .root import find_critical_point
 
 __all__ = ["descend_and_polish", "PolishedDescent", "min_curvature", "newton_batch",
            "smallest_eigenvalues", "is_positive_definite"]
@@ -44,9 +44,9 @@ def min_curvature(model, x):
     """
     n = model.n_params
     if n <= _DENSE_LIMIT:
-        lam, Q = scipy.linalg.eigh(model._hess(x), subset_by_index=(0, 0), check_finite=False)
+        lam, Q = scipy.linalg.eigh(model.hess_kernel(x[None])[0], subset_by_index=(0, 0), check_finite=False)
         return float(lam[0]), Q[:, 0]
-    op = LinearOperator((n, n), matvec=lambda v: model._hvp_batch(x[None], v[None])[0],
+    op = LinearOperator((n, n), matvec=lambda v: model.hvp_kernel(x[None], v[None])[0],
                         dtype=np.float64)
     lam, Q = eigsh(op, k=1, which="SA", tol=1e-10)
     return float(lam[0]), Q[:, 0]
@@ -115,9 +115,9 @@ def _newton_directions(model, X, G):
     """
     n = model.n_params
     P = np.full_like(X, np.nan)
-    step = max(1, (1 << 24) // max(1, n * n + model._pair_work()))
+    step = max(1, (1 << 24) // max(1, n * n + model.work_per_row()))
     for s in range(0, len(X), step):
-        Hs = model._hess_batch(X[s:s + step])
+        Hs = model.hess_kernel(X[s:s + step])
         with _small_matrix_threads(n):
             for j, H in enumerate(Hs):
                 P[s + j] = _lm_step(H, G[s + j])
@@ -182,7 +182,7 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
       along directions where it is not, so degenerate and non-isolated critical
       points are reached quadratically and continua are not travelled along;
     * an iterate whose neurons are nearly collinear (within ``_ALIGN_ANGLE``) is
-      moved onto the split manifold through it (``model._align_collinear``)
+      moved onto the split manifold through it (``model.align_collinear``)
       whenever that does not increase |grad L| (or keeps it <= gtol): the cubic
       valley around such a manifold, which Newton crosses only linearly, is
       jumped across.  A converged row is tried too, so that its end point lies on
@@ -193,7 +193,7 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
     X, grad_norm, success, nit : ndarrays over rows
     """
     n = model.n_params
-    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
     X = X.copy()
     G = grad(X)
     gn = np.linalg.norm(G, axis=1)
@@ -214,7 +214,7 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=40):
             if todo.size == 0:
                 break
             T = Xa[todo] + t[todo, None] * P[todo]
-            smooth = ~model._nondifferentiable(T).any(axis=1)
+            smooth = ~model.nondifferentiable_units(T).any(axis=1)
             phi = np.full(len(todo), np.inf)
             GT = np.zeros_like(T)
             if smooth.any():
@@ -246,7 +246,7 @@ def _settle(model, X, G, gn, rows, gtol, grad):
     idx, Y, GY, gY = _onto_manifold(model, X[rows], rows, gtol, grad, iters=10)
     if idx.size == 0:
         return
-    before, after = model._loss_batch(X[idx]), model._loss_batch(Y)
+    before, after = model.loss_kernel(X[idx]), model.loss_kernel(Y)
     ok = (gY <= gtol) & (np.abs(after - before) <= _uphill_tolerance(model, before))
     X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
 
@@ -258,7 +258,7 @@ def _align(model, X, G, gn, rows, gtol, grad):
     idx, Y, GY, gY = _onto_manifold(model, X[rows], rows, gtol, grad, iters=1)
     if idx.size == 0:
         return
-    before, after = model._loss_batch(X[idx]), model._loss_batch(Y)
+    before, after = model.loss_kernel(X[idx]), model.loss_kernel(Y)
     ok = (gY <= np.maximum(gn[idx], gtol)) & (after <= before + _uphill_tolerance(model, before))
     X[idx[ok]], G[idx[ok]], gn[idx[ok]] = Y[ok], GY[ok], gY[ok]
 
@@ -267,16 +267,16 @@ def _onto_manifold(model, X, rows, gtol, grad, iters):
     """(rows, Y, G(Y), |G(Y)|) for the rows of X with nearly collinear neurons, moved onto
     their split manifold: aligned (groups made exactly collinear), then up to `iters`
     Levenberg-Marquardt steps taken within the set of aligned configurations
-    (``model._aligned_basis``: each member's norm, the group's common rotation, every
+    (``model.aligned_basis``: each member's norm, the group's common rotation, every
     other coordinate), aligning again after each.  The critical points of that set
     are critical points of L, and Newton converges to them quadratically."""
     n = model.n_params
     empty = (np.zeros(0, dtype=int), np.zeros((0, n)), np.zeros((0, n)), np.zeros(0))
     if rows.size == 0:
         return empty
-    Y, changed = model._align_collinear(X, _ALIGN_ANGLE)
+    Y, changed = model.align_collinear(X, _ALIGN_ANGLE)
     idx, Y = rows[changed], Y[changed]
-    smooth = ~model._nondifferentiable(Y).any(axis=1)
+    smooth = ~model.nondifferentiable_units(Y).any(axis=1)
     idx, Y = idx[smooth], Y[smooth]
     if idx.size == 0:
         return empty
@@ -287,16 +287,16 @@ def _onto_manifold(model, X, rows, gtol, grad, iters):
         if todo.size == 0:
             break
         P = np.zeros((todo.size, n))
-        H = model._hess_batch(Y[todo])
+        H = model.hess_kernel(Y[todo])
         for j, b in enumerate(todo):
-            Z = model._aligned_basis(Y[b], _ALIGN_ANGLE)
+            Z = model.aligned_basis(Y[b], _ALIGN_ANGLE)
             if Z is None:
                 P[j] = _lm_step(H[j], GY[b])
             else:
                 P[j] = Z @ _lm_step(Z.T @ H[j] @ Z, Z.T @ GY[b])
-        T, _ = model._align_collinear(Y[todo] + P, _ALIGN_ANGLE)
+        T, _ = model.align_collinear(Y[todo] + P, _ALIGN_ANGLE)
         smooth = np.all(np.isfinite(T), axis=1)
-        smooth[smooth] = ~model._nondifferentiable(T[smooth]).any(axis=1)
+        smooth[smooth] = ~model.nondifferentiable_units(T[smooth]).any(axis=1)
         todo, T = todo[smooth], T[smooth]
         if todo.size == 0:
             break
@@ -317,9 +317,9 @@ def is_positive_definite(model, X):
     """
     n = model.n_params
     out = np.zeros(len(X), dtype=bool)
-    step = max(1, (1 << 24) // max(1, n * n + model._pair_work()))
+    step = max(1, (1 << 24) // max(1, n * n + model.work_per_row()))
     for s in range(0, len(X), step):
-        Hs = model._hess_batch(X[s:s + step])
+        Hs = model.hess_kernel(X[s:s + step])
         with _small_matrix_threads(n):
             for j, H in enumerate(Hs):
                 _, info = scipy.linalg.lapack.dpotrf(H, lower=1, overwrite_a=1, clean=0)
@@ -338,7 +338,7 @@ def _escape(model, x_saddle, x_near, lr, push, tol):
     plain GD leaves only through rounding errors), the jump is along the most
     negative curvature direction.  Returns (point, exact) with exact False in that case.
     """
-    lam, Q = scipy.linalg.eigh(model._hess(x_saddle), check_finite=False)
+    lam, Q = scipy.linalg.eigh(model.hess_kernel(x_saddle[None])[0], check_finite=False)
     neg = lam < -tol
     c = Q[:, neg].T @ (x_near - x_saddle)
     if np.linalg.norm(c) <= 1e-13 * max(1.0, np.linalg.norm(x_saddle)):
@@ -434,7 +434,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     next_check = np.zeros(B, dtype=int)
     wait = np.full(B, check_every)
     refused = np.zeros(B, dtype=int)
-    grad = lambda A: model._chunked(model._grad_batch, A, out_shape=(n,))  # noqa: E731
+    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
     saddle = {}          # row -> (just below) the loss of the saddle it was last pushed off
     handoff_below = np.full(B, coarse_gtol)   # after a failed Newton: 100x lower
 
@@ -443,7 +443,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     clock = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while rows.size:
-            bad = model._nondifferentiable(Xa).any(axis=1)
+            bad = model.nondifferentiable_units(Xa).any(axis=1)
             G = np.zeros_like(Xa)
             if np.any(~bad):
                 G[~bad] = grad(Xa[~bad])
@@ -458,7 +458,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             if pushed:
                 # a start pushed off a saddle is handed over once it is below the saddle's
                 # loss: gradient descent, never increasing the loss, cannot go back there
-                below = model._loss_batch(Xa[pushed]) < [saddle[rows[j]] for j in pushed]
+                below = model.loss_kernel(Xa[pushed]) < [saddle[rows[j]] for j in pushed]
                 for j, ok in zip(pushed, below):
                     if ok:
                         del saddle[rows[j]]
@@ -514,7 +514,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                 wait[rb[up]] *= 2
             clock += 1
     with np.errstate(over="ignore", invalid="ignore"):     # diverged starts: inf/NaN loss
-        loss = model._chunked(model._loss_batch, X, out_shape=())
+        loss = model.in_chunks(model.loss_kernel, X, out_shape=())
     return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, min_eigenvalue=lam_min,
                            descent_iterations=it_descent, polish_iterations=it_polish,
                            pushes=pushes, status=status,
@@ -547,8 +547,8 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
         _settle(model, Xs, grad(Xs), gs, np.array(rescued), gtol, grad)
     back = [(rows[j], Xc[j], "failed") for j in np.flatnonzero(~ok)]   # descend on
     good = np.flatnonzero(ok)
-    start = model._chunked(model._loss_batch, Xc[good], out_shape=())
-    end = model._chunked(model._loss_batch, Xs[good], out_shape=())
+    start = model.in_chunks(model.loss_kernel, Xc[good], out_shape=())
+    end = model.in_chunks(model.loss_kernel, Xs[good], out_shape=())
     uphill = end > start + _uphill_tolerance(model, start)
     back += [(rows[j], Xc[j], "uphill") for j in good[uphill]]
     end_loss = dict(zip(good.tolist(), end))
@@ -579,7 +579,7 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
 
 def _grad_of(model):
     """Batched gradients of any number of rows, in memory-bounded chunks."""
-    return lambda A: model._chunked(model._grad_batch, A, out_shape=(model.n_params,))
+    return lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(model.n_params,))
 
 
 def _uphill_tolerance(model, loss):
@@ -599,9 +599,9 @@ def smallest_eigenvalues(model, X):
     if n > _DENSE_LIMIT:
         return np.array([min_curvature(model, x)[0] for x in X])
     out = np.empty(len(X))
-    step = max(1, (1 << 24) // max(1, n * n + model._pair_work()))
+    step = max(1, (1 << 24) // max(1, n * n + model.work_per_row()))
     for s in range(0, len(X), step):
-        Hs = model._hess_batch(X[s:s + step])
+        Hs = model.hess_kernel(X[s:s + step])
         with _small_matrix_threads(n):
             for j, H in enumerate(Hs):
                 out[s + j] = scipy.linalg.eigvalsh(H, subset_by_index=(0, 0),

@@ -3,7 +3,7 @@
 import numbers
 
 from .._validation import as_choice, as_positive_float, as_positive_int
-from ..models.base import Model
+from ..models.base import check_model
 from .newton import newton, newton_mr
 from .trust_region import trust_region
 
@@ -15,14 +15,6 @@ _OPTIONS = {
     "newton-mr": {"max_backtracks", "forcing", "minres_maxiter"},
     "trust-region": {"initial_radius", "max_radius"},
 }
-
-
-def check_model(model, name="model"):
-    """Raise TypeError unless `model` implements the Model protocol."""
-    if not isinstance(model, Model):
-        raise TypeError(f"{name} must be a landscape model (ReluTeacherStudent, TwoLayerReLU, "
-                        f"EmpiricalReLU, AutogradModel, ...), got {type(model).__name__}")
-    return model
 
 
 def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, history=False,
@@ -72,7 +64,7 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, got {type(method).__name__}")
     as_choice(method, "method", tuple(METHODS))
-    x0 = model._check_x(x0, "x0")
+    x0 = model.check_x(x0, "x0")
     gtol = as_positive_float(gtol, "gtol", allow_zero=True)
     maxiter = as_positive_int(maxiter, "maxiter", minimum=0)
     unknown = set(options) - _OPTIONS[method]

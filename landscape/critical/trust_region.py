@@ -68,7 +68,7 @@ def trust_region(model, x0, *, gtol, maxiter, history, options):
         if nit >= maxiter:
             break
         if fresh:
-            lam, Q = scipy.linalg.eigh(model._hess(x), check_finite=False)
+            lam, Q = scipy.linalg.eigh(model.hess_kernel(x[None])[0], check_finite=False)
             b = Q.T @ g
             fresh = False
         c = _lm_step(lam, b, radius)

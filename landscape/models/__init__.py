@@ -1,12 +1,12 @@
 """Losses of shallow ReLU networks with exact derivatives."""
 
 from .autodiff import AutogradModel, reference_model
-from .base import Model
+from .base import Model, check_model
 from .empirical import EmpiricalReLU, NTKGram, ntk_gram
 from .symmetry import canonicalize, orbit_distance
 from .teacher_student import ReluTeacherStudent
 from .two_layer import LinearTarget, ReluTarget, TwoLayerReLU
 
-__all__ = ["Model", "AutogradModel", "reference_model", "ReluTeacherStudent", "TwoLayerReLU",
+__all__ = ["Model", "check_model", "AutogradModel", "reference_model", "ReluTeacherStudent", "TwoLayerReLU",
            "LinearTarget", "ReluTarget",
            "EmpiricalReLU", "ntk_gram", "NTKGram", "canonicalize", "orbit_distance"]

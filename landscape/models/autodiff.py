@@ -59,24 +59,25 @@ class AutogradModel(Model):
 
     def flatten(self, params):
         """Identity on flat vectors (checked)."""
-        return self._check_x(params, "params")
+        return self.check_x(params, "params")
 
     def unflatten(self, x):
         """Identity on flat vectors (a checked copy)."""
-        return self._check_x(x)
+        return self.check_x(x)
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         return np.array([float(self.loss_fn(x)) for x in X])
 
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         return np.stack([np.asarray(self._grad(x), dtype=float) for x in X])
 
-    def _hvp_batch(self, X, U):
+    def hvp_kernel(self, X, U):
         return np.stack([np.asarray(self._hvp(x, u), dtype=float) for x, u in zip(X, U)])
 
-    def _hess(self, x):
-        H = np.asarray(self._hessian(x), dtype=float).reshape(self.n_params, self.n_params)
-        return 0.5 * (H + H.T)
+    def hess_kernel(self, X):
+        n = self.n_params
+        H = np.stack([np.asarray(self._hessian(x), dtype=float).reshape(n, n) for x in X])
+        return 0.5 * (H + np.swapaxes(H, 1, 2))
 
     def __repr__(self):
         name = getattr(self.loss_fn, "__name__", "loss_fn")

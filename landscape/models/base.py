@@ -1,8 +1,28 @@
-"""The model protocol: a loss on flat float64 parameter vectors with exact derivatives.
+"""The model contract: a loss on flat float64 parameter vectors with exact derivatives.
 
-A model knows nothing about solvers.  Subclasses implement a handful of private
-batched kernels; this base class supplies validation, the single-point methods,
-memory-bounded batching and the defaults every model shares.
+A model knows nothing about solvers.  A subclass implements ``flatten``/``unflatten``
+and a handful of public batched *kernels* (the contract below); this base class
+supplies validation, the single-point methods, memory-bounded batching and the
+defaults every model shares.  Solvers call the kernels directly on arrays they have
+already checked, so a user's model is a solver's model.
+
+The contract (see :class:`Model`):
+
+=============================  =======================================================
+``loss_kernel(X)``             (B,) losses of the rows of X (required)
+``grad_kernel(X)``             (B, n_params) gradients (required)
+``hvp_kernel(X, U)``           (B, n_params) rows H(X[b]) @ U[b] (one of these two)
+``hess_kernel(X)``             (B, n_params, n_params) dense Hessians
+``nondifferentiable_units(X)`` (B, n_units) bool: units on the non-smooth set
+``work_per_row()``             float64 entries a kernel touches per row (chunk size)
+``symmetry_tangents(x)``       continuous symmetries at x (zero modes of the loss)
+``manifold_tangents(x)``       tangents of known critical manifolds at x
+=============================  =======================================================
+
+Kernels receive clean float64 arrays and do no validation; they may return non-finite
+values (a diverging descent is data).  ``check_x``, ``check_batch``, ``in_chunks`` and
+``require_differentiable`` are the checks and batching the public methods use, for
+solvers that call kernels.  :func:`check_model` verifies an object is a model.
 """
 
 import abc
@@ -13,9 +33,9 @@ from .._validation import as_batch, as_float_array, as_positive_float, as_positi
 from .._validation import as_vector
 from ..errors import NonDifferentiableError
 
-__all__ = ["Model"]
+__all__ = ["Model", "check_model"]
 
-# Batched kernels hold a few arrays of about `B * _pair_work` float64 entries;
+# Batched kernels hold a few arrays of about `B * work_per_row` float64 entries;
 # batches are cut into chunks so that these stay near this many entries.
 _BATCH_BUDGET = 2**20
 # A point whose largest |entry| exceeds this is "too large" in the message of a non-finite
@@ -26,12 +46,31 @@ _HUGE = 1e100
 class Model(abc.ABC):
     """A twice-differentiable loss L: R^n_params -> R (off a non-smooth set).
 
-    Public methods validate their arguments and then call the private batched
-    kernels ``_loss_batch``, ``_grad_batch``, ``_hvp_batch`` and ``_hess``,
-    which receive clean float64 arrays.  A non-finite result at a finite point
-    (float64 overflow at a huge point, e.g. ``x * 1e300``) is a ValueError
-    naming the argument, never a silent NaN; the private kernels return it as
-    data (a diverging descent).
+    Public methods validate their arguments and then call the batched kernels
+    ``loss_kernel``, ``grad_kernel``, ``hvp_kernel`` and ``hess_kernel`` (the
+    model contract, module docstring), which receive clean float64 arrays.  A
+    non-finite result at a finite point (float64 overflow at a huge point, e.g.
+    ``x * 1e300``) is a ValueError naming the argument, never a silent NaN; the
+    kernels return it as data (a diverging descent).
+
+    Examples
+    --------
+    A model of one's own implements two kernels (here L(x) = |x|^4 / 4):
+
+    >>> import numpy as np, landscape as ls
+    >>> class Quartic(ls.Model):
+    ...     n_params = input_dim = 2
+    ...     optimal_loss = 0.0
+    ...     def flatten(self, params): return self.check_x(params, "params")
+    ...     def unflatten(self, x): return self.check_x(x)
+    ...     def loss_kernel(self, X): return 0.25 * np.sum(X * X, axis=1) ** 2
+    ...     def grad_kernel(self, X): return np.sum(X * X, axis=1)[:, None] * X
+    ...     def hvp_kernel(self, X, U):
+    ...         return (np.sum(X * X, axis=1)[:, None] * U
+    ...                 + 2 * np.sum(X * U, axis=1)[:, None] * X)
+    >>> m = ls.check_model(Quartic())
+    >>> float(m.loss([1.0, 1.0])), m.hess([1.0, 0.0]).tolist()
+    (1.0, [[3.0, 0.0], [0.0, 1.0]])
 
     Attributes
     ----------
@@ -56,34 +95,39 @@ class Model(abc.ABC):
     def unflatten(self, x):
         """Flat vector of shape (n_params,) -> structured parameters."""
 
+    # ---- the kernels ---------------------------------------------------------------
     @abc.abstractmethod
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         """Losses of the rows of X, shape (B,)."""
 
     @abc.abstractmethod
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         """Gradients of the rows of X, shape (B, n_params)."""
 
-    def _hvp_batch(self, X, U):
-        """Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
-        return np.stack([self._hess(x) @ u for x, u in zip(X, U)])
+    def hvp_kernel(self, X, U):
+        """Hessian-vector products H(X[b]) @ U[b], shape (B, n_params).
 
-    def _hess(self, x):
-        """Dense Hessian at x, shape (n_params, n_params)."""
-        return self._hess_batch(x[None])[0]
+        Default: from the dense Hessians of :meth:`hess_kernel`.
+        """
+        return np.einsum("bij,bj->bi", self.hess_kernel(X), U)
 
-    def _hess_batch(self, X):
-        """Dense Hessians of the rows of X, shape (B, n_params, n_params)."""
-        if type(self)._hess is Model._hess:
-            raise NotImplementedError(f"{type(self).__name__} implements neither _hess nor "
-                                      "_hess_batch")
-        return np.stack([self._hess(x) for x in X])
+    def hess_kernel(self, X):
+        """Dense Hessians of the rows of X, shape (B, n_params, n_params), symmetric.
 
-    def _nondifferentiable(self, X):
+        Default: n_params Hessian-vector products per row (the columns of H).
+        """
+        if type(self).hvp_kernel is Model.hvp_kernel:
+            raise NotImplementedError(f"{type(self).__name__} implements neither hvp_kernel "
+                                      "nor hess_kernel")
+        n, eye = self.n_params, np.eye(self.n_params)
+        H = np.stack([self.hvp_kernel(np.repeat(x[None], n, axis=0), eye) for x in X])
+        return 0.5 * (H + np.swapaxes(H, 1, 2))
+
+    def nondifferentiable_units(self, X):
         """Boolean array (B, n_units): which units of each row sit on the non-smooth set."""
         return np.zeros((X.shape[0], 0), dtype=bool)
 
-    def _pair_work(self):
+    def work_per_row(self):
         """Rough number of float64 entries a batched kernel touches per row."""
         return self.n_params
 
@@ -99,9 +143,9 @@ class Model(abc.ABC):
         -------
         float
         """
-        x = self._check_x(x)
+        x = self.check_x(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._loss_batch(x[None])
+            out = self.loss_kernel(x[None])
         return float(_finite(out, x[None], "loss", "x")[0])
 
     def grad(self, x):
@@ -112,33 +156,33 @@ class Model(abc.ABC):
         NonDifferentiableError
             If x lies on the non-smooth set (e.g. a zero ReLU neuron).
         """
-        x = self._check_x(x)
-        self._require_differentiable(x[None])
+        x = self.check_x(x)
+        self.require_differentiable(x[None])
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._grad_batch(x[None])
+            out = self.grad_kernel(x[None])
         return _finite(out, x[None], "gradient", "x")[0]
 
     def hess(self, x):
         """Dense Hessian at x, shape (n_params, n_params), symmetric."""
-        x = self._check_x(x)
-        self._require_differentiable(x[None])
+        x = self.check_x(x)
+        self.require_differentiable(x[None])
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._hess(x)
+            out = self.hess_kernel(x[None])[0]
         return _finite(out[None], x[None], "Hessian", "x")[0]
 
     def hvp(self, x, v):
         """Hessian-vector product H(x) @ v without forming H, shape (n_params,)."""
-        x = self._check_x(x)
+        x = self.check_x(x)
         v = as_vector(v, self.n_params, "v", "pass a direction of the same length as x")
-        self._require_differentiable(x[None])
+        self.require_differentiable(x[None])
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._hvp_batch(x[None], v[None])
+            out = self.hvp_kernel(x[None], v[None])
         return _finite(out, x[None], "Hessian-vector product", "x")[0]
 
     def is_differentiable(self, x):
         """Whether the loss is twice differentiable at x (no unit on the non-smooth set)."""
-        x = self._check_x(x)
-        return not bool(np.any(self._nondifferentiable(x[None])))
+        x = self.check_x(x)
+        return not bool(np.any(self.nondifferentiable_units(x[None])))
 
     # ---- batches ------------------------------------------------------------------
     def loss_batch(self, X):
@@ -152,48 +196,48 @@ class Model(abc.ABC):
         -------
         ndarray of shape (B,)
         """
-        X = self._check_X(X)
+        X = self.check_batch(X)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._chunked(self._loss_batch, X, out_shape=())
+            out = self.in_chunks(self.loss_kernel, X, out_shape=())
         return _finite(out, X, "loss", "X", batch=True)
 
     def grad_batch(self, X):
         """Gradients of every row of X, shape (B, n_params); vectorised over rows."""
-        X = self._check_X(X)
-        self._require_differentiable(X)
+        X = self.check_batch(X)
+        self.require_differentiable(X)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._chunked(self._grad_batch, X, out_shape=(self.n_params,))
+            out = self.in_chunks(self.grad_kernel, X, out_shape=(self.n_params,))
         return _finite(out, X, "gradient", "X", batch=True)
 
     def hvp_batch(self, X, U):
         """Row-wise Hessian-vector products H(X[b]) @ U[b], shape (B, n_params)."""
-        X = self._check_X(X)
+        X = self.check_batch(X)
         U = as_batch(U, self.n_params, "U")
         if U.shape != X.shape:
             raise ValueError(f"U must have the shape of X {X.shape} (one direction per row), "
                              f"got {U.shape}")
-        self._require_differentiable(X)
+        self.require_differentiable(X)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._chunked(self._hvp_batch, X, U, out_shape=(self.n_params,))
+            out = self.in_chunks(self.hvp_kernel, X, U, out_shape=(self.n_params,))
         return _finite(out, X, "Hessian-vector product", "X", batch=True)
 
     def hess_batch(self, X):
         """Dense Hessians of every row of X, shape (B, n_params, n_params)."""
-        X = self._check_X(X)
-        self._require_differentiable(X)
+        X = self.check_batch(X)
+        self.require_differentiable(X)
         n = self.n_params
         B = X.shape[0]
         out = np.empty((B, n, n))
-        step = max(1, _BATCH_BUDGET // max(1, n * n + self._pair_work()))
+        step = max(1, _BATCH_BUDGET // max(1, n * n + self.work_per_row()))
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, B, step):
-                out[start:start + step] = self._hess_batch(X[start:start + step])
+                out[start:start + step] = self.hess_kernel(X[start:start + step])
         return _finite(out, X, "Hessian", "X", batch=True)
 
     def is_differentiable_batch(self, X):
         """Boolean array (B,): which rows of X are points of twice-differentiability."""
-        X = self._check_X(X)
-        return ~np.any(self._nondifferentiable(X), axis=1)
+        X = self.check_batch(X)
+        return ~np.any(self.nondifferentiable_units(X), axis=1)
 
     # ---- initialisation and symmetry ----------------------------------------------
     def sample_init(self, n, rng=0, scale=None):
@@ -224,7 +268,7 @@ class Model(abc.ABC):
         (a_i, w_i) -> (a_i/c, c w_i) of a two-layer network); they explain zero
         Hessian eigenvalues.  Empty for models without continuous symmetries.
         """
-        self._check_x(x)
+        self.check_x(x)
         return np.zeros((0, self.n_params))
 
     # ---- critical manifolds ---------------------------------------------------------
@@ -239,7 +283,7 @@ class Model(abc.ABC):
         :meth:`symmetry_tangents` these are not symmetries of the loss: they are
         zero modes only where x is critical.  Empty by default.
         """
-        self._check_x(x)
+        self.check_x(x)
         return np.zeros((0, self.n_params))
 
     def merge_collinear(self, x):
@@ -255,7 +299,7 @@ class Model(abc.ABC):
         -------
         ndarray of shape (n_params,)
         """
-        return self._check_x(x).copy()
+        return self.check_x(x).copy()
 
     def smooth_radius(self, x):
         """Radius of the ball around x on which no neuron can vanish or change sign.
@@ -264,10 +308,10 @@ class Model(abc.ABC):
         descent that does not persist inside this ball (e.g. a witness that flips the
         sign of a small output weight) proves nothing about x.  ``inf`` by default.
         """
-        self._check_x(x)
+        self.check_x(x)
         return np.inf
 
-    def _align_collinear(self, X, angle_tol):
+    def align_collinear(self, X, angle_tol):
         """Rows of X with nearly collinear neurons (angle <= angle_tol) made exactly collinear.
 
         The projection onto a split manifold used when polishing; returns
@@ -275,7 +319,7 @@ class Model(abc.ABC):
         """
         return X, np.zeros(X.shape[0], dtype=bool)
 
-    def _aligned_basis(self, x, angle_tol):
+    def aligned_basis(self, x, angle_tol):
         """Orthonormal basis (n_params, m) of the moves that keep x's collinear groups collinear.
 
         Used to take Newton steps within the set of aligned configurations (where
@@ -285,16 +329,16 @@ class Model(abc.ABC):
         return None
 
     # ---- helpers ------------------------------------------------------------------
-    def _check_x(self, x, name="x"):
+    def check_x(self, x, name="x"):
         return as_vector(x, self.n_params, name,
                          f"pass a flat parameter vector of length {self.n_params} "
                          "(use model.flatten(...))")
 
-    def _check_X(self, X, name="X"):
+    def check_batch(self, X, name="X"):
         return as_batch(X, self.n_params, name)
 
-    def _require_differentiable(self, X):
-        bad = self._nondifferentiable(X)
+    def require_differentiable(self, X):
+        bad = self.nondifferentiable_units(X)
         if np.any(bad):
             rows, units = np.nonzero(bad)
             where = (f"neuron {units[0]}" if X.shape[0] == 1
@@ -304,10 +348,10 @@ class Model(abc.ABC):
                 f"(zero neurons: {sorted(set(units.tolist()))}); move off the zero neuron "
                 "or use model.loss, which is defined there", neurons=units)
 
-    def _chunked(self, kernel, X, *others, out_shape):
+    def in_chunks(self, kernel, X, *others, out_shape):
         B = X.shape[0]
         out = np.empty((B,) + out_shape)
-        step = max(1, _BATCH_BUDGET // max(1, self._pair_work()))
+        step = max(1, _BATCH_BUDGET // max(1, self.work_per_row()))
 
         # A kernel marked `writes_out` takes out= and fills its rows of the output itself.
         writes_out = getattr(kernel, "writes_out", False)
@@ -321,6 +365,15 @@ class Model(abc.ABC):
 
     def __repr__(self):
         return f"{type(self).__name__}(n_params={self.n_params})"
+
+
+def check_model(model, name="model"):
+    """`model` itself if it implements the model contract, else a TypeError naming `name`."""
+    if not isinstance(model, Model):
+        raise TypeError(f"{name} must be a landscape model (ReluTeacherStudent, TwoLayerReLU, "
+                        f"EmpiricalReLU, AutogradModel, or a subclass of landscape.Model "
+                        f"implementing its kernels), got {type(model).__name__}")
+    return model
 
 
 def _finite(out, X, what, name, batch=False):

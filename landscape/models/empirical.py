@@ -206,7 +206,7 @@ class EmpiricalReLU(Model):
 
     def unflatten(self, x):
         """x of shape (width * d,) -> W of shape (width, d) (a copy)."""
-        return self._check_x(x).reshape(self.width, self.input_dim)
+        return self.check_x(x).reshape(self.width, self.input_dim)
 
     def activation_patterns(self, x):
         """Which neurons are active on which samples: 1[w_r . x_i > 0].
@@ -244,7 +244,7 @@ class EmpiricalReLU(Model):
             return np.inf
         return float(np.min(np.abs(self.X[live] @ W.T) / norms[live, None]))
 
-    def _align_collinear(self, X, angle_tol):
+    def align_collinear(self, X, angle_tol):
         Wb = X.reshape(X.shape[0], self.width, self.input_dim)
         changed = _collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
@@ -258,7 +258,7 @@ class EmpiricalReLU(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups)
         return out, changed
 
-    def _aligned_basis(self, x, angle_tol):
+    def aligned_basis(self, x, angle_tol):
         W = x.reshape(self.width, self.input_dim)
         groups = _collinear.collinear_groups(W, angle_tol, labels=self.a)
         return _collinear.aligned_basis(W, groups) if groups else None
@@ -272,7 +272,7 @@ class EmpiricalReLU(Model):
         f = self._scale * np.einsum("r,brn->bn", self.a, np.maximum(Z, 0.0))
         return active, f - self.y
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         _, e = self._forward(X)
         return 0.5 * np.einsum("bn,bn->b", e, e)
 
@@ -282,34 +282,34 @@ class EmpiricalReLU(Model):
         G *= (self._scale * self.a)[None, :, None]
         return G.reshape(G.shape[0], -1)
 
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         return self._backward(*self._forward(X))
 
-    def _hvp_batch(self, X, U):
+    def hvp_kernel(self, X, U):
         # H u = J^T (J u): J u is the directional derivative of the outputs f(x_i).
         active, _ = self._forward(X)
         P = U.reshape(U.shape[0], self.width, self.input_dim) @ self.X.T
         Ju = self._scale * np.einsum("r,brn->bn", self.a, active * P)
         return self._backward(active, Ju)
 
-    def _hess(self, x):
-        active, _ = self._forward(x[None])
-        # J[i, r, :] = a_r / sqrt(m) * 1_ri * x_i
-        J = (self._scale * self.a[None, :, None] * active[0].T[:, :, None]
-             * self.X[:, None, :]).reshape(self.n_samples, self.n_params)
-        H = J.T @ J
-        return 0.5 * (H + H.T)
+    def hess_kernel(self, X):
+        active, _ = self._forward(X)
+        # J[b, i, r, :] = a_r / sqrt(m) * 1_bri * x_i; H = J^T J (Gauss-Newton is exact here)
+        J = (self._scale * self.a[None, None, :, None] * np.swapaxes(active, 1, 2)[..., None]
+             * self.X[None, :, None, :]).reshape(len(X), self.n_samples, self.n_params)
+        H = np.swapaxes(J, 1, 2) @ J
+        return 0.5 * (H + np.swapaxes(H, 1, 2))
 
-    def _nondifferentiable(self, X):
+    def nondifferentiable_units(self, X):
         W = X.reshape(X.shape[0], self.width, self.input_dim)
         return np.any((W @ self.X.T) == 0, axis=2)
 
-    def _pair_work(self):
+    def work_per_row(self):
         return self.width * (self.n_samples + self.input_dim)
 
-    def _require_differentiable(self, X):
+    def require_differentiable(self, X):
         # The base message speaks of zero neurons; here the kink is any w_r . x_i = 0.
-        bad = self._nondifferentiable(X)
+        bad = self.nondifferentiable_units(X)
         if np.any(bad):
             rows, units = np.nonzero(bad)
             W = X[rows[0]].reshape(self.width, self.input_dim)

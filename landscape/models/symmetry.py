@@ -70,7 +70,7 @@ from scipy.spatial.distance import cdist
 
 from ..errors import LandscapeWarning
 from ._kernels import row_norms
-from .base import Model
+from .base import check_model
 from .empirical import EmpiricalReLU
 from .teacher_student import ReluTeacherStudent
 from .two_layer import LinearTarget, TwoLayerReLU
@@ -700,12 +700,6 @@ def _lex_less(a, b):
 
 # ---- public API -----------------------------------------------------------------------
 
-def _check_model(model):
-    if not isinstance(model, Model):
-        raise TypeError(f"model must be a landscape Model (e.g. ls.ReluTeacherStudent), got "
-                        f"{type(model).__name__}")
-
-
 def canonicalize(model, x):
     r"""A canonical representative of the orbit of x under the model's symmetry group.
 
@@ -776,8 +770,8 @@ def canonicalize(model, x):
     >>> ls.canonicalize(t, t.flatten(([8.0], [[0.0, 0.5]]))).tolist()    # |a| = |w| = 2
     [2.0, 0.0, 2.0]
     """
-    _check_model(model)
-    x = model._check_x(x)
+    check_model(model)
+    x = model.check_x(x)
     st = _structure(model)
     return _from_features(model, st, _canonical(st, _to_features(model, st, x)))
 
@@ -859,9 +853,9 @@ def orbit_distance(model, x, y, *, cutoff=None):
     >>> ls.orbit_distance(t, x, y)
     0.0
     """
-    _check_model(model)
-    x = model._check_x(x, "x")
-    y = model._check_x(y, "y")
+    check_model(model)
+    x = model.check_x(x, "x")
+    y = model.check_x(y, "y")
     if cutoff is not None:
         if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real) or not (
                 np.isfinite(cutoff) and cutoff >= 0):
@@ -903,8 +897,8 @@ def orbit_norms(model, x):
     -------
     ndarray
     """
-    _check_model(model)
-    x = model._check_x(x)
+    check_model(model)
+    x = model.check_x(x)
     st = _structure(model)
     if st.family == "none":
         return x.copy()

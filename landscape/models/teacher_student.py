@@ -71,7 +71,7 @@ class ReluTeacherStudent(Model):
 
     def unflatten(self, x):
         """x of shape (n_students * d,) -> W of shape (n_students, d) (a copy)."""
-        return self._check_x(x).reshape(self.n_students, self.input_dim)
+        return self.check_x(x).reshape(self.n_students, self.input_dim)
 
     # ---- critical manifolds -------------------------------------------------------
     def manifold_tangents(self, x):
@@ -94,7 +94,7 @@ class ReluTeacherStudent(Model):
         """The smallest student norm: within it no student reaches zero."""
         return float(row_norms(self.unflatten(x)).min())
 
-    def _align_collinear(self, X, angle_tol):
+    def align_collinear(self, X, angle_tol):
         Wb = self._students(X)
         changed = _collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
@@ -108,7 +108,7 @@ class ReluTeacherStudent(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups)
         return out, changed
 
-    def _aligned_basis(self, x, angle_tol):
+    def aligned_basis(self, x, angle_tol):
         W = x.reshape(self.n_students, self.input_dim)
         groups = _collinear.collinear_groups(W, angle_tol)
         return _collinear.aligned_basis(W, groups) if groups else None
@@ -122,28 +122,28 @@ class ReluTeacherStudent(Model):
         """Unit output weights and W, the arguments of the second-order kernels."""
         return np.ones((X.shape[0], self.n_students)), self._students(X)
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         return self._engine.loss(None, self._students(X))
 
-    def _grad_batch(self, X, out=None):
+    def grad_kernel(self, X, out=None):
         G = None if out is None else self._students(out)
         _, G = self._engine.grad(None, self._students(X), with_a=False, out=G)
         return G.reshape(X.shape[0], -1)
 
-    _grad_batch.writes_out = True      # Model._chunked hands it its rows of the output
+    grad_kernel.writes_out = True      # Model.in_chunks hands it its rows of the output
 
-    def _hvp_batch(self, X, U):
+    def hvp_kernel(self, X, U):
         a, W = self._split(X)
         _, H = self._engine.hvp(a, W, np.zeros_like(a), U.reshape(W.shape), with_a=False)
         return H.reshape(X.shape[0], -1)
 
-    def _hess_batch(self, X):
+    def hess_kernel(self, X):
         return self._engine.hess(*self._split(X), with_a=False)
 
-    def _nondifferentiable(self, X):
+    def nondifferentiable_units(self, X):
         return row_norms(X.reshape(X.shape[0], self.n_students, self.input_dim)) == 0
 
-    def _pair_work(self):
+    def work_per_row(self):
         return self.n_students * (self.n_students + self.teacher.shape[0]) * (
             self.input_dim + 4)
 

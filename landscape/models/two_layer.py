@@ -133,7 +133,7 @@ class TwoLayerReLU(Model):
 
     def unflatten(self, x):
         """x -> (a, W) with a of shape (k,) and W of shape (k, d) (copies)."""
-        x = self._check_x(x)
+        x = self.check_x(x)
         k = self.n_hidden
         return x[:k].copy(), x[k:].reshape(k, self.input_dim)
 
@@ -172,7 +172,7 @@ class TwoLayerReLU(Model):
         a, W = self.unflatten(x)
         groups = _collinear.collinear_groups(W)
         if not groups:
-            return self._check_x(x).copy()
+            return self.check_x(x).copy()
         Wm, rho = _collinear.merge_rows(W, groups, a * row_norms(W))
         am = a.copy()
         for g in groups:
@@ -186,7 +186,7 @@ class TwoLayerReLU(Model):
         a = np.abs(a[a != 0])
         return float(min(row_norms(W).min(), a.min() if a.size else np.inf))
 
-    def _align_collinear(self, X, angle_tol):
+    def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)
         changed = _collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
@@ -200,7 +200,7 @@ class TwoLayerReLU(Model):
                 Wo[b] = _collinear.align_rows(Wb[b], groups, weights)
         return self._join(A, Wo), changed
 
-    def _aligned_basis(self, x, angle_tol):
+    def aligned_basis(self, x, angle_tol):
         k = self.n_hidden
         W = x[k:].reshape(k, self.input_dim)
         groups = _collinear.collinear_groups(W, angle_tol)
@@ -220,24 +220,24 @@ class TwoLayerReLU(Model):
     def _join(self, ga, gW):
         return np.concatenate([ga, gW.reshape(ga.shape[0], -1)], axis=1)
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         return self._engine.loss(*self._split(X))
 
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         return self._join(*self._engine.grad(*self._split(X), with_a=True))
 
-    def _hvp_batch(self, X, U):
+    def hvp_kernel(self, X, U):
         a, W = self._split(X)
         da, dW = self._split(U)
         return self._join(*self._engine.hvp(a, W, da, dW, with_a=True))
 
-    def _hess_batch(self, X):
+    def hess_kernel(self, X):
         return self._engine.hess(*self._split(X), with_a=True)
 
-    def _nondifferentiable(self, X):
+    def nondifferentiable_units(self, X):
         return row_norms(self._split(X)[1]) == 0
 
-    def _pair_work(self):
+    def work_per_row(self):
         J = self.n_hidden + self._engine.V.shape[0]
         return self.n_hidden * J * (self.input_dim + 4)
 

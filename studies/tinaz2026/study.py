@@ -110,7 +110,7 @@ class EmpiricalTwoLayer(Model):
         return np.concatenate([np.asarray(a, float), np.asarray(W, float).ravel()])
 
     def unflatten(self, x):
-        x = self._check_x(x)
+        x = self.check_x(x)
         k = self.n_hidden
         return x[:k].copy(), x[k:].reshape(k, self.input_dim)
 
@@ -124,18 +124,18 @@ class EmpiricalTwoLayer(Model):
         S = np.maximum(Z, 0.0)
         return a, Z, S, np.einsum("bnk,bk->bn", S, a) - self.y
 
-    def _loss_batch(self, X):
+    def loss_kernel(self, X):
         r = self._residual(X)[3]
         return 0.5 * np.mean(r * r, axis=1)
 
-    def _grad_batch(self, X):
+    def grad_kernel(self, X):
         a, Z, S, r = self._residual(X)
         n = self.y.shape[0]
         ga = np.einsum("bnk,bn->bk", S, r) / n
         gW = np.einsum("bnk,bn,nd->bkd", (Z > 0) * a[:, None, :], r, self.X) / n
         return np.concatenate([ga, gW.reshape(X.shape[0], -1)], axis=1)
 
-    def _pair_work(self):
+    def work_per_row(self):
         return 4 * self.y.shape[0] * self.n_hidden + self.n_params
 
 
