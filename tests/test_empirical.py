@@ -454,3 +454,285 @@ def test_bad_parameter_shapes():
         m.activation_patterns(np.ones(7))
     with pytest.raises(ValueError, match="x must be finite"):
         m.loss(np.full(8, np.nan))
+
+
+# ---- both layers trained (train_output=True) ------------------------------------------
+
+TRAINED_RTOL = 1e-10          # trained-mode closed forms vs hand-built matrices / autograd
+MC_SAMPLES_POP = 400_000      # samples for the empirical-vs-population comparison
+EPS = np.finfo(float).eps
+
+
+def trained_model(seed, n_samples=7, d=3, width=4, **kwargs):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, d))
+    return ls.EmpiricalReLU(X, rng.standard_normal(n_samples), width, train_output=True,
+                            **kwargs)
+
+
+def trained_point(model, rng, margin=1e-3):
+    """(a, W) with every |w_r . x_i| >= margin and every |a_r| >= margin."""
+    for _ in range(100):
+        x = rng.standard_normal(model.n_params)
+        a, W = model.unflatten(x)
+        if np.min(np.abs(model.X @ W.T)) >= margin and np.min(np.abs(a)) >= margin:
+            return x
+    raise AssertionError("could not draw a generic point")  # pragma: no cover
+
+
+def test_trained_attributes_layout_and_repr():
+    m = trained_model(0, output_scale=1.0, reduction="mean")
+    assert (m.n_params, m.width, m.input_dim) == (16, 4, 3)
+    assert m.train_output and m.a is None and m.output_scale == 1.0 and m.reduction == "mean"
+    assert repr(m) == ("EmpiricalReLU(n_samples=7, d=3, width=4, n_params=16, "
+                       "train_output=True, output_scale=1, reduction='mean')")
+    rng = np.random.default_rng(1)
+    a, W = rng.standard_normal(4), rng.standard_normal((4, 3))
+    x = m.flatten((a, W))
+    # the layout of TwoLayerReLU: a first, then W row-major
+    pop = ls.TwoLayerReLU(n_hidden=4, target=ls.LinearTarget(np.ones(3)))
+    assert_array_equal(x, pop.flatten((a, W)))
+    a2, W2 = m.unflatten(x)
+    assert_array_equal(a2, a)
+    assert_array_equal(W2, W)
+    assert_array_equal(m.activation_patterns(x), m.X @ W.T > 0)
+    # Du et al.'s frozen defaults are unchanged
+    f = ls.EmpiricalReLU(m.X, m.y, 4, rng=0)
+    assert not f.train_output and f.reduction == "sum"
+    assert f.output_scale == 1 / np.sqrt(4)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(output_scale=1.0, reduction="mean")],
+                         ids=["du-scaling", "unscaled-mean"])
+def test_trained_loss_gradient_and_hessian_against_formulas(kwargs):
+    """H = c (J^T J + E): the residual couples a_r with w_r only (bilinear f)."""
+    m = trained_model(2, **kwargs)
+    rng = np.random.default_rng(2)
+    x = trained_point(m, rng)
+    a, W = m.unflatten(x)
+    s, c = m.output_scale, (1.0 if m.reduction == "sum" else 1.0 / m.n_samples)
+    Z = m.X @ W.T                                     # (N, m)
+    S, act = np.maximum(Z, 0.0), (Z > 0).astype(float)
+    e = s * S @ a - m.y
+    assert_allclose(m.loss(x), 0.5 * c * e @ e, rtol=BATCH_RTOL)
+    J = np.hstack([s * S, (s * act[:, :, None] * a[None, :, None]
+                           * m.X[:, None, :]).reshape(m.n_samples, -1)])
+    assert_allclose(m.grad(x), c * J.T @ e, rtol=TRAINED_RTOL, atol=1e-15)
+    E = np.zeros((m.n_params, m.n_params))
+    for r in range(m.width):
+        block = s * (act[:, r] * e) @ m.X
+        E[r, m.width + 3 * r:m.width + 3 * r + 3] = block
+        E[m.width + 3 * r:m.width + 3 * r + 3, r] = block
+    H = m.hess(x)
+    assert_allclose(H, c * (J.T @ J + E), rtol=TRAINED_RTOL,
+                    atol=TRAINED_RTOL * np.abs(H).max())
+    assert np.abs(E).max() > 1e-2 * np.abs(H).max()  # the cross terms matter here
+    assert np.linalg.eigvalsh(H)[0] < -1e-6 * np.abs(H).max()    # indefinite away from a fit
+    ref = reference_model(m)
+    assert_allclose(H, ref.hess(x), rtol=AUTOGRAD_RTOL, atol=AUTOGRAD_RTOL * np.abs(H).max())
+    v = rng.standard_normal(m.n_params)
+    assert_allclose(m.hvp(x, v), H @ v, rtol=BATCH_RTOL,
+                    atol=BATCH_RTOL * np.abs(H).max() * np.linalg.norm(v))
+
+
+def test_trained_hessian_at_an_exact_fit_is_gauss_newton():
+    """At e = 0 the cross terms vanish: H = c J^T J, PSD with the rescaling zero modes."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((12, 3))
+    a0, W0 = np.array([1.5, -0.5]), rng.standard_normal((2, 3))
+    y = np.maximum(X @ W0.T, 0.0) @ a0
+    m = ls.EmpiricalReLU(X, y, 2, train_output=True, output_scale=1.0, reduction="mean")
+    x = m.flatten((a0, W0))
+    assert m.loss(x) <= 1e-30
+    H = m.hess(x)
+    eig = np.linalg.eigvalsh(H)
+    assert eig[0] >= -1e-14 * eig[-1]
+    T = m.symmetry_tangents(x)
+    assert_allclose(H @ T.T, 0.0, atol=1e-13 * eig[-1])
+    # 12 generic samples >= m d = 6: no zero mode beyond the 2 rescalings
+    c = ls.classify(m, x)
+    assert c.kind == "strict-minimum"
+    assert c.symmetry_nullity == 2 and c.nullity == 0 and c.index == 0
+
+
+def test_trained_rescaling_symmetry():
+    m = trained_model(4)
+    rng = np.random.default_rng(4)
+    x = trained_point(m, rng)
+    a, W = m.unflatten(x)
+    t = np.array([0.5, 2.0, 3.0, 0.25])               # powers of two: exact rescalings
+    y = m.flatten((a / t, t[:, None] * W))
+    assert m.loss(y) == pytest.approx(m.loss(x), rel=1e-15)
+    T = m.symmetry_tangents(x)
+    assert T.shape == (m.width, m.n_params)
+    # the tangent of (a_r e^-u, e^u w_r) at u = 0, as a central difference of the path
+    h = 1e-6
+    for r in range(m.width):
+        u = np.zeros(m.width)
+        u[r] = h
+        plus = m.flatten((a * np.exp(-u), np.exp(u)[:, None] * W))
+        minus = m.flatten((a * np.exp(u), np.exp(-u)[:, None] * W))
+        assert_allclose((plus - minus) / (2 * h), T[r], atol=1e-9)
+    g = m.grad(x)
+    assert np.all(np.abs(T @ g) <= 1e-13 * np.linalg.norm(g) * np.linalg.norm(T, axis=1))
+    # frozen output signs: no continuous symmetry
+    f = make_model(4)
+    assert f.symmetry_tangents(generic_point(f, rng)).shape == (0, f.n_params)
+
+
+def test_trained_collinear_neurons():
+    """Two positively collinear neurons act as one neuron of contribution a_1|w_1| + a_2|w_2|."""
+    m = trained_model(5, n_samples=8, d=3, width=3)
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal(3)
+    u /= np.linalg.norm(u)
+    a = np.array([0.7, -0.2, 1.1])
+    W = np.vstack([1.5 * u, 0.5 * u, rng.standard_normal(3)])
+    x = m.flatten((a, W))
+    T = m.manifold_tangents(x)
+    assert T.shape == (1, m.n_params)
+    assert_allclose(T[0, :3], [-0.5, 1.5, 0.0])      # delta a_1 = |w_0|, delta a_0 = -|w_1|
+    assert_array_equal(T[0, 3:], 0.0)
+    L0 = m.loss(x)
+    for t in (0.1, -0.3):                             # the function is constant along it
+        assert m.loss(x + t * T[0]) == pytest.approx(L0, rel=1e-14)
+    key = m.merge_collinear(x)
+    ak, Wk = m.unflatten(key)
+    assert_allclose(ak, [0.7 * 1.5 - 0.2 * 0.5, 0.0, 1.1], rtol=1e-14)
+    assert_allclose(Wk[0], u, rtol=1e-14)
+    assert_array_equal(Wk[1], 0.0)
+    assert m.loss(key) == pytest.approx(L0, rel=1e-13)
+    # nearly collinear -> exactly collinear; the aligned basis keeps the group collinear
+    W_near = W.copy()
+    W_near[1] += 1e-9 * np.cross(u, W[2])
+    X_al, changed = m.align_collinear(m.flatten((a, W_near))[None], 1e-6)
+    assert changed.tolist() == [True]
+    a_al, W_al = m.unflatten(X_al[0])
+    assert_array_equal(a_al, a)
+    assert np.linalg.norm(np.cross(W_al[0], W_al[1])) <= 1e-15
+    Z = m.aligned_basis(X_al[0], 1e-6)
+    assert Z.shape[0] == m.n_params
+    assert_allclose(Z.T @ Z, np.eye(Z.shape[1]), atol=1e-14)
+    assert m.aligned_basis(trained_point(m, rng), 1e-6) is None
+
+
+def test_trained_smooth_radius():
+    X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    m = ls.EmpiricalReLU(X, np.zeros(2), 2, train_output=True)
+    x = m.flatten(([0.05, -3.0], [[0.5, 1.0], [-0.2, 0.4]]))
+    # kinks: |w . x_i| / |x_i| = 0.5, 1.0, 0.2, 0.4; output weights 0.05, 3
+    assert m.smooth_radius(x) == pytest.approx(0.05)
+    assert m.smooth_radius(m.flatten(([0.0, 3.0], [[0.5, 1.0], [-0.2, 0.4]]))) == \
+        pytest.approx(0.2)
+
+
+def test_trained_kink_is_non_differentiable():
+    X = np.array([[1.0, 2.0], [0.0, 1.0], [1.0, -1.0]])
+    m = ls.EmpiricalReLU(X, np.ones(3), 2, train_output=True)
+    x = m.flatten(([0.5, -1.0], [[0.3, 0.4], [1.0, 1.0]]))   # w_1 . x_2 == 0
+    assert not m.is_differentiable(x)
+    with pytest.raises(ls.NonDifferentiableError, match="neuron 1 sits on the ReLU kink of "
+                                                        "sample 2"):
+        m.grad(x)
+    assert np.isfinite(m.loss(x))
+    assert m.nondifferentiable_units(x[None]).tolist() == [[False, True]]
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["frozen", "trained"])
+def test_empirical_loss_estimates_the_population_loss(trained):
+    """reduction='mean', output_scale=1: E over x ~ N(0, I) of the empirical loss (and
+    gradient) is TwoLayerReLU's population loss; a large sample agrees within MC_SIGMAS
+    standard errors."""
+    rng = np.random.default_rng(6)
+    d, k = 4, 3
+    beta = rng.standard_normal(d)
+    pop = ls.TwoLayerReLU(n_hidden=k, target=ls.LinearTarget(beta))
+    a, W = rng.choice([-1.0, 1.0], k), rng.standard_normal((k, d))
+    X = rng.standard_normal((MC_SAMPLES_POP, d))
+    kwargs = dict(train_output=True) if trained else dict(a=a)
+    m = ls.EmpiricalReLU(X, X @ beta, k, output_scale=1.0, reduction="mean", **kwargs)
+    x = m.flatten((a, W)) if trained else m.flatten(W)
+    e = np.maximum(X @ W.T, 0.0) @ a - X @ beta
+    stderr = np.std(0.5 * e * e) / np.sqrt(MC_SAMPLES_POP)
+    assert abs(m.loss(x) - pop.loss(pop.flatten((a, W)))) <= MC_SIGMAS * stderr
+    if trained:
+        g, gp = m.grad(x), pop.grad(pop.flatten((a, W)))
+        assert np.max(np.abs(g - gp)) <= 0.05 * np.max(np.abs(gp))   # ~ 1/sqrt(N) noise
+
+
+def _exact_loss(m, x):
+    """The loss of m at x in exact rational arithmetic (float inputs are exact rationals)."""
+    from fractions import Fraction
+    if m.train_output:
+        a, W = m.unflatten(x)
+    else:
+        a, W = m.a, m.unflatten(x)
+    s = Fraction(m.output_scale)
+    c = Fraction(1) if m.reduction == "sum" else Fraction(1, m.n_samples)
+    total = Fraction(0)
+    for xi, yi in zip(m.X, m.y):
+        f = sum(Fraction(ar) * max(sum(Fraction(w) * Fraction(v) for w, v in zip(wr, xi)),
+                                   Fraction(0)) for ar, wr in zip(a, W))
+        total += (s * f - Fraction(yi)) ** 2
+    return c * total / 2
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["frozen-du", "trained-mean"])
+def test_loss_near_an_exact_fit_has_no_cancellation(trained):
+    """Labels fitted to 1e-10: the loss (~1e-20) is computed from the residuals, so it is
+    accurate to the rounding of the residuals (relative ~1e-6 here), whereas the expansion
+    sum f^2 - 2 sum f y + sum y^2 would carry an error of eps |y|^2 ~ 1e-16."""
+    from fractions import Fraction
+    rng = np.random.default_rng(7)
+    N, d, width = 9, 3, 4                      # width 4: Du's scale 1/sqrt(4) = 1/2 is exact
+    X = rng.standard_normal((N, d))
+    W = rng.standard_normal((width, d))
+    a = np.array([1.0, -1.0, 1.0, -1.0]) if not trained else rng.standard_normal(width)
+    kwargs = (dict(train_output=True, output_scale=1.0, reduction="mean") if trained
+              else dict(a=a))
+    probe = ls.EmpiricalReLU(X, np.zeros(N), width, **kwargs)
+    x = probe.flatten((a, W)) if trained else probe.flatten(W)
+    s = probe.output_scale
+    f = s * np.maximum(X @ W.T, 0.0) @ a
+    y = f + 1e-10 * rng.standard_normal(N)       # residuals ~ 1e-10
+    m = ls.EmpiricalReLU(X, y, width, **kwargs)
+    exact = _exact_loss(m, x)
+    loss = m.loss(x)
+    assert 1e-22 < float(exact) < 1e-18
+    # rounding of each residual: (d + 3) eps times the sum of the magnitudes it adds up
+    mag = s * np.abs(X) @ np.abs(W).T @ np.abs(a) + np.abs(y)
+    err = (d + 3) * EPS * mag
+    c = 1.0 if m.reduction == "sum" else 1.0 / N
+    e = np.abs(f - y)
+    bound = c * np.sum((e + err) * err) + 4 * EPS * float(exact)
+    assert abs(Fraction(loss) - exact) <= Fraction(bound)
+    assert bound <= 1e-4 * float(exact)          # the bound itself is tight: 1e-4 relative
+    # the expansion loses every digit here (so this test can tell the two apart)
+    expanded = 0.5 * c * (f @ f - 2 * f @ y + y @ y)
+    assert abs(Fraction(expanded) - exact) > 1e3 * Fraction(bound)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(train_output=True, a=[1, -1, 1, -1]), ValueError,
+     r"a is a parameter when train_output=True.*flatten\(\(a, W\)\)"),
+    (dict(train_output=1), TypeError, "train_output must be True or False"),
+    (dict(reduction="avg"), ValueError, "reduction must be 'sum'.*or 'mean'.*'avg'"),
+    (dict(output_scale=0.0), ValueError, "output_scale must be positive"),
+    (dict(output_scale=np.inf), ValueError, "output_scale must be positive and finite"),
+    (dict(output_scale="1"), TypeError, "output_scale must be a positive float"),
+])
+def test_bad_trained_constructor_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ls.EmpiricalReLU(GOOD_X, GOOD_Y, 4, **kwargs)
+
+
+def test_bad_trained_parameters():
+    m = ls.EmpiricalReLU(GOOD_X, GOOD_Y, 4, train_output=True)
+    with pytest.raises(TypeError, match=r"params must be a pair \(a, W\)"):
+        m.flatten(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"a must have shape \(4,\)"):
+        m.flatten((np.ones(3), np.ones((4, 2))))
+    with pytest.raises(ValueError, match=r"W must have shape \(4, 2\)"):
+        m.flatten((np.ones(4), np.ones((2, 4))))
+    with pytest.raises(ValueError, match=r"x must have shape \(12,\)"):
+        m.loss(np.ones(8))

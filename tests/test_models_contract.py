@@ -136,6 +136,35 @@ def _quartic_reference(model):
     return AutogradModel(lambda x: 0.25 * anp.sum(x * x) ** 2, model.n_params)
 
 
+def _empirical_trained_du(rng):
+    """Both layers trained, Du et al.'s scaling (1/sqrt(m), 1/2 sum)."""
+    X = rng.standard_normal((7, 3))
+    return ls.EmpiricalReLU(X, rng.standard_normal(7), 4, train_output=True)
+
+
+def _empirical_trained_mean(rng):
+    """Both layers trained, unscaled network, 1/(2N) sum (the tinaz2026 empirical loss)."""
+    X = rng.standard_normal((9, 3))
+    return ls.EmpiricalReLU(X, X @ rng.standard_normal(3), 3, train_output=True,
+                            output_scale=1.0, reduction="mean")
+
+
+# Off the ReLU kinks the trained empirical loss is a quartic polynomial; the Taylor test
+# steps up to 3e-2 along a unit direction, so points keep every |w_r . x_i| / |x_i| above
+# this margin (no activation changes within the steps or the difference stencils).
+_KINK_MARGIN = 0.05
+
+
+def _empirical_point(model, rng):
+    norms = np.linalg.norm(model.X, axis=1)
+    for _ in range(1000):
+        x = rng.standard_normal(model.n_params)
+        W = model.unflatten(x)[1]
+        if np.min(np.abs(model.X @ W.T) / norms[:, None]) >= _KINK_MARGIN:
+            return x
+    raise AssertionError("no point away from the kinks")  # pragma: no cover
+
+
 MODEL_CASES = [
     ModelCase("user-quartic", lambda rng: Quartic(), reference=_quartic_reference),
     ModelCase("teacher-student-random-V", _teacher_student_random),
@@ -143,6 +172,8 @@ MODEL_CASES = [
     ModelCase("two-layer-linear-target", _two_layer_linear),
     ModelCase("two-layer-relu-target", _two_layer_relu),
     ModelCase("autograd-smooth", _autograd_smooth, reference=_smooth_reference),
+    ModelCase("empirical-trained-output", _empirical_trained_du, point=_empirical_point),
+    ModelCase("empirical-trained-output-mean", _empirical_trained_mean, point=_empirical_point),
 ]
 SEEDS = [0, 1]
 

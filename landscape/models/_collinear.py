@@ -20,7 +20,8 @@ import numpy as np
 from ._kernels import row_norms
 
 __all__ = ["COLLINEAR_ANGLE", "collinear_groups", "split_tangents", "merge_rows", "align_rows",
-           "nearly_collinear", "aligned_basis"]
+           "nearly_collinear", "aligned_basis", "trained_split_tangents", "merge_trained",
+           "align_trained", "trained_aligned_basis"]
 
 #: Two neurons whose directions differ by at most this angle (radians) are one
 #: direction: their split is a tangent of a critical manifold, and they are merged
@@ -232,3 +233,81 @@ def aligned_basis(W, groups):
             c[i, j] = 1.0
             cols.append(c.ravel())
     return np.array(cols).T
+
+
+# ---- networks with trained output weights: parameters (a, W) ------------------------------
+# A group of positively collinear neurons along u computes (sum_i a_i |w_i|) sigma(u . x), so
+# the function depends on the group through the sum of the contributions a_i |w_i| only.
+# TwoLayerReLU and EmpiricalReLU(train_output=True) share these (layout x = (a, W.ravel())).
+
+def trained_split_tangents(a, W):
+    """Redistributions of a_i |w_i| at fixed sum within each group, shape (m, k + k d).
+
+    For a group g (lead g[0]) and each other member j: delta a_j = |w_{g[0]}|,
+    delta a_{g[0]} = -|w_j|, W unchanged.  With the rescalings these span the
+    group's 2m - 1 dimensional manifold of equal functions.
+    """
+    k = W.shape[0]
+    r = row_norms(W)
+    rows = []
+    for g in collinear_groups(W):
+        for j in g[1:]:
+            t = np.zeros(k + W.size)
+            t[j], t[g[0]] = r[g[0]], -r[j]
+            rows.append(t)
+    return np.array(rows).reshape(len(rows), k + W.size)
+
+
+def merge_trained(a, W):
+    """Each group as one neuron: a = sum a_i |w_i|, w = unit direction; others zero.
+
+    Returns the flat key ``concatenate([a_merged, W_merged.ravel()])``.
+    """
+    groups = collinear_groups(W)
+    if not groups:
+        return np.concatenate([a, W.ravel()])
+    Wm, rho = merge_rows(W, groups, a * row_norms(W))
+    am = a.copy()
+    for g in groups:
+        am[g] = 0.0
+        am[g[0]] = rho[g[0]]
+    return np.concatenate([am, Wm.ravel()])
+
+
+def align_trained(A, Wb, angle_tol):
+    """Nearly collinear groups of each row made exactly collinear (direction weighted by a_i |w_i|).
+
+    Parameters
+    ----------
+    A : ndarray of shape (B, k)
+    Wb : ndarray of shape (B, k, d)
+
+    Returns
+    -------
+    W_aligned : ndarray of shape (B, k, d)
+        `Wb` itself when no row changed.
+    changed : ndarray of bool, shape (B,)
+    """
+    changed = nearly_collinear(Wb, angle_tol)
+    if not changed.any():
+        return Wb, changed
+    Wo = Wb.copy()
+    for b in np.flatnonzero(changed):
+        groups = collinear_groups(Wb[b], angle_tol)
+        changed[b] = bool(groups)
+        if groups:
+            Wo[b] = align_rows(Wb[b], groups, A[b] * row_norms(Wb[b]))
+    return Wo, changed
+
+
+def trained_aligned_basis(W, angle_tol):
+    """:func:`aligned_basis` in the (a, W) layout: output weights free, shape (k + k d, m) or None."""
+    k = W.shape[0]
+    groups = collinear_groups(W, angle_tol)
+    if not groups:
+        return None
+    ZW = aligned_basis(W, groups)
+    Z = np.zeros((k + W.size, k + ZW.shape[1]))
+    Z[:k, :k] = np.eye(k)                 # output weights are free
+    Z[k:, k:] = ZW
+    return Z

@@ -1,9 +1,11 @@
-"""Empirical squared loss of a wide one-hidden-layer ReLU network (Du, Zhai, Poczos & Singh 2019).
+"""Empirical squared loss of a one-hidden-layer ReLU network on a finite sample.
 
-:class:`EmpiricalReLU` is the finite-sample loss whose hidden layer W is trained
-while the output signs a are frozen; :func:`ntk_gram` is the infinite-width Gram
-matrix H-infinity of the same paper, whose least eigenvalue lambda_0 governs the
-linear convergence rate of gradient descent.
+:class:`EmpiricalReLU` is the finite-sample loss of Du, Zhai, Poczos & Singh (2019),
+whose hidden layer W is trained while the output signs a are frozen, or, with
+``train_output=True``, the loss with both layers trained (Tinaz, Xie &
+Soltanolkotabi 2026); :func:`ntk_gram` is the infinite-width Gram matrix H-infinity
+of Du et al., whose least eigenvalue lambda_0 governs the linear convergence rate of
+gradient descent.
 """
 
 import dataclasses
@@ -77,13 +79,40 @@ def _readonly(arr):
     return arr
 
 
+def _check_reduction(reduction):
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' (1/2 sum_i e_i^2, Du et al.) or 'mean' "
+                         f"(1/(2N) sum_i e_i^2, an estimate of the population loss), got "
+                         f"{reduction!r}")
+    return reduction
+
+
+def _check_output_scale(output_scale, width):
+    if output_scale is None:
+        return 1.0 / np.sqrt(width)
+    if isinstance(output_scale, bool) or not isinstance(output_scale, numbers.Real):
+        raise TypeError(f"output_scale must be a positive float (the factor s in f = s sum_r "
+                        f"a_r sigma(w_r.x)) or None for 1/sqrt(width), got "
+                        f"{type(output_scale).__name__} {output_scale!r}")
+    scale = float(output_scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"output_scale must be positive and finite, got {output_scale!r}; pass "
+                         "None for Du et al.'s 1/sqrt(width) or 1.0 for an unscaled network")
+    return scale
+
+
 # ---- the model -----------------------------------------------------------------------
 
 class EmpiricalReLU(Model):
-    r"""L(W) = 1/2 sum_i (f(x_i) - y_i)^2 with f(x) = m^-1/2 sum_r a_r sigma(w_r.x).
+    r"""Empirical squared loss of f(x) = s sum_r a_r sigma(w_r.x) on samples (x_i, y_i).
 
-    The hidden weights W are the parameters; the output weights a_r = +-1 are
-    frozen, as in Du, Zhai, Poczos & Singh (2019).
+    By default the loss of Du, Zhai, Poczos & Singh (2019): L(W) = 1/2 sum_i
+    (f(x_i) - y_i)^2 with s = m^-1/2, the hidden weights W trained and the output
+    signs a_r = +-1 frozen.  With ``train_output=True`` the output weights are
+    trained too (parameters (a, W) as in :class:`~landscape.TwoLayerReLU`), and
+    ``output_scale=1.0, reduction="mean"`` gives the empirical counterpart
+    1/(2N) sum_i (f(x_i) - y_i)^2 of the population loss of Tinaz, Xie &
+    Soltanolkotabi (2026).
 
     Parameters
     ----------
@@ -93,21 +122,36 @@ class EmpiricalReLU(Model):
     y : array_like of shape (n_samples,)
         Labels y_i.
     width : int
-        Number m >= 1 of hidden neurons.  Parameters are ``x = W.ravel()`` with
-        W of shape (m, d), so ``n_params = m * d``.
+        Number m >= 1 of hidden neurons.
     a : array_like of shape (m,), optional
-        Output signs, each +1 or -1.  Default: drawn uniformly from `rng`.
+        Frozen output signs, each +1 or -1 (``train_output=False`` only).
+        Default: drawn uniformly from `rng`.
     rng : int, Generator, SeedSequence or None, default 0
-        Source of the random signs when `a` is None.
+        Source of the random signs when `a` is None and the output layer is frozen.
+    train_output : bool, default False
+        False: parameters ``x = W.ravel()``, W of shape (m, d), ``n_params = m d``,
+        the output weights frozen to `a`.  True: parameters ``x = (a, W.ravel())``
+        (``flatten((a, W))``), the layout of :class:`~landscape.TwoLayerReLU`,
+        ``n_params = m (d + 1)``.
+    output_scale : float, optional
+        The factor s in front of the sum over neurons; default ``1/sqrt(width)``
+        (Du et al.).
+    reduction : {"sum", "mean"}, default "sum"
+        "sum": 1/2 sum_i e_i^2 (Du et al.); "mean": 1/(2N) sum_i e_i^2.
 
     Attributes
     ----------
     X : ndarray of shape (n_samples, d)
     y : ndarray of shape (n_samples,)
-    a : ndarray of shape (m,)
+    a : ndarray of shape (m,) or None
+        The frozen output signs; None when ``train_output=True`` (a is then part
+        of the parameters).
     width : int
+    train_output : bool
+    output_scale : float
+    reduction : str
     n_params : int
-        ``width * d``.
+        ``width * d``, or ``width * (d + 1)`` with ``train_output=True``.
     input_dim : int
         d.
     optimal_loss : None
@@ -115,26 +159,37 @@ class EmpiricalReLU(Model):
 
     Notes
     -----
-    The loss is Du et al.'s convention, one half of the *sum* (not the mean) of
-    squared residuals e_i = f(x_i) - y_i:
+    With residuals e_i = f(x_i) - y_i and c = 1 ("sum") or 1/N ("mean"),
 
-    .. math:: L(W) = \tfrac12 \sum_{i=1}^N \Big(\frac{1}{\sqrt m}\sum_{r=1}^m a_r
-              \sigma(w_r\cdot x_i) - y_i\Big)^2 .
+    .. math:: L = \tfrac c2 \sum_{i=1}^N e_i^2, \qquad
+              f(x) = s \sum_{r=1}^m a_r \sigma(w_r\cdot x).
+
+    The loss is evaluated from the residuals, never as the expansion
+    sum f^2 - 2 sum f y + sum y^2, so a near-perfect fit keeps its digits (a loss
+    of 1e-20 is accurate to the rounding of the residuals, not of |y|^2).
 
     f is piecewise linear in W, so L is piecewise quadratic.  Where no
-    w_r . x_i is zero, with :math:`\mathbb 1_{ri} = \mathbb 1[w_r\cdot x_i > 0]`,
+    w_r . x_i is zero, with :math:`\mathbb 1_{ri} = \mathbb 1[w_r\cdot x_i > 0]`
+    and J the Jacobian of (f(x_i))_i,
 
-    .. math:: \nabla_{w_r} L = \frac{a_r}{\sqrt m}\sum_i e_i \mathbb 1_{ri}\, x_i, \qquad
-              \nabla^2_{w_r w_s} L = \frac{a_r a_s}{m}\sum_i \mathbb 1_{ri}\mathbb 1_{si}\,
-              x_i x_i^\top ,
+    .. math:: \nabla_{w_r} L = c\,s\,a_r\sum_i e_i \mathbb 1_{ri}\, x_i, \qquad
+              \nabla_{a_r} L = c\,s\sum_i e_i\,\sigma(w_r\cdot x_i).
 
-    i.e. the Hessian is exactly the Gauss-Newton matrix JᵀJ (sigma'' = 0 off
-    the kink) and is positive semi-definite.  Its nonzero eigenvalues are those
-    of Du et al.'s Gram matrix :math:`H(W)_{ij} = \frac{x_i\cdot x_j}{m}\sum_r
-    \mathbb 1_{ri}\mathbb 1_{rj} = (JJ^\top)_{ij}`.  The loss is not
-    differentiable where some w_r . x_i = 0 exactly (the ReLU kink, including
-    every zero neuron): :meth:`grad`, :meth:`hess` and :meth:`hvp` raise
-    :class:`~landscape.NonDifferentiableError` there; :meth:`loss` is defined.
+    With frozen output weights the Hessian is exactly the Gauss-Newton matrix
+    c JᵀJ (sigma'' = 0 off the kink), positive semi-definite; for ``c = 1`` and
+    ``s = m^-1/2`` its nonzero eigenvalues are those of Du et al.'s Gram matrix
+    :math:`H(W)_{ij} = \frac{x_i\cdot x_j}{m}\sum_r \mathbb 1_{ri}\mathbb 1_{rj} =
+    (JJ^\top)_{ij}`.  With trained output weights f is bilinear in (a_r, w_r) and
+    the Hessian gains the residual terms
+
+    .. math:: \nabla^2 L = c\,\big(J^\top J + E\big), \qquad
+              E_{a_r, w_r} = E_{w_r, a_r}^\top = s \sum_i e_i \mathbb 1_{ri}\, x_i ,
+
+    which make it indefinite away from a fit; the rescalings (a_r, w_r) ->
+    (a_r / t, t w_r), t > 0, leave L unchanged (:meth:`symmetry_tangents`).  The
+    loss is not differentiable where some w_r . x_i = 0 exactly (the ReLU kink,
+    including every zero neuron): :meth:`grad`, :meth:`hess` and :meth:`hvp`
+    raise :class:`~landscape.NonDifferentiableError` there; :meth:`loss` is defined.
 
     Du et al. initialise w_r ~ N(0, I); use ``sample_init(n, scale=1.0)`` for that
     (the default scale 1/sqrt(d) gives the same activation patterns).
@@ -144,6 +199,8 @@ class EmpiricalReLU(Model):
     S. S. Du, X. Zhai, B. Poczos, A. Singh, "Gradient descent provably optimizes
     over-parameterized neural networks", ICLR 2019, eqs. (1)-(2) (network and loss),
     eq. (3) and Assumption 3.1 (H-infinity and lambda_0), Theorem 3.2.
+    A. Tinaz, Y. Xie, M. Soltanolkotabi, "When both layers learn: training dynamics of
+    representing linear models via ReLU networks", COLT 2026 (both layers trained).
 
     Examples
     --------
@@ -159,11 +216,22 @@ class EmpiricalReLU(Model):
     >>> v = rng.standard_normal(12)
     >>> bool(np.allclose(m.hess(x) @ v, m.hvp(x, v)))
     True
+
+    Both layers trained, parameters (a, W):
+
+    >>> t = ls.EmpiricalReLU(X, y, width=4, train_output=True, output_scale=1.0,
+    ...                      reduction="mean")
+    >>> t
+    EmpiricalReLU(n_samples=5, d=3, width=4, n_params=16, train_output=True, output_scale=1, reduction='mean')
+    >>> a, W = t.unflatten(t.sample_init(1, rng=1)[0])
+    >>> a.shape, W.shape
+    ((4,), (4, 3))
     """
 
     optimal_loss = None
 
-    def __init__(self, X, y, width, *, a=None, rng=0):
+    def __init__(self, X, y, width, *, a=None, rng=0, train_output=False, output_scale=None,
+                 reduction="sum"):
         Xs = _check_samples(X, "X")
         ys = _check_labels(y, Xs.shape[0])
         check_scale(row_norms_unscaled(Xs).max(keepdims=True), "X", "rescale the samples")
@@ -171,14 +239,28 @@ class EmpiricalReLU(Model):
         self.X = _readonly(Xs)
         self.y = _readonly(ys)
         self.width = _check_width(width)
-        if a is None:
-            signs = as_rng(rng).choice(np.array([-1.0, 1.0]), size=self.width)
-        else:
-            signs = _check_signs(a, self.width)
-        self.a = _readonly(signs)
+        if not isinstance(train_output, (bool, np.bool_)):
+            raise TypeError(f"train_output must be True or False, got "
+                            f"{type(train_output).__name__} {train_output!r}")
+        self.train_output = bool(train_output)
+        self.output_scale = _check_output_scale(output_scale, self.width)
+        self.reduction = _check_reduction(reduction)
         self.input_dim = Xs.shape[1]
-        self.n_params = self.width * self.input_dim
-        self._scale = 1.0 / np.sqrt(self.width)
+        if self.train_output:
+            if a is not None:
+                raise ValueError("a is a parameter when train_output=True, not a constructor "
+                                 "argument: drop a= and pass the output weights in the point, "
+                                 "x = model.flatten((a, W))")
+            self.a = None
+            self.n_params = self.width * (self.input_dim + 1)
+        else:
+            signs = (as_rng(rng).choice(np.array([-1.0, 1.0]), size=self.width) if a is None
+                     else _check_signs(a, self.width))
+            self.a = _readonly(signs)
+            self.n_params = self.width * self.input_dim
+        self._scale = self.output_scale
+        # c in L = c/2 sum_i e_i^2
+        self._weight = 1.0 if self.reduction == "sum" else 1.0 / self.n_samples
 
     @property
     def n_samples(self):
@@ -186,27 +268,56 @@ class EmpiricalReLU(Model):
         return self.X.shape[0]
 
     # ---- parameters ---------------------------------------------------------------
-    def flatten(self, W):
-        """W of shape (width, d) -> x of shape (width * d,).
+    def flatten(self, params):
+        """Structured parameters -> x of shape (n_params,).
 
         Parameters
         ----------
-        W : array_like of shape (width, d)
-            Hidden neurons w_r as rows.
+        params : array_like of shape (width, d), or a pair (a, W)
+            W, hidden neurons w_r as rows; with ``train_output=True`` the pair
+            (a, W) with a of shape (width,).
 
         Returns
         -------
         ndarray of shape (n_params,)
+            ``W.ravel()``, or ``concatenate([a, W.ravel()])``.
         """
+        if self.train_output:
+            try:
+                a, W = params
+            except (TypeError, ValueError):
+                raise TypeError("params must be a pair (a, W) of output weights and hidden "
+                                "weights (train_output=True)") from None
+            a = as_float_array(a, "a", shape=(self.width,))
+            return np.concatenate([a, self._check_W(W).ravel()])
+        return self._check_W(params).ravel()
+
+    def _check_W(self, W):
         W = as_float_array(W, "W", allow_empty=True)
         if W.shape != (self.width, self.input_dim):
             raise ValueError(f"W must have shape ({self.width}, {self.input_dim}), one hidden "
                              f"neuron per row, got {W.shape}")
-        return W.ravel()
+        return W
 
     def unflatten(self, x):
-        """x of shape (width * d,) -> W of shape (width, d) (a copy)."""
-        return self.check_x(x).reshape(self.width, self.input_dim)
+        """x -> W of shape (width, d), or (a, W) with ``train_output=True`` (copies)."""
+        x = self.check_x(x)
+        if self.train_output:
+            m = self.width
+            return x[:m].copy(), x[m:].reshape(m, self.input_dim)
+        return x.reshape(self.width, self.input_dim)
+
+    def _hidden(self, x):
+        """The hidden weights W (width, d) of a checked x."""
+        return x[self.n_params - self.width * self.input_dim:].reshape(self.width,
+                                                                       self.input_dim)
+
+    def _split(self, X):
+        """Output weights (B, m) or None (frozen) and hidden weights (B, m, d) of a batch."""
+        B, m = X.shape[0], self.width
+        if self.train_output:
+            return X[:, :m], X[:, m:].reshape(B, m, self.input_dim)
+        return None, X.reshape(B, m, self.input_dim)
 
     def activation_patterns(self, x):
         """Which neurons are active on which samples: 1[w_r . x_i > 0].
@@ -220,32 +331,75 @@ class EmpiricalReLU(Model):
         ndarray of bool, shape (n_samples, width)
             Entry (i, r) is True when neuron r is active on sample i.
         """
-        W = self.unflatten(x)
+        W = self._hidden(self.check_x(x))
         return (self.X @ W.T) > 0
+
+    def symmetry_tangents(self, x):
+        """Rescaling tangents (a_r, w_r) -> (-a_r, w_r), shape (width, n_params) when trained.
+
+        Empty with frozen output weights (no continuous symmetry).
+        """
+        x = self.check_x(x)
+        if not self.train_output:
+            return np.zeros((0, self.n_params))
+        m, d = self.width, self.input_dim
+        T = np.zeros((m, self.n_params))
+        T[np.arange(m), np.arange(m)] = -x[:m]
+        for r in range(m):
+            T[r, m + r * d:m + (r + 1) * d] = x[m + r * d:m + (r + 1) * d]
+        return T
 
     # ---- critical manifolds -------------------------------------------------------
     def manifold_tangents(self, x):
-        """Split directions of every group of positively collinear neurons with equal signs."""
+        """Tangents of the manifolds of equal functions through x.
+
+        Frozen output signs: the splits of every group of positively collinear
+        neurons with equal signs (length moved between members).  Trained output
+        weights: the redistributions of a_r |w_r| at fixed sum within each group
+        of positively collinear neurons (as :class:`~landscape.TwoLayerReLU`).
+        Shape (n_tangents, n_params).
+        """
+        if self.train_output:
+            return _collinear.trained_split_tangents(*self.unflatten(x))
         W = self.unflatten(x)
         T = _collinear.split_tangents(W, _collinear.collinear_groups(W, labels=self.a))
         return T.reshape(T.shape[0], self.n_params)
 
     def merge_collinear(self, x):
-        """Each group of positively collinear, equal-sign neurons replaced by their sum."""
+        """Each group of collinear neurons as one (the function-space key).
+
+        Frozen: equal-sign groups replaced by their sum.  Trained: a = sum a_r |w_r|,
+        w = the unit direction.
+        """
+        if self.train_output:
+            return _collinear.merge_trained(*self.unflatten(x))
         W = self.unflatten(x)
         return _collinear.merge_rows(W, _collinear.collinear_groups(W, labels=self.a))[0].ravel()
 
     def smooth_radius(self, x):
-        """Distance to the nearest ReLU kink: min over neurons and samples of |w_r . x_i| / |x_i|."""
-        W = self.unflatten(x)
+        """Distance to the nearest ReLU kink, min_{r, i} |w_r . x_i| / |x_i|.
+
+        With trained output weights also at most min |a_r| over a_r != 0 (no output
+        weight changes sign inside).
+        """
+        x = self.check_x(x)
+        W = self._hidden(x)
         norms = row_norms(self.X)
         live = norms > 0
-        if not live.any():
-            return np.inf
-        return float(np.min(np.abs(self.X[live] @ W.T) / norms[live, None]))
+        radius = (float(np.min(np.abs(self.X[live] @ W.T) / norms[live, None])) if live.any()
+                  else np.inf)
+        if self.train_output:
+            a = np.abs(x[:self.width])
+            a = a[a != 0]
+            radius = min(radius, float(a.min()) if a.size else np.inf)
+        return radius
 
     def align_collinear(self, X, angle_tol):
-        Wb = X.reshape(X.shape[0], self.width, self.input_dim)
+        A, Wb = self._split(X)
+        if self.train_output:
+            Wo, changed = _collinear.align_trained(A, Wb, angle_tol)
+            return (np.concatenate([A, Wo.reshape(len(X), -1)], axis=1) if changed.any()
+                    else X), changed
         changed = _collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
             return X, changed
@@ -259,60 +413,98 @@ class EmpiricalReLU(Model):
         return out, changed
 
     def aligned_basis(self, x, angle_tol):
-        W = x.reshape(self.width, self.input_dim)
+        W = self._hidden(x)
+        if self.train_output:
+            return _collinear.trained_aligned_basis(W, angle_tol)
         groups = _collinear.collinear_groups(W, angle_tol, labels=self.a)
         return _collinear.aligned_basis(W, groups) if groups else None
 
     # ---- kernels ------------------------------------------------------------------
+    # Frozen output weights: W (B, m, d); trained: A (B, m) and W.  Z = W X^T (B, m, N).
     def _forward(self, X):
-        """Pre-activations Z (B, m, N), activations 1[Z > 0] and residuals e (B, N)."""
-        W = X.reshape(X.shape[0], self.width, self.input_dim)
+        """Output weights A (None if frozen), pre-activations Z (B, m, N), 1[Z > 0], e (B, N)."""
+        A, W = self._split(X)
         Z = W @ self.X.T
         active = (Z > 0).astype(np.float64)
-        f = self._scale * np.einsum("r,brn->bn", self.a, np.maximum(Z, 0.0))
-        return active, f - self.y
+        if A is None:
+            f = self._scale * np.einsum("r,brn->bn", self.a, np.maximum(Z, 0.0))
+        else:
+            f = self._scale * np.einsum("br,brn->bn", A, np.maximum(Z, 0.0))
+        return A, Z, active, f - self.y
 
     def loss_kernel(self, X):
-        _, e = self._forward(X)
-        return 0.5 * np.einsum("bn,bn->b", e, e)
+        e = self._forward(X)[3]
+        return (0.5 * self._weight) * np.einsum("bn,bn->b", e, e)
 
-    def _backward(self, active, e):
-        """J^T e for every row: (a_r / sqrt m) sum_i e_i 1_ri x_i, shape (B, n_params)."""
-        G = (active * e[:, None, :]) @ self.X
-        G *= (self._scale * self.a)[None, :, None]
-        return G.reshape(G.shape[0], -1)
+    def _jte(self, A, Z, active, e):
+        """J^T e for every row, shape (B, n_params) (the gradient without the factor c)."""
+        G = (active * e[:, None, :]) @ self.X                   # sum_i e_i 1_ri x_i (B, m, d)
+        if A is None:
+            G *= (self._scale * self.a)[None, :, None]
+            return G.reshape(G.shape[0], -1)
+        ga = self._scale * np.einsum("brn,bn->br", np.maximum(Z, 0.0), e)
+        gW = (self._scale * A)[:, :, None] * G
+        return np.concatenate([ga, gW.reshape(G.shape[0], -1)], axis=1)
 
     def grad_kernel(self, X):
-        return self._backward(*self._forward(X))
+        g = self._jte(*self._forward(X))
+        return g if self._weight == 1.0 else self._weight * g
 
     def hvp_kernel(self, X, U):
-        # H u = J^T (J u): J u is the directional derivative of the outputs f(x_i).
-        active, _ = self._forward(X)
-        P = U.reshape(U.shape[0], self.width, self.input_dim) @ self.X.T
-        Ju = self._scale * np.einsum("r,brn->bn", self.a, active * P)
-        return self._backward(active, Ju)
+        # H u = c (J^T (J u) + E u): J u is the directional derivative of the outputs f(x_i);
+        # E (trained output weights only) couples a_r and w_r through the residuals.
+        A, Z, active, e = self._forward(X)
+        dA, dW = self._split(U)
+        P = dW @ self.X.T
+        if A is None:
+            Ju = self._scale * np.einsum("r,brn->bn", self.a, active * P)
+            out = self._jte(A, Z, active, Ju)
+            return out if self._weight == 1.0 else self._weight * out
+        S = np.maximum(Z, 0.0)
+        Ju = self._scale * (np.einsum("br,brn->bn", dA, S)
+                            + np.einsum("br,brn->bn", A, active * P))
+        out = self._jte(A, Z, active, Ju)
+        G = (active * e[:, None, :]) @ self.X                   # (B, m, d)
+        m = self.width
+        out[:, :m] += self._scale * np.einsum("brd,brd->br", G, dW)
+        out[:, m:] += (self._scale * dA[:, :, None] * G).reshape(len(X), -1)
+        return self._weight * out
 
     def hess_kernel(self, X):
-        active, _ = self._forward(X)
-        # J[b, i, r, :] = a_r / sqrt(m) * 1_bri * x_i; H = J^T J (Gauss-Newton is exact here)
-        J = (self._scale * self.a[None, None, :, None] * np.swapaxes(active, 1, 2)[..., None]
-             * self.X[None, :, None, :]).reshape(len(X), self.n_samples, self.n_params)
-        H = np.swapaxes(J, 1, 2) @ J
-        return 0.5 * (H + np.swapaxes(H, 1, 2))
+        A, Z, active, e = self._forward(X)
+        B, N, m, d = len(X), self.n_samples, self.width, self.input_dim
+        s = self._scale
+        act = np.swapaxes(active, 1, 2)[..., None]              # (B, N, m, 1)
+        if A is None:
+            # J[b, i, r, :] = s a_r 1_bri x_i; H = J^T J (Gauss-Newton is exact here)
+            J = (s * self.a[None, None, :, None] * act
+                 * self.X[None, :, None, :]).reshape(B, N, self.n_params)
+            H = np.swapaxes(J, 1, 2) @ J
+        else:
+            Jw = (s * A[:, None, :, None] * act * self.X[None, :, None, :]).reshape(B, N, m * d)
+            J = np.concatenate([s * np.swapaxes(np.maximum(Z, 0.0), 1, 2), Jw], axis=2)
+            H = np.swapaxes(J, 1, 2) @ J
+            G = s * ((active * e[:, None, :]) @ self.X)         # E_{a_r, w_r} (B, m, d)
+            r = np.arange(m)
+            cols = m + r[:, None] * d + np.arange(d)[None, :]   # (m, d) columns of w_r
+            H[:, r[:, None], cols] += G
+            H[:, cols, r[:, None]] += G
+        H = 0.5 * (H + np.swapaxes(H, 1, 2))
+        return H if self._weight == 1.0 else self._weight * H
 
     def nondifferentiable_units(self, X):
-        W = X.reshape(X.shape[0], self.width, self.input_dim)
+        W = self._split(X)[1]
         return np.any((W @ self.X.T) == 0, axis=2)
 
     def work_per_row(self):
-        return self.width * (self.n_samples + self.input_dim)
+        return self.width * (self.n_samples + self.input_dim + self.train_output)
 
     def require_differentiable(self, X):
         # The base message speaks of zero neurons; here the kink is any w_r . x_i = 0.
         bad = self.nondifferentiable_units(X)
         if np.any(bad):
             rows, units = np.nonzero(bad)
-            W = X[rows[0]].reshape(self.width, self.input_dim)
+            W = self._hidden(X[rows[0]])
             sample = int(np.flatnonzero(self.X @ W[units[0]] == 0)[0])
             where = (f"neuron {units[0]}" if X.shape[0] == 1
                      else f"row {rows[0]}, neuron {units[0]}")
@@ -326,19 +518,26 @@ class EmpiricalReLU(Model):
         """The same loss written with autograd.numpy (for reference_model)."""
         import autograd.numpy as anp
 
-        X, y, a = self.X, self.y, self.a
-        shape, scale = (self.width, self.input_dim), self._scale
+        X, y, a, trained = self.X, self.y, self.a, self.train_output
+        m, shape, scale, c = self.width, (self.width, self.input_dim), self._scale, self._weight
 
         def empirical_loss(x):
-            W = anp.reshape(x, shape)
-            f = scale * anp.dot(anp.maximum(anp.dot(X, W.T), 0.0), a)
-            return 0.5 * anp.sum((f - y) ** 2)
+            out, W = (x[:m], anp.reshape(x[m:], shape)) if trained else (a, anp.reshape(x, shape))
+            f = scale * anp.dot(anp.maximum(anp.dot(X, W.T), 0.0), out)
+            return 0.5 * c * anp.sum((f - y) ** 2)
 
         return empirical_loss
 
     def __repr__(self):
+        extra = ""
+        if self.train_output:
+            extra += ", train_output=True"
+        if self.output_scale != 1.0 / np.sqrt(self.width):
+            extra += f", output_scale={self.output_scale:g}"
+        if self.reduction != "sum":
+            extra += f", reduction={self.reduction!r}"
         return (f"EmpiricalReLU(n_samples={self.n_samples}, d={self.input_dim}, "
-                f"width={self.width}, n_params={self.n_params})")
+                f"width={self.width}, n_params={self.n_params}{extra})")
 
 
 # ---- the infinite-width Gram matrix --------------------------------------------------

@@ -157,28 +157,11 @@ class TwoLayerReLU(Model):
         (:meth:`symmetry_tangents`) these span the group's 2m - 1 dimensional
         manifold.  Shape (m, n_params).
         """
-        a, W = self.unflatten(x)
-        r = row_norms(W)
-        rows = []
-        for g in _collinear.collinear_groups(W):
-            for j in g[1:]:
-                t = np.zeros(self.n_params)
-                t[j], t[g[0]] = r[g[0]], -r[j]
-                rows.append(t)
-        return np.array(rows).reshape(len(rows), self.n_params)
+        return _collinear.trained_split_tangents(*self.unflatten(x))
 
     def merge_collinear(self, x):
         """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction."""
-        a, W = self.unflatten(x)
-        groups = _collinear.collinear_groups(W)
-        if not groups:
-            return self.check_x(x).copy()
-        Wm, rho = _collinear.merge_rows(W, groups, a * row_norms(W))
-        am = a.copy()
-        for g in groups:
-            am[g] = 0.0
-            am[g[0]] = rho[g[0]]
-        return np.concatenate([am, Wm.ravel()])
+        return _collinear.merge_trained(*self.unflatten(x))
 
     def smooth_radius(self, x):
         """min(|w_i|, |a_i| over a_i != 0): within it no neuron vanishes or flips its output sign."""
@@ -188,29 +171,12 @@ class TwoLayerReLU(Model):
 
     def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)
-        changed = _collinear.nearly_collinear(Wb, angle_tol)
-        if not changed.any():
-            return X, changed
-        Wo = Wb.copy()
-        for b in np.flatnonzero(changed):
-            groups = _collinear.collinear_groups(Wb[b], angle_tol)
-            changed[b] = bool(groups)
-            if groups:
-                weights = A[b] * row_norms(Wb[b])
-                Wo[b] = _collinear.align_rows(Wb[b], groups, weights)
-        return self._join(A, Wo), changed
+        Wo, changed = _collinear.align_trained(A, Wb, angle_tol)
+        return (self._join(A, Wo) if changed.any() else X), changed
 
     def aligned_basis(self, x, angle_tol):
         k = self.n_hidden
-        W = x[k:].reshape(k, self.input_dim)
-        groups = _collinear.collinear_groups(W, angle_tol)
-        if not groups:
-            return None
-        ZW = _collinear.aligned_basis(W, groups)
-        Z = np.zeros((self.n_params, k + ZW.shape[1]))
-        Z[:k, :k] = np.eye(k)                 # output weights are free
-        Z[k:, k:] = ZW
-        return Z
+        return _collinear.trained_aligned_basis(x[k:].reshape(k, self.input_dim), angle_tol)
 
     # ---- kernels ------------------------------------------------------------------
     def _split(self, X):
