@@ -10,13 +10,14 @@ from .classify import KINDS, Classification, classify
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
                        descend_and_polish, find_critical_point)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
-                        pl_condition, random_directions, wilson_interval)
+                        pl_condition, random_directions)
 from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, TwoLayerReLU, canonicalize, check_model, ntk_gram,
                      orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
+from .stats import PowerLawFit, power_law_fit, wilson_interval
 from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
 from .store import Store
@@ -59,7 +60,10 @@ __all__ = [
     "one_point_strong_convexity",
     "pl_condition",
     "DirectionalTest",
+    # statistics
     "wilson_interval",
+    "power_law_fit",
+    "PowerLawFit",
     # scans, basin graphs and their store
     "scan",
     "Scan",

@@ -19,7 +19,6 @@ import numbers
 import warnings
 
 import numpy as np
-import scipy.special
 
 from ._results import Result
 from ._validation import as_batch, as_choice, as_float_array, as_positive_float
@@ -27,9 +26,10 @@ from ._validation import as_positive_int, as_rng
 from .critical.polish import smallest_eigenvalues
 from .models.base import check_model
 from .errors import LandscapeWarning
+from .stats import wilson_interval
 
 __all__ = ["random_directions", "local_convexity", "one_point_strong_convexity",
-           "pl_condition", "DirectionalTest", "wilson_interval", "DIRECTION_KINDS"]
+           "pl_condition", "DirectionalTest", "DIRECTION_KINDS"]
 
 DIRECTION_KINDS = ("uniform", "neuron", "split-rotation")
 
@@ -125,61 +125,6 @@ class DirectionalTest(Result):
 
 
 # ---- Wilson interval -----------------------------------------------------------------
-
-def wilson_interval(successes, n, confidence=0.95):
-    r"""Wilson score interval for a binomial proportion.
-
-    Parameters
-    ----------
-    successes : int
-        Number of successes, 0 <= successes <= n.
-    n : int
-        Number of trials, n >= 1.
-    confidence : float
-        Coverage in (0, 1).
-
-    Returns
-    -------
-    ndarray of shape (2,)
-        The lower and upper ends, within [0, 1].
-
-    Notes
-    -----
-    With :math:`\hat p = s/n` and :math:`z` the :math:`(1 + c)/2` normal quantile,
-
-    .. math:: \frac{\hat p + z^2/(2n)}{1 + z^2/n} \pm
-              \frac{z}{1 + z^2/n}\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}.
-
-    Unlike the normal (Wald) interval it stays inside [0, 1] and has sensible width
-    at s = 0 and s = n.
-
-    References
-    ----------
-    E. B. Wilson, "Probable inference, the law of succession, and statistical
-    inference", J. Amer. Statist. Assoc. 22 (1927), 209-212.
-
-    Examples
-    --------
-    >>> import landscape as ls
-    >>> ls.wilson_interval(8, 10).round(4).tolist()
-    [0.4902, 0.9433]
-    """
-    n = as_positive_int(n, "n")
-    successes = as_positive_int(successes, "successes", minimum=0)
-    if successes > n:
-        raise ValueError(f"successes must be <= n = {n}, got {successes}")
-    if (isinstance(confidence, bool) or not isinstance(confidence, numbers.Real)
-            or not 0.0 < float(confidence) < 1.0):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
-    z = float(scipy.special.ndtri(0.5 + 0.5 * float(confidence)))
-    p = successes / n
-    denom = 1.0 + z * z / n
-    center = (p + z * z / (2.0 * n)) / denom
-    half = z / denom * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-    lo = 0.0 if successes == 0 else center - half        # exact ends: no ~1e-18 rounding
-    hi = 1.0 if successes == n else center + half
-    return np.clip(np.array([lo, hi]), 0.0, 1.0)
-
 
 # ---- directions ----------------------------------------------------------------------
 

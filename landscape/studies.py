@@ -20,12 +20,13 @@ an installed package (the wheel carries the studies there), then ``./studies``.
 """
 
 import importlib.util
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["study_dirs", "list_studies", "load_study", "run_study", "read_config"]
+__all__ = ["study_dirs", "list_studies", "load_study", "run_study", "read_config", "cached"]
 
 
 def read_config(path, quick):
@@ -50,6 +51,60 @@ def read_config(path, quick):
     merged = {**data["common"], **data[mode]}
     merged = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
     return {"mode": mode, **merged}
+
+
+def cached(out_dir, name, settings, compute):
+    """``compute()`` once per `settings`: its JSON result is kept in ``out_dir/cache/<name>.json``.
+
+    A study's stages are cached so that an interrupted run resumes and a rerun of the
+    report costs nothing.  The cache is used only when the stored settings equal
+    `settings` (after a JSON round trip), so changing a setting recomputes.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+    name : str
+        File stem of the cache entry.
+    settings : JSON-ready data
+        Everything the result depends on (include a version or format number).
+    compute : callable
+        ``compute() -> JSON-ready data``.
+
+    Returns
+    -------
+    result : JSON data
+    hit : bool
+        Read from the cache.
+    seconds : float
+        Compute time of the run that produced `result`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from landscape.studies import cached
+    >>> d = tempfile.mkdtemp()
+    >>> cached(d, "square", {"x": 3}, lambda: 3 ** 2)[:2]
+    (9, False)
+    >>> cached(d, "square", {"x": 3}, lambda: 1 / 0)[:2]      # not recomputed
+    (9, True)
+    """
+    from .report import json_ready, write_json
+
+    path = Path(out_dir) / "cache" / f"{name}.json"
+    settings = json.loads(json.dumps(json_ready(settings)))
+    if path.is_file():
+        try:
+            with open(path, encoding="utf-8") as fh:
+                stored = json.load(fh)
+        except (OSError, ValueError):          # a torn write: recompute
+            stored = {}
+        if stored.get("settings") == settings and "seconds" in stored:
+            return stored["result"], True, stored["seconds"]
+    t = time.perf_counter()
+    result = json.loads(json.dumps(json_ready(compute())))
+    seconds = time.perf_counter() - t
+    write_json(path, {"settings": settings, "seconds": seconds, "result": result})
+    return result, False, seconds
 
 
 def study_dirs():

@@ -1,4 +1,5 @@
-"""The benchmarks' shared result writer records the machine and its load (issue 15, item 14)."""
+"""The benchmarks' shared result writer records the machine and its load (issue 15, item 14);
+the record itself is the library's (landscape.machine), which the studies store too."""
 
 import ast
 import importlib.util
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from landscape.machine import VECTOR_EXTENSIONS, machine_record, read_cpuinfo
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -44,7 +47,7 @@ def test_the_writer_records_cpu_vector_extensions_blas_threads_and_load(record, 
     assert m["cpus"] == os.cpu_count() and m["cpus_available"] >= 1
     flags = _cpuinfo_flags()
     if flags is not None:                  # exactly the vector flags the CPU reports
-        assert m["vector_extensions"] == [f for f in record.VECTOR_EXTENSIONS if f in flags]
+        assert m["vector_extensions"] == [f for f in VECTOR_EXTENSIONS if f in flags]
         if "avx2" in flags:
             assert "avx2" in m["vector_extensions"]
         if "avx512f" not in flags:
@@ -63,15 +66,21 @@ def test_the_writer_records_cpu_vector_extensions_blas_threads_and_load(record, 
     assert m["numpy"] and m["scipy"] and m["python"] and m["platform"]
 
 
-def test_the_machine_record_reads_the_cpuinfo_format(record, tmp_path):
+def test_the_machine_record_reads_the_cpuinfo_format(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n"
                        "flags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw\n\n"
                        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
-    assert record._cpuinfo(cpuinfo) == ("AMD EPYC 9R14",
-                                        ["fpu", "sse2", "avx", "avx2", "fma", "avx512f",
-                                         "avx512bw"])
-    assert record._cpuinfo(tmp_path / "absent") == (None, None)
+    assert read_cpuinfo(cpuinfo) == ("AMD EPYC 9R14",
+                                   ["fpu", "sse2", "avx", "avx2", "fma", "avx512f",
+                                    "avx512bw"])
+    assert read_cpuinfo(tmp_path / "absent") == (None, None)
+
+
+def test_the_library_record_has_the_load_now():
+    m = machine_record()
+    assert len(m["load_average"]) == 3 and all(v >= 0 for v in m["load_average"])
+    assert m["cpus"] == os.cpu_count() and m["blas"] and m["landscape"]
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.py")
