@@ -8,6 +8,7 @@ rate against width and the report files.
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ FLOW_DRIFT_TOL = 1e-9       # drift of a_i^2 - |w_i|^2 along gradient flow (RK45
 RATE_RTOL = 0.03            # measured local rate vs the Hessian's prediction
 CUBIC_ATOL = 0.05           # exponent of the loss change along the null rotation
 CUBIC_RTOL = 0.02           # its constant vs rho_1 rho_2 |t_1 - t_2|^3 / (6 pi)
+BASELINE = Path(__file__).parent / "data" / "baselines" / "tinaz2026-quick.json"
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +229,116 @@ def test_report_and_figures_exist(study):
     for anchor in ("stationary-points", "conserved-quantity", "phases", "repeated-signs",
                    "stuck", "success", "samples"):
         assert f'id="{anchor}"' in html, anchor
+
+
+# ---- the same numbers as before the study moved onto the library ------------------------------
+# tests/data/baselines/tinaz2026-quick.json holds key_numbers() of the quick-mode results.json
+# that main produced at commit 21201e7 (the study with its own EmpiricalTwoLayer model, one-step
+# descend loops and hand-written fits), each with one of these tolerance classes:
+TOLERANCES = {
+    # discrete outcomes: kinds, indices, nullities, counts, iterations, flags
+    "exact": lambda new, old: new == old,
+    # closed forms and deterministic runs of unchanged library code: the same operations, so
+    # equal but for the order of a few sums (line fits by scipy's linregress, interval ends by
+    # scipy's binomtest, per-row norms)
+    "close": lambda new, old: abs(new - old) <= 1e-9 * max(abs(old), 1e-300),
+    # differences of losses of size 1e-11 .. 1e-13 (the cubic and quartic laws at the smallest
+    # radius) carry the loss's rounding, ~1e-16 absolute: 1e-4 relative
+    "difference": lambda new, old: abs(new - old) <= 1e-4 * abs(old),
+    # GD on the empirical loss now runs through EmpiricalReLU's kernels (another summation
+    # order than the study's old hand-written ones): trajectories agree to rounding, amplified
+    # over thousands of steps at most to this
+    "trajectory": lambda new, old: abs(new - old) <= 1e-6 * abs(old),
+    # values at the rounding level (a loss at a fit, |grad L| of a polished point, eigenvalues
+    # that are zero, the flow drift at the integrator tolerance, an autograd comparison): the
+    # digits are rounding, only the level is a result
+    "rounding": lambda new, old: abs(new) <= 1e-9 and abs(old) <= 1e-9,
+}
+
+
+def key_numbers(res):
+    """The numbers the study's README quotes, its headline quantities and every verdict, as
+    {name: value} (the same function made the baseline file from main's results.json)."""
+    out = {}
+    st = res["stationary_points"]
+    for p in st["points"]:
+        name = p["name"].split(":")[0]
+        for f in ("kind", "index", "nullity", "symmetry_nullity", "manifold_nullity", "witness",
+                  "small_radius_kind", "loss_over_beta2", "lambda_min", "witness_decrease",
+                  "witness_distance", "witness_floor", "witness_flips_sign", "small_radius",
+                  "small_radius_witness_decrease", "small_radius_witness_distance",
+                  "min_abs_a", "grad_norm", "polished"):
+            out[f"points[{name}].{f}"] = p[f]
+    for label in ("wrong_sign", "equal_signs"):
+        for f in ("exponent", "constant_measured", "constant_predicted"):
+            out[f"cubic.{label}.{f}"] = st["cubic"][label][f]
+    for f in ("exponent", "constant_measured", "constant_predicted"):
+        out[f"quartic.{f}"] = st["quartic"][f]
+    out["local_min_check.min_delta"] = st["local_min_check"]["min_delta"]
+    out["local_min_check.ball_radius"] = st["local_min_check"]["ball_radius_all_a_positive"]
+    for r in st["small_neuron_scan"]:
+        for f in ("kind", "index", "nullity", "witness_distance"):
+            out[f"small_neuron_scan[s={r['rho2_over_beta']:g}, r={r['radius']:g}].{f}"] = r[f]
+    cons = res["conservation"]
+    for f in ("a2_range", "flow_drift", "flow_relative_drift", "gd_drift"):
+        out[f"conservation.{f}"] = cons[f]
+    ph = res["phases"]
+    for f in ("t_align", "t_growth", "loss_at_align_over_L0", "max_w_norm_at_align",
+              "rate_measured", "rate_r2", "rate_predicted", "lambda_dominant", "lambda_slow",
+              "rate_slowest_mode", "sign_flips_of_a", "final_loss", "record_matches_snapshots"):
+        out[f"phases.{f}"] = ph[f]
+    out["phases.rate_window"] = list(ph["rate_window"])
+    out["phases.max_loss_share"] = max(ph["loss_share_at_window_start"])
+    for f in ("kind", "symmetry_nullity", "nullity"):
+        out[f"phases.limit.{f}"] = ph["limit"][f]
+    pl = res["plateau"]
+    for key in ("k2", "k4"):
+        for r in pl[key]:
+            for f in ("median_final_loss", "median_half_loss", "median_angle"):
+                out[f"plateau.{key}[eps={r['scale']:g}].{f}"] = r[f]
+    out["plateau.loss_exponents"] = list(pl["loss_exponents"])
+    out["plateau.angle_exponents"] = list(pl["angle_exponents"])
+    sk = res["stuck"]
+    for f in ("iterations", "final_loss", "gap", "final_grad_norm", "polished_loss_gap",
+              "a_signs_constant_after_escape"):
+        out[f"stuck.{f}"] = sk[f]
+    out["stuck.final_cos"], out["stuck.rho"] = list(sk["final_cos"]), list(sk["rho"])
+    out["stuck.polished_a"] = list(sk["polished_a"])
+    out["stuck.polished.grad_norm"] = sk["polished"]["grad_norm"]
+    out["stuck.polished.distance"] = sk["polished"]["distance"]
+    for f in ("kind", "index", "nullity", "symmetry_nullity"):
+        out[f"stuck.classification.{f}"] = sk["classification"][f]
+    for r in sk["radius_scan"]:
+        out[f"stuck.radius_scan[r={r['radius']:g}].kind"] = r["kind"]
+    for r in res["width_sweep"]:
+        for f in ("successes", "stuck", "other", "predicted_success", "prediction_agreement",
+                  "theory_in_interval", "theory_in_interval99", "binomial_p_value",
+                  "max_loss_success"):
+            out[f"width_sweep[k={r['k']}].{f}"] = r[f]
+        out[f"width_sweep[k={r['k']}].interval"] = list(r["interval"])
+    sm = res["sample_sweep"]
+    for r in sm["rows"]:
+        for f in ("recovered", "fitted", "median_population_loss", "median_empirical_loss",
+                  "signs_kept"):
+            out[f"sample_sweep[d={r['d']}, n={r['n']}].{f}"] = r[f]
+    out["sample_sweep.gradient_check.max_relative_error"] = \
+        sm["gradient_check"]["max_relative_error"]
+    return json.loads(json.dumps(json_ready(out)))
+
+
+def _agrees(new, old, tol):
+    if isinstance(old, list):
+        return len(new) == len(old) and all(_agrees(n, o, tol) for n, o in zip(new, old))
+    if old is None or new is None or isinstance(old, (bool, str)):
+        return new == old
+    return TOLERANCES[tol](new, old)
+
+
+def test_key_numbers_equal_the_baseline(study):
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))["numbers"]
+    new = key_numbers(study[1])
+    assert sorted(new) == sorted(baseline)
+    bad = {name: (new[name], entry["value"], entry["tolerance"])
+           for name, entry in baseline.items()
+           if not _agrees(new[name], entry["value"], entry["tolerance"])}
+    assert not bad, bad
