@@ -301,7 +301,7 @@ def align_trained(A, Wb, angle_tol):
 
 
 def trained_aligned_basis(W, angle_tol):
-    """:func:`aligned_basis` in the (a, W) layout: output weights free, shape (k + k d, m) or None."""
+    """:func:`aligned_basis` in the (a, W) layout (output weights free): (k + k d, m) or None."""
     k = W.shape[0]
     groups = collinear_groups(W, angle_tol)
     if not groups:

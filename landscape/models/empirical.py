@@ -221,8 +221,8 @@ class EmpiricalReLU(Model):
 
     >>> t = ls.EmpiricalReLU(X, y, width=4, train_output=True, output_scale=1.0,
     ...                      reduction="mean")
-    >>> t
-    EmpiricalReLU(n_samples=5, d=3, width=4, n_params=16, train_output=True, output_scale=1, reduction='mean')
+    >>> t.n_params, t.a is None
+    (16, True)
     >>> a, W = t.unflatten(t.sample_init(1, rng=1)[0])
     >>> a.shape, W.shape
     ((4,), (4, 3))

@@ -1,32 +1,16 @@
 """Study ``tinaz2026``: both layers of a ReLU network learn a planted linear target.
 
-Tinaz, Xie & Soltanolkotabi (COLT 2026) train f(x) = sum_i a_i sigma(w_i.x) on
-y = beta.x, x ~ N(0, I_d), output weights a and hidden weights W together.  The
-population loss (DESIGN.md, ``TwoLayerReLU``) is
-
-    L(a, W) = 1/2 [a^T K(W) a - sum_i a_i beta.w_i + |beta|^2],   K_ii' = kappa(w_i, w_i').
-
-Because sigma(z) - sigma(-z) = z, the global minima use neurons of both output
-signs: the positive ones fit sigma(beta.x), the negative ones -sigma(-beta.x).
-
-What this study measures (each part writes its numbers into ``results.json``):
-
-1. stationary points built exactly and classified by :func:`landscape.classify`,
-   plus the cubic order of the loss along their null directions and a scan of
-   equal-sign fits (local minima) with ever smaller second output weight;
-2. the conserved quantities a_i^2 - |w_i|^2 along gradient flow (and their
-   drift under gradient descent);
-3. the three phases of gradient descent from a small random start (k = 2, one
-   neuron of each output sign) and the linear rate of the last one against the
-   Hessian at the limit;
-4. what happens with repeated output signs (k = 4): a loss plateau ~ eps^3;
-5. k = 2 with equal output signs: stuck at the one-sided fit, loss |beta|^2/4;
-6. the success probability against width k, 1 - 2^(1-k);
-7. the empirical loss (``EmpiricalReLU(train_output=True)``): recovery of beta
-   against the sample size n, n = Theta(d).
-
-Run it with ``landscape study tinaz2026`` or
-``python -c "from landscape.studies import run_study; run_study('tinaz2026', 'out')"``.
+Tinaz, Xie & Soltanolkotabi (COLT 2026) train f(x) = sum_i a_i sigma(w_i.x) on y = beta.x,
+x ~ N(0, I_d), both layers together: ``TwoLayerReLU(k, LinearTarget(beta))``,
+L(a, W) = 1/2 [a^T K(W) a - sum_i a_i beta.w_i + |beta|^2].  Since sigma(z) - sigma(-z) = z
+the global minima need output weights of both signs.  The parts (each writes its numbers into
+``results.json``): (1) stationary points built exactly and classified, the cubic and quartic
+order of the loss along their null directions, equal-sign fits with ever smaller second
+neuron; (2) the conserved a_i^2 - |w_i|^2 along gradient flow; (3) the three phases of GD from
+a small start and the local rate against the Hessian; (4) repeated output signs: a plateau
+~ eps^3; (5) equal signs: stuck at |beta|^2/4; (6) success probability 1 - 2^(1-k) against
+width; (7) the empirical loss (``EmpiricalReLU(train_output=True)``): recovery against n.
+Run it with ``landscape study tinaz2026``.
 """
 
 import time
@@ -136,11 +120,6 @@ def _snapshots(model, x0, *, lr, n_iters):
     return np.array(xs)
 
 
-def _log_slope(x, y):
-    """Slope of log|y| against log x (least squares)."""
-    return float(linregress(np.log(x), np.log(np.abs(y))).slope)
-
-
 def _witness_row(model, x, c):
     """Where a witness lies: distance, output weights, and whether a nonzero a_i changed sign."""
     if c.witness is None:
@@ -191,33 +170,34 @@ def _stationary_points(cfg, beta, bhat, rng):
     d, B = cfg["d"], float(np.linalg.norm(beta))
     perp = rng.standard_normal((2, d))
     perp -= np.outer(perp @ bhat, bhat)                   # rows orthogonal to beta
-    specs = [
+
+    def fit(rho, sides):
+        return _aligned(B * np.array(rho), sides, bhat)
+
+    sr = SMALL_RHO
+    specs = [  # (name, k, (a, W), what the paper or the issue says)
         ("origin a = 0, W = 0", 2, (np.zeros(2), np.zeros((2, d))),
          "the small-init limit; not differentiable (zero neurons)"),
         ("a = 0, w_i perp beta", 2, (np.zeros(2), perp), "strict saddle"),
-        ("one-sided fit, wrong sign: rho = |beta|(1.5, -0.5)", 2,
-         _aligned(B * np.array([1.5, -0.5]), [1, 1], bhat), "non-strict saddle"),
+        ("one-sided fit, wrong sign: rho = |beta|(1.5, -0.5)", 2, fit([1.5, -0.5], [1, 1]),
+         "non-strict saddle"),
         ("one-sided fit, zero output weight: a_2 = 0, w_2 || beta", 2,
          (np.array([np.sqrt(B), 0.0]), np.vstack([np.sqrt(B) * bhat, 0.7 * bhat])),
          "non-strict saddle (a_2 = 0 is the boundary of the wrong-sign family)"),
-        ("one-sided fit, equal signs: rho = |beta|(0.5, 0.5)", 2,
-         _aligned(B * np.array([0.5, 0.5]), [1, 1], bhat),
+        ("one-sided fit, equal signs: rho = |beta|(0.5, 0.5)", 2, fit([0.5, 0.5], [1, 1]),
          "GD with equal signs stops here (no landscape claim; the issue asks what the "
          "classifier says)"),
         ("one-sided fit, equal signs, negative side: rho = -|beta|(0.5, 0.5), w || -beta", 2,
-         _aligned(-B * np.array([0.5, 0.5]), [-1, -1], bhat), "as above, mirrored"),
+         fit([-0.5, -0.5], [-1, -1]), "as above, mirrored"),
         ("one-sided fit, equal signs, small neuron: rho = |beta|(1 - 1e-4, 1e-4)", 2,
-         _aligned(B * np.array([1 - SMALL_RHO, SMALL_RHO]), [1, 1], bhat),
-         "a local minimum (all a_i > 0) on the ball of radius min a_i = 0.012, which is "
-         "smaller than classify's default radius 0.1"),
-        ("k = 1 one-sided fit: rho = |beta|", 1, _aligned([B], [1], bhat),
+         fit([1 - sr, sr], [1, 1]), "a local minimum (all a_i > 0) on the ball of radius "
+         "min a_i = 0.012, which is smaller than classify's default radius 0.1"),
+        ("k = 1 one-sided fit: rho = |beta|", 1, fit([1.0], [1]),
          "the best one neuron can do (|beta|^2/4 is the global value for k = 1)"),
-        ("global minimum k = 2: rho = |beta|(1, -1)", 2,
-         _aligned(B * np.array([1.0, -1.0]), [1, -1], bhat), "global minimum"),
-        ("global minimum k = 3: rho = |beta|(0.5, 0.5, -1)", 3,
-         _aligned(B * np.array([0.5, 0.5, -1.0]), [1, 1, -1], bhat),
-         "global minimum (two positive neurons share sigma(beta.x))"),
-    ]
+        ("global minimum k = 2: rho = |beta|(1, -1)", 2, fit([1.0, -1.0], [1, -1]),
+         "global minimum"),
+        ("global minimum k = 3: rho = |beta|(0.5, 0.5, -1)", 3, fit([0.5, 0.5, -1.0], [1, 1, -1]),
+         "global minimum (two positive neurons share sigma(beta.x))")]
     rows = []
     for name, k, params, paper in specs:
         m = _net(beta, k)
@@ -229,9 +209,8 @@ def _stationary_points(cfg, beta, bhat, rng):
                 r = ls.find_critical_point(m, x, method="newton-mr", gtol=CRITICAL_GTOL)
                 x, g, polished = r.x, r.grad_norm, True
         c, row = _classify_twice(m, x)
-        row.update(name=name, k=k, paper=paper, grad_norm=g, polished=polished,
-                   loss_over_beta2=c.loss / B ** 2)
-        rows.append(row)
+        rows.append(row | dict(name=name, k=k, paper=paper, grad_norm=g, polished=polished,
+                               loss_over_beta2=c.loss / B ** 2))
     return rows
 
 
@@ -258,7 +237,7 @@ def _cubic_order(cfg, beta, bhat, rng):
         dL = np.array(L[1:]) - L[0]
         gap = abs(1 + rho[1] / rho[0])                 # |t_1 - t_2| / theta
         out[label] = dict(rho=rho, theta=thetas, delta_loss=dL,
-                          exponent=_log_slope(thetas, dL),
+                          exponent=ls.power_law_fit(thetas, np.abs(dL)).exponent,
                           constant_measured=float(dL[0] / thetas[0] ** 3),
                           constant_predicted=float(rho[0] * rho[1] * gap ** 3 / (6 * np.pi)))
     return out
@@ -284,7 +263,8 @@ def _boundary_order(cfg, beta, bhat, rng, w2_norm=0.7):
                                          a=np.array([np.sqrt(rho1), -s]))))
     dL = np.array([m.loss(x) for x in xs]) - m.loss(x0)
     dist = np.linalg.norm(np.array(xs) - x0, axis=1)
-    return dict(radius=radii, distance=dist, delta_loss=dL, exponent=_log_slope(dist, dL),
+    return dict(radius=radii, distance=dist, delta_loss=dL,
+                exponent=ls.power_law_fit(dist, np.abs(dL)).exponent,
                 constant_measured=float(dL[0] / radii[0] ** 4),
                 constant_predicted=float(-nb * w2_norm * 0.5 * (np.sqrt(3) / 2 / w2_norm) ** 3
                                          / (6 * np.pi)))
@@ -508,7 +488,7 @@ def _success_sweep(cfg, beta, bhat, progress):
 # ---- part 6: the empirical loss and the sample size -------------------------------------------
 
 def _empirical(Xs, beta):
-    """L_n = 1/(2n) sum_j (sum_i a_i sigma(w_i.x_j) - beta.x_j)^2 with k = 2, both layers trained."""
+    """L_n = 1/(2n) sum_j (sum_i a_i sigma(w_i.x_j) - beta.x_j)^2, k = 2, both layers trained."""
     return ls.EmpiricalReLU(Xs, Xs @ beta, 2, train_output=True, output_scale=1.0,
                             reduction="mean")
 
