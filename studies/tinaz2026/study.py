@@ -120,31 +120,29 @@ def _snapshots(model, x0, *, lr, n_iters):
     return np.array(xs)
 
 
-def _witness_row(model, x, c):
-    """Where a witness lies: distance, output weights, and whether a nonzero a_i changed sign."""
-    if c.witness is None:
-        return dict(witness_distance=None, witness_a=None, witness_flips_sign=None)
-    a, aw = model.unflatten(x)[0], model.unflatten(c.witness)[0]
-    return dict(witness_distance=float(np.linalg.norm(c.witness - x)), witness_a=aw,
-                witness_flips_sign=bool(np.any((a != 0) & (np.sign(aw) != np.sign(a)))))
-
-
 _FIELDS = ("kind", "index", "nullity", "symmetry_nullity", "manifold_nullity", "witness_floor",
            "lambda_min", "lambda_max", "tau", "loss", "grad_norm", "is_global", "margin",
            "radius", "message")
 
 
-def _classification_row(c, fields=_FIELDS):
-    """The classification's `fields`, whether it has a witness and the decrease it achieves."""
-    return {f: getattr(c, f) for f in fields} | dict(
-        witness=c.witness is not None,
-        witness_decrease=None if c.witness_loss is None else c.loss - c.witness_loss)
+def _classification_row(c, model, x, fields=_FIELDS):
+    """The classification's `fields`, and where its witness lies: the decrease it achieves,
+    its distance, output weights and whether a nonzero a_i changed sign there."""
+    row = {f: getattr(c, f) for f in fields} | dict(
+        witness=c.witness is not None, witness_decrease=None, witness_distance=None,
+        witness_a=None, witness_flips_sign=None)
+    if c.witness is not None:
+        a, aw = model.unflatten(x)[0], model.unflatten(c.witness)[0]
+        row.update(witness_decrease=c.loss - c.witness_loss, witness_a=aw,
+                   witness_distance=float(np.linalg.norm(c.witness - x)),
+                   witness_flips_sign=bool(np.any((a != 0) & (np.sign(aw) != np.sign(a)))))
+    return row
 
 
 def _scan_row(model, x, c, radius):
     """One row of a radius scan: classify's verdict at `radius` and its witness."""
-    return (_classification_row(c, ("kind", "margin", "grad_norm", "index", "nullity"))
-            | _witness_row(model, x, c) | dict(radius=float(radius)))
+    return _classification_row(c, model, x, ("kind", "margin", "grad_norm", "index", "nullity")
+                               ) | dict(radius=float(radius))
 
 
 def _classify_twice(model, x):
@@ -152,7 +150,7 @@ def _classify_twice(model, x):
     with radius min(SMALL_RADIUS, min|a_i|/2), inside which no nonzero output weight can
     change sign.  Other verdicts are not re-checked (small_radius is None)."""
     c = ls.classify(model, x)
-    row = _classification_row(c) | _witness_row(model, x, c)
+    row = _classification_row(c, model, x)
     a = np.abs(model.unflatten(x)[0])
     row["min_abs_a"] = float(a[a > 0].min()) if np.any(a > 0) else None
     keys = ("kind", "witness_decrease", "witness_distance", "witness_flips_sign")
@@ -382,7 +380,7 @@ def _phases(cfg, beta, bhat):
         lambda_dominant=lam_dom, lambda_slow=lam_slow,
         rate_slowest_mode=float(2 * np.log(abs(1 - lr * lam_slow))),
         eigenvalue_levels=levels, loss_share_at_window_start=share,
-        final_loss=float(loss[-1]), limit=_classification_row(c),
+        final_loss=float(loss[-1]), limit=_classification_row(c, m, r.x),
         sign_flips_of_a=int(np.sum(np.abs(np.diff(np.sign(a), axis=0)) > 0)),
         record_matches_snapshots=bool(np.allclose(rec.record_loss[0],
                                                   loss[rec.record_at.astype(int)],
