@@ -16,6 +16,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import landscape as ls
+from landscape.machine import machine_record
 from landscape.report import json_ready
 from landscape.studies import load_study, run_study
 
@@ -84,6 +85,7 @@ def test_results_json_round_trips(study):
         stored = json.load(fh)
     assert stored == json_ready(r)
     assert stored["wall_seconds"] == r["wall_seconds"] > 0
+    assert set(stored["machine"]) == set(machine_record())      # the library's machine record
 
 
 def test_report_and_every_figure_exist(study):
@@ -367,6 +369,8 @@ def test_timings_and_protocol(study, rows):
     assert [p["k"] for p in r["protocol"]] == r["config"]["protocol_ks"]
     for p in r["protocol"]:
         assert p["seconds"] > 0 and p["converged"] == p["n_starts"]
+        assert p["iterations_max"] < r["config"]["protocol_maxiter"]
+        assert p["scan_seconds"] > 0            # the scan's compute time for the same starts
         assert p["agreement"] >= 0.99                       # same basins as the scan
         assert_allclose(p["spurious_fraction"], rows[p["k"]]["spurious_fraction"], atol=0.02)
 
