@@ -243,6 +243,7 @@ def split_study(k, s, cfg, rng):
 
 
 def _split_record(big, p, W, i, alpha, lam_M, cfg, vector=True):
+    """Neuron i of the minimum p (rows W) split at alpha: (record, split point, v_min)."""
     x1 = big.flatten(split_neuron(W, i, alpha))
     gnorm = float(np.linalg.norm(big.grad(x1)))
     polished = False
@@ -430,11 +431,10 @@ def run(out_dir, *, quick=False, progress=True):
         lambda: convexity_study(n, cfg)))
 
     # 5. the published protocol, on a subset of k
-    protocol = stage("published protocol", cfg.protocol_ks,
-                     f"protocol-k{{}}-{cfg.protocol_starts}", "k", lambda k: (
+    key = f"protocol-k{{}}-{cfg.protocol_starts}"
+    protocol = stage("published protocol", cfg.protocol_ks, key, "k", lambda k: (
         dict(common, k=k, starts=cfg.protocol_starts, maxiter=cfg.protocol_maxiter,
-             driver=PROTOCOL_DRIVER),
-        lambda: time_protocol(k, scans[k], cfg)))
+             driver=PROTOCOL_DRIVER), lambda: time_protocol(k, scans[k], cfg)))
     for p in protocol:          # the scan's compute time, scaled to the protocol's starts
         row = rows[cfg.ks.index(p["k"])]
         p["scan_seconds"] = row["compute_seconds"] * p["n_starts"] / row["n_starts"]
