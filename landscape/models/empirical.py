@@ -16,6 +16,7 @@ from ..errors import NonDifferentiableError
 from . import _collinear
 from ._kernels import TWO_PI, pair_angles, row_norms
 from .base import Model, check_scale, row_norms_unscaled
+from .symmetry import Symmetry
 
 __all__ = ["EmpiricalReLU", "ntk_gram", "NTKGram"]
 
@@ -222,6 +223,15 @@ class EmpiricalReLU(Model):
         """
         W = self.unflatten(x)
         return (self.X @ W.T) > 0
+
+    def symmetry(self):
+        """Permutations among neurons with the same output sign (see :class:`~landscape.Symmetry`).
+
+        The data are not assumed to have symmetries: no map of input space.
+        """
+        m, d = self.width, self.input_dim
+        return Symmetry(input_weights=np.arange(m * d).reshape(m, d),
+                        classes=(self.a > 0).astype(np.intp))
 
     # ---- critical manifolds -------------------------------------------------------
     def manifold_tangents(self, x):
