@@ -31,7 +31,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)       # also when loaded by file (studies/safran2021 times the protocol)
+sys.path.insert(0, HERE)       # record.py, also when run from another folder
 import landscape as ls  # noqa: E402
 from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 

@@ -14,8 +14,8 @@ from .convexity import (DirectionalTest, local_convexity, one_point_strong_conve
 from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
-                     ReluTeacherStudent, TwoLayerReLU, canonicalize, check_model, ntk_gram,
-                     orbit_distance)
+                     ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, canonicalize,
+                     check_model, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .stats import PowerLawFit, power_law_fit, wilson_interval
 from .scan import Distinct, Scan, deduplicate, scan
@@ -37,6 +37,8 @@ __all__ = [
     "NTKGram",
     "AutogradModel",
     # symmetry
+    "Symmetry",
+    "Stabilizer",
     "canonicalize",
     "orbit_distance",
     # critical points

@@ -95,16 +95,3 @@ def test_every_benchmark_writes_through_the_shared_writer(script):
     assert ("record", "write_results") in imports and ("record", "begin") in imports
     assert {"write_results", "begin"} <= calls
     assert not {"dump", "dumps", "write_text"} & calls, f"{script} writes JSON itself"
-
-
-def test_protocol_loads_by_file_path_as_the_safran_study_loads_it(monkeypatch):
-    """studies/safran2021 execs benchmarks/protocol.py by its path, with its own sys.path."""
-    import sys
-
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve()
-                                      != BENCHMARKS])
-    monkeypatch.delitem(sys.modules, "record", raising=False)
-    spec = importlib.util.spec_from_file_location("protocol_by_path", BENCHMARKS / "protocol.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert callable(module.protocol)

@@ -736,3 +736,27 @@ def test_bad_trained_parameters():
         m.flatten((np.ones(4), np.ones((2, 4))))
     with pytest.raises(ValueError, match=r"x must have shape \(12,\)"):
         m.loss(np.ones(8))
+
+
+def test_symmetry_group_as_data():
+    """Trained: every permutation of the neurons and the rescalings; frozen: permutations
+    within equal output signs only (the data have no symmetry of their own)."""
+    rng = np.random.default_rng(8)
+    m = trained_model(8, width=3)
+    x = trained_point(m, rng)
+    a, W = m.unflatten(x)
+    perm, c = [2, 0, 1], np.array([2.0, 0.5, 3.0])
+    y = m.flatten(((a / c)[perm], (c[:, None] * W)[perm]))
+    assert m.loss(y) == pytest.approx(m.loss(x), rel=1e-14)
+    assert np.linalg.norm(y - x) > 1.0
+    assert ls.orbit_distance(m, x, y) <= 1e-12 * np.linalg.norm(x)
+    assert_allclose(ls.canonicalize(m, y), ls.canonicalize(m, x), atol=1e-12)
+    sym = m.symmetry()
+    assert sym.rescaling and not sym.odd
+    assert_allclose(sym.tangents(x), m.symmetry_tangents(x), atol=0)
+    f = ls.EmpiricalReLU(m.X, m.y, 3, a=[1, 1, -1])
+    Wf = rng.standard_normal((3, 3))
+    swapped = f.flatten(Wf[[1, 0, 2]])                 # equal signs: a symmetry
+    crossed = f.flatten(Wf[[2, 1, 0]])                 # opposite signs: not one
+    assert ls.orbit_distance(f, f.flatten(Wf), swapped) <= 1e-12
+    assert ls.orbit_distance(f, f.flatten(Wf), crossed) > 1e-3

@@ -7,15 +7,19 @@ library independently of the study's code.  A second run on the same folder chec
 the study resumes from its stores and caches with the same numbers.
 """
 
+import fnmatch
 import html
 import json
+import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
 import landscape as ls
+from landscape.machine import machine_record
 from landscape.report import json_ready
 from landscape.studies import load_study, run_study
 
@@ -37,6 +41,20 @@ SPLIT_LOSS_ATOL = 1e-12         # F is unchanged by a split
 BOUND_ATOL = 1e-9               # lambda_min(split) <= lambda_min(M_i) / (2 alpha (1 - alpha))
 EXPONENT_ONE_TOL = 0.02         # OPSC / PL constants ~ r^1 along split rotations
 EXPONENT_ZERO_TOL = 0.02        # k = n: constants bounded away from 0 (r^0)
+# The quick-mode numbers against a stored copy (tests/data/baselines/safran2021-quick.json, a
+# sub-tree of results.json from main at 21201e7, before issue 16 rewrote the study).  Counts,
+# kinds, indices, fractions (count / starts) and outcomes must be equal; floats per key:
+BASELINE = Path(__file__).parent / "data" / "baselines" / "safran2021-quick.json"
+BASELINE_TOLERANCES = (          # (key pattern, rtol, atol), the first match applies
+    ("loss", 0, 1e-12),          # F at points certified to |grad F| <= 1e-12 (F* = 0)
+    ("*interval", 0, 1e-12),     # Wilson: closed form then, scipy's binomtest now (1e-16 apart)
+    ("*lambda_min*", 1e-8, 1e-12),   # Hessian eigenvalues at points known to ~1e-10
+    ("sum_norms*", 0, 1e-9),     # |w_i| at points known to ~1e-10
+    ("deficit*", 0, 1e-9),
+    ("exponent*", 1e-9, 1e-12),  # fits: numpy lstsq then, scipy.stats.linregress now
+    ("prefactor", 1e-9, 0),
+    ("r2", 1e-9, 0),
+)
 FIGURES = ("fraction.png", "minima.png", "split.png", "technical.png", "convexity.png",
            "timings.png")
 SECTIONS = ("setting", "fraction", "minima", "splits", "technical", "plus", "convexity",
@@ -84,6 +102,7 @@ def test_results_json_round_trips(study):
         stored = json.load(fh)
     assert stored == json_ready(r)
     assert stored["wall_seconds"] == r["wall_seconds"] > 0
+    assert set(stored["machine"]) == set(machine_record())      # the library's machine record
 
 
 def test_report_and_every_figure_exist(study):
@@ -97,6 +116,51 @@ def test_report_and_every_figure_exist(study):
     for anchor in SECTIONS:
         assert f'id="{anchor}"' in page, anchor
     assert html.escape(r["title"]) in page            # escaped by the template
+
+
+def _assert_matches(actual, expected, path=""):
+    """`expected` (a sub-tree of results.json) holds in `actual`, floats within
+    BASELINE_TOLERANCES by key; everything else equal."""
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            assert key in actual, f"{path}/{key} missing"
+            _assert_matches(actual[key], value, f"{path}/{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), f"{path}: {len(actual)} != {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _assert_matches(a, e, f"{path}[{i}]")
+    elif isinstance(expected, float) and not isinstance(actual, bool):
+        key = path.rsplit("/", 1)[-1].split("[")[0]
+        rtol, atol = next(((r, a) for pattern, r, a in BASELINE_TOLERANCES
+                           if fnmatch.fnmatch(key, pattern)), (0, 0))
+        assert math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol), \
+            f"{path}: {actual!r} != {expected!r} (rtol {rtol}, atol {atol})"
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def test_numbers_equal_the_stored_baseline(study):
+    """Spurious fractions and intervals per k and n, the distinct minima (F, lambda_min, basin),
+    the splits (kinds, indices, lambda_min), the descents' outcomes, the convexity exponents
+    and fractions, the technical quantities and the protocol's outcome are today's."""
+    with open(BASELINE, encoding="utf-8") as fh:
+        baseline = json.load(fh)
+    assert "21201e7" in baseline.pop("source")
+    _assert_matches(study[1], baseline)
+
+
+def test_the_baseline_comparison_catches_a_change():
+    """The comparison is not vacuous: a loss off by 1e-9, a changed kind or a missing
+    minimum fail it."""
+    expected = {"minima": [{"loss": 0.02, "kind": "strict-minimum", "lambda_min": 0.5}]}
+    _assert_matches({"minima": [{"loss": 0.02 + 1e-13, "kind": "strict-minimum",
+                                 "lambda_min": 0.5 * (1 + 1e-10)}]}, expected)
+    for wrong in ({"minima": [{"loss": 0.02 + 1e-9, "kind": "strict-minimum",
+                               "lambda_min": 0.5}]},
+                  {"minima": [{"loss": 0.02, "kind": "strict-saddle", "lambda_min": 0.5}]},
+                  {"minima": []}):
+        with pytest.raises(AssertionError):
+            _assert_matches(wrong, expected)
 
 
 # ---- 1. spurious minima are common (k = n) ------------------------------------------------
@@ -367,6 +431,8 @@ def test_timings_and_protocol(study, rows):
     assert [p["k"] for p in r["protocol"]] == r["config"]["protocol_ks"]
     for p in r["protocol"]:
         assert p["seconds"] > 0 and p["converged"] == p["n_starts"]
+        assert p["iterations_max"] < r["config"]["protocol_maxiter"]
+        assert p["scan_seconds"] > 0            # the scan's compute time for the same starts
         assert p["agreement"] >= 0.99                       # same basins as the scan
         assert_allclose(p["spurious_fraction"], rows[p["k"]]["spurious_fraction"], atol=0.02)
 

@@ -15,6 +15,7 @@ The contract (see :class:`Model`):
 ``hess_kernel(X)``             (B, n_params, n_params) dense Hessians
 ``nondifferentiable_units(X)`` (B, n_units) bool: units on the non-smooth set
 ``work_per_row()``             float64 entries a kernel touches per row (chunk size)
+``symmetry()``                 the symmetry group as data (:class:`~landscape.Symmetry`)
 ``symmetry_tangents(x)``       continuous symmetries at x (zero modes of the loss)
 ``manifold_tangents(x)``       tangents of known critical manifolds at x
 =============================  =======================================================
@@ -260,6 +261,37 @@ class Model(abc.ABC):
         scale = (1.0 / np.sqrt(self.input_dim) if scale is None
                  else as_positive_float(scale, "scale"))
         return scale * as_rng(rng).standard_normal((n, self.n_params))
+
+    def symmetry(self):
+        """The symmetry group of the loss, as data: a :class:`~landscape.Symmetry`.
+
+        :func:`~landscape.canonicalize`, :func:`~landscape.orbit_distance` and
+        scans' deduplication work modulo this group.  A model with neurons
+        overrides it to declare its neuron layout (which entries of x are each
+        neuron's input and output weights), which neurons may be exchanged, the
+        orthogonal maps of input space that fix its target
+        (:class:`~landscape.Stabilizer`), and whether positive rescalings and the
+        odd map x -> -x act.  It is read once per model, so it must not change
+        over the model's life.
+
+        Default: ``Symmetry()``, the trivial group (the orbit of x is {x}).
+
+        Returns
+        -------
+        Symmetry
+
+        Examples
+        --------
+        >>> import numpy as np, landscape as ls
+        >>> ls.AutogradModel(lambda x: (x ** 2).sum(), 2).symmetry()
+        Symmetry()
+        >>> ls.ReluTeacherStudent(teacher=np.eye(2), n_students=3).symmetry()
+        Symmetry(n_neurons=3, input_dim=2, classes=(3,),
+                 stabilizer=Stabilizer(input_dim=2, rank=2, kind='finite', order=2),
+                 rescaling=False, odd=False)
+        """
+        from .symmetry import Symmetry      # symmetry.py imports this module
+        return Symmetry()
 
     def symmetry_tangents(self, x):
         """Tangent vectors of the model's continuous symmetries at x, shape (m, n_params).

@@ -18,6 +18,7 @@ from ..errors import NonDifferentiableError
 from . import _collinear
 from ._kernels import TWO_PI, pair_angles, row_norms
 from .base import Model, check_scale, row_norms_unscaled
+from .symmetry import Symmetry
 
 __all__ = ["EmpiricalReLU", "ntk_gram", "NTKGram"]
 
@@ -334,20 +335,27 @@ class EmpiricalReLU(Model):
         W = self._hidden(self.check_x(x))
         return (self.X @ W.T) > 0
 
+    def symmetry(self):
+        """The symmetry group as data (see :class:`~landscape.Symmetry`).
+
+        Frozen output signs: permutations among neurons with the same sign.  Trained
+        output weights: every permutation of the neurons (a_r, w_r) and the rescalings
+        (a_r, w_r) -> (a_r / c, c w_r), c > 0.  The data are not assumed to have
+        symmetries: no map of input space.
+        """
+        m, d = self.width, self.input_dim
+        if self.train_output:
+            return Symmetry(input_weights=m + np.arange(m * d).reshape(m, d),
+                            output_weights=np.arange(m), rescaling=True)
+        return Symmetry(input_weights=np.arange(m * d).reshape(m, d),
+                        classes=(self.a > 0).astype(np.intp))
+
     def symmetry_tangents(self, x):
         """Rescaling tangents (a_r, w_r) -> (-a_r, w_r), shape (width, n_params) when trained.
 
         Empty with frozen output weights (no continuous symmetry).
         """
-        x = self.check_x(x)
-        if not self.train_output:
-            return np.zeros((0, self.n_params))
-        m, d = self.width, self.input_dim
-        T = np.zeros((m, self.n_params))
-        T[np.arange(m), np.arange(m)] = -x[:m]
-        for r in range(m):
-            T[r, m + r * d:m + (r + 1) * d] = x[m + r * d:m + (r + 1) * d]
-        return T
+        return self.symmetry().tangents(self.check_x(x))
 
     # ---- critical manifolds -------------------------------------------------------
     def manifold_tangents(self, x):

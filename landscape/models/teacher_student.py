@@ -6,6 +6,7 @@ from .._validation import as_positive_int
 from . import _collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
+from .symmetry import Stabilizer, Symmetry
 
 __all__ = ["ReluTeacherStudent"]
 
@@ -72,6 +73,18 @@ class ReluTeacherStudent(Model):
     def unflatten(self, x):
         """x of shape (n_students * d,) -> W of shape (n_students, d) (a copy)."""
         return self.check_x(x).reshape(self.n_students, self.input_dim)
+
+    def symmetry(self):
+        """Student permutations and the teacher's stabiliser (see :class:`~landscape.Symmetry`).
+
+        F(W Q^T) = F(W) for every orthogonal Q with ``V Q^T = P V`` (P a
+        permutation of the teacher rows): :meth:`Stabilizer.of_teacher
+        <landscape.Stabilizer.of_teacher>` of V.  For ``V = I`` it permutes input
+        coordinates; when rank V < d it rotates span(V)^perp freely.
+        """
+        k, d = self.n_students, self.input_dim
+        return Symmetry(input_weights=np.arange(k * d).reshape(k, d),
+                        stabilizer=Stabilizer.of_teacher(self.teacher))
 
     # ---- critical manifolds -------------------------------------------------------
     def manifold_tangents(self, x):

@@ -6,6 +6,7 @@ from .._validation import as_float_array, as_positive_int
 from . import _collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
+from .symmetry import Stabilizer, Symmetry
 
 __all__ = ["TwoLayerReLU", "LinearTarget", "ReluTarget"]
 
@@ -136,6 +137,25 @@ class TwoLayerReLU(Model):
         x = self.check_x(x)
         k = self.n_hidden
         return x[:k].copy(), x[k:].reshape(k, self.input_dim)
+
+    def symmetry(self):
+        """Permutations, rescalings and the target's stabiliser (see :class:`~landscape.Symmetry`).
+
+        The rescalings (a_i, w_i) -> (a_i / c, c w_i), c > 0, and the orthogonal
+        maps that preserve the target: for a :class:`ReluTarget` those permuting
+        the teacher neurons together with their output weights a*_j, for a
+        :class:`LinearTarget` beta those fixing beta (``O(d - 1)`` on the
+        complement of beta) and the odd map (a, W) -> (-a, -W) (f(x) -> -f(-x):
+        the target is odd and x ~ N(0, I) symmetric).
+        """
+        k, d = self.n_hidden, self.input_dim
+        if isinstance(self.target, LinearTarget):
+            stabilizer, odd = Stabilizer.of_teacher(self.target.beta[None]), True
+        else:
+            stabilizer, odd = Stabilizer.of_teacher(self.target.V, self.target.a_star), False
+        return Symmetry(input_weights=k + np.arange(k * d).reshape(k, d),
+                        output_weights=np.arange(k), stabilizer=stabilizer, rescaling=True,
+                        odd=odd)
 
     def symmetry_tangents(self, x):
         """One rescaling tangent per neuron: (a_i, w_i) -> (-a_i, w_i), shape (k, n_params)."""
