@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import landscape as ls
 from landscape.report import Section, Table, new_figure, save_figure, write_json, write_page
+from landscape.studies import read_config
 
 TITLE = ("Both layers learn a linear target: strict and non-strict saddles, a conserved "
          "quantity, three phases, width and sample size (Tinaz, Xie & Soltanolkotabi 2026)")
@@ -40,35 +41,7 @@ SMALL_RADIUS = 0.01
 # rho_2 / |beta| of the equal-sign one-sided fit with a small second neuron (a_2 = 0.012).
 SMALL_RHO = 1e-4
 
-SETTINGS = {
-    "full": dict(
-        d=10, beta_norm=1.5, seed=2026,
-        lr=1 / 3,                       # = 0.5 / |beta|; lambda_max at the global minima = |beta|
-        init_scale=1e-4,                # small random init: every entry N(0, init_scale^2)
-        widths=[1, 2, 3, 4, 5, 6, 7, 8], n_starts=500, sweep_iters=600,
-        phase_lr=0.1, phase_iters=600,
-        stuck_iters=3000, stuck_radii=[0.01, 0.02, 0.05, 0.2, 0.25, 0.3, 0.5, 1.0],
-        small_rhos=[1e-7, 1e-8, 1e-10], small_rho_radii=[0.1, 0.01, 0.001],
-        flow_k=4, flow_scale=0.2, flow_t=60.0, flow_snapshots=120,
-        plateau_k=4, plateau_scales=[1e-2, 1e-3, 1e-4], plateau_starts=8, plateau_iters=600,
-        emp_dims=[10, 20], emp_ratios=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0],
-        emp_datasets=5, emp_inits=4, emp_lr=0.2, emp_maxiter=20000, emp_scale=1e-3,
-        n_perturb=20000,
-    ),
-    "quick": dict(
-        d=10, beta_norm=1.5, seed=2026,
-        lr=1 / 3, init_scale=1e-4,
-        widths=[1, 2, 3, 4], n_starts=150, sweep_iters=400,
-        phase_lr=0.1, phase_iters=500,
-        stuck_iters=1500, stuck_radii=[0.2, 0.25, 0.5],
-        small_rhos=[1e-7, 1e-8], small_rho_radii=[0.1, 0.01],
-        flow_k=4, flow_scale=0.2, flow_t=30.0, flow_snapshots=30,
-        plateau_k=4, plateau_scales=[1e-3, 1e-4], plateau_starts=4, plateau_iters=400,
-        emp_dims=[10], emp_ratios=[1.0, 4.0],
-        emp_datasets=2, emp_inits=2, emp_lr=0.2, emp_maxiter=5000, emp_scale=1e-3,
-        n_perturb=2000,
-    ),
-}
+CONFIG_FILE = Path(__file__).with_name("config.toml")     # the settings of both modes
 
 
 # ---- small helpers ---------------------------------------------------------------------------
@@ -677,8 +650,8 @@ def _fig_samples(out_dir, rows):
 def run(out_dir, *, quick=False, progress=True):
     """Run the study; write ``results.json``, ``index.html`` and figures to `out_dir`."""
     t_start, out_dir = time.perf_counter(), Path(out_dir)
-    mode = "quick" if quick else "full"
-    cfg = SETTINGS[mode]
+    cfg = read_config(CONFIG_FILE, quick)
+    mode = cfg["mode"]
     beta = np.random.default_rng(cfg["seed"]).standard_normal(cfg["d"])
     beta *= cfg["beta_norm"] / np.linalg.norm(beta)
     bhat = beta / np.linalg.norm(beta)
