@@ -185,25 +185,28 @@ def _stationary_points(cfg, beta, bhat, rng):
     return rows
 
 
-def _rotated_fit(rho, bhat, p, t, norms=None, a=None):
-    """Two neurons along bhat rotated by the angles t towards p (aligned fit rho by default)."""
-    a0, W = _aligned(rho, [1, 1], bhat)
-    norms = [np.linalg.norm(w) for w in W] if norms is None else norms
-    W = np.array([norms[i] * (np.cos(t[i]) * bhat + np.sin(t[i]) * p) for i in range(2)])
-    return (a0 if a is None else a), W
+def _paths(beta, bhat, rng_cubic, rng_quartic, w2_norm=0.7):
+    """L along two explicit paths out of one-sided fits, against the kernel's cubic term.
 
+    cubic: two aligned neurons rho rotated towards a unit p perp beta, neuron 2 by theta and
+    neuron 1 by -rho_2 theta / rho_1 (f unchanged to first order): L - L* = rho_1 rho_2
+    |t_1 - t_2|^3/(6 pi) + O(theta^4), negative exactly when the output signs differ.
+    quartic: from the boundary point a_2 = 0, w_2 = w2_norm bhat, at distance ~ r: a_2 = -r/2
+    (neuron 1 takes over rho_2 = -w2_norm r/2, L unchanged), then the null rotation of the
+    wrong-sign fit by theta = (sqrt(3)/2) r / w2_norm: L - L* ~ C r^4 < 0, a saddle at every
+    scale but a faint one (the split r/2 : (sqrt 3/2) r maximises s theta^3 at fixed r)."""
+    nb, m = float(np.linalg.norm(beta)), _net(beta, 2)
 
-def _cubic_order(cfg, beta, bhat, rng):
-    """L along the null rotation of two aligned neurons (neuron 2 by theta towards p, neuron 1
-    by -rho_2 theta / rho_1, so f is unchanged to first order): L - L* = rho_1 rho_2
-    |t_1 - t_2|^3/(6 pi) + O(theta^4), negative exactly when the output signs differ."""
-    nb = float(np.linalg.norm(beta))
-    m, p = _net(beta, 2), _unit_perp(rng, bhat)
-    thetas = np.geomspace(1e-3, 1e-1, 9)
-    out = {}
+    def rotated(a, norms, t, p):
+        return m.flatten((a, np.array([norms[i] * (np.cos(t[i]) * bhat + np.sin(t[i]) * p)
+                                       for i in range(2)])))
+
+    p, thetas, out = _unit_perp(rng_cubic, bhat), np.geomspace(1e-3, 1e-1, 9), {}
     for label, rho in (("wrong_sign", nb * np.array([1.5, -0.5])),
                        ("equal_signs", nb * np.array([0.5, 0.5]))):
-        L = [m.loss(m.flatten(_rotated_fit(rho, bhat, p, [-rho[1] * t / rho[0], t])))
+        a, W = _aligned(rho, [1, 1], bhat)
+        norms = [np.linalg.norm(w) for w in W]
+        L = [m.loss(rotated(a, norms, [-rho[1] * t / rho[0], t], p))
              for t in np.concatenate([[0.0], thetas])]
         dL = np.array(L[1:]) - L[0]
         gap = abs(1 + rho[1] / rho[0])                 # |t_1 - t_2| / theta
@@ -211,65 +214,42 @@ def _cubic_order(cfg, beta, bhat, rng):
                           exponent=ls.power_law_fit(thetas, np.abs(dL)).exponent,
                           constant_measured=float(dL[0] / thetas[0] ** 3),
                           constant_predicted=float(rho[0] * rho[1] * gap ** 3 / (6 * np.pi)))
-    return out
-
-
-def _boundary_order(cfg, beta, bhat, rng, w2_norm=0.7):
-    """L along a descent path from the boundary point a_2 = 0, w_2 = w2_norm bhat.
-
-    At distance ~ r: a_2 = -r/2 (neuron 1 takes over rho_2 = -w2_norm r/2, so L is unchanged),
-    then the null rotation of the wrong-sign fit by theta = (sqrt(3)/2) r / w2_norm.  The
-    decrease is rho_1 |rho_2| |t_1 - t_2|^3/(6 pi) ~ C r^4: fourth order, a saddle at every
-    scale but a faint one (the split r/2 : (sqrt 3/2) r maximises s theta^3 at fixed r)."""
-    nb = float(np.linalg.norm(beta))
-    m, p = _net(beta, 2), _unit_perp(rng, bhat)
+    p, radii = _unit_perp(rng_quartic, bhat), np.geomspace(1e-3, 1e-1, 9)
     x0 = m.flatten((np.array([np.sqrt(nb), 0.0]), np.vstack([np.sqrt(nb) * bhat, w2_norm * bhat])))
-    radii = np.geomspace(1e-3, 1e-1, 9)
     xs = []
     for r in radii:
         s, theta = r / 2, np.sqrt(3) / 2 * r / w2_norm
         rho1, rho2 = nb + w2_norm * s, -w2_norm * s
-        xs.append(m.flatten(_rotated_fit([rho1, rho2], bhat, p, [-rho2 * theta / rho1, theta],
-                                         norms=[np.sqrt(rho1), w2_norm],
-                                         a=np.array([np.sqrt(rho1), -s]))))
+        xs.append(rotated(np.array([np.sqrt(rho1), -s]), [np.sqrt(rho1), w2_norm],
+                          [-rho2 * theta / rho1, theta], p))
     dL = np.array([m.loss(x) for x in xs]) - m.loss(x0)
     dist = np.linalg.norm(np.array(xs) - x0, axis=1)
-    return dict(radius=radii, distance=dist, delta_loss=dL,
-                exponent=ls.power_law_fit(dist, np.abs(dL)).exponent,
-                constant_measured=float(dL[0] / radii[0] ** 4),
-                constant_predicted=float(-nb * w2_norm * 0.5 * (np.sqrt(3) / 2 / w2_norm) ** 3
-                                         / (6 * np.pi)))
+    quartic = dict(radius=radii, distance=dist, delta_loss=dL,
+                   exponent=ls.power_law_fit(dist, np.abs(dL)).exponent,
+                   constant_measured=float(dL[0] / radii[0] ** 4),
+                   constant_predicted=float(-nb * w2_norm * 0.5 * (np.sqrt(3) / 2 / w2_norm) ** 3
+                                            / (6 * np.pi)))
+    return out, quartic
 
 
-def _local_min_check(cfg, beta, bhat, rng):
-    """Random perturbations (|dx| <= 0.1) of the equal-sign one-sided fit: min L - L(x).
-
-    With every a_i > 0, f >= 0 and E[(beta.x - f)^2] >= E[sigma(-beta.x)^2] = |beta|^2/2,
-    so L >= |beta|^2/4 = L(x) on the ball |dx| < min a_i: a non-strict local minimum."""
-    m = _net(beta, 2)
-    x = m.flatten(_aligned(np.linalg.norm(beta) * np.array([0.5, 0.5]), [1, 1], bhat))
+def _local_minima(cfg, beta, bhat, rng):
+    """The equal-sign one-sided fits are local minima: with every a_i > 0, f >= 0 and
+    E[(beta.x - f)^2] >= E[sigma(-beta.x)^2] = |beta|^2/2, so L >= |beta|^2/4 = L(x) on the ball
+    of radius min a_i.  Checked by random perturbations (|dx| <= 0.1) of rho = |beta|(0.5, 0.5),
+    and classify must not call them saddles: rho = |beta|(1 - s, s) for ever smaller s."""
+    nb, m = float(np.linalg.norm(beta)), _net(beta, 2)
+    x = m.flatten(_aligned(nb * np.array([0.5, 0.5]), [1, 1], bhat))
     U = rng.standard_normal((cfg["n_perturb"], m.n_params))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
-    r = 0.1 * rng.random(cfg["n_perturb"])[:, None]
-    dL = m.loss_batch(x + r * U) - m.loss(x)
-    return dict(n=cfg["n_perturb"], radius=0.1, min_delta=float(dL.min()),
-                ball_radius_all_a_positive=float(np.min(m.unflatten(x)[0])))
-
-
-def _small_neuron_scan(cfg, beta, bhat):
-    """classify the equal-sign one-sided fit rho = |beta|(1 - s, s) for ever smaller s.
-
-    Every such point is a local minimum (L >= |beta|^2/4 on the ball of radius
-    a_2 = sqrt(|beta| s)), so a non-strict-saddle verdict here is wrong."""
-    nb = float(np.linalg.norm(beta))
-    m = _net(beta, 2)
-    rows = []
+    dL = m.loss_batch(x + 0.1 * rng.random(cfg["n_perturb"])[:, None] * U) - m.loss(x)
+    scan = []
     for s in cfg["small_rhos"]:
-        x = m.flatten(_aligned(nb * np.array([1 - s, s]), [1, 1], bhat))
-        rows += [dict(rho2_over_beta=float(s), a2=float(np.sqrt(nb * s)),
-                      **_scan_row(m, x, ls.classify(m, x, radius=rad), rad))
+        y = m.flatten(_aligned(nb * np.array([1 - s, s]), [1, 1], bhat))
+        scan += [dict(rho2_over_beta=float(s), a2=float(np.sqrt(nb * s)),
+                      **_scan_row(m, y, ls.classify(m, y, radius=rad), rad))
                  for rad in cfg["small_rho_radii"]]
-    return rows
+    return dict(n=cfg["n_perturb"], radius=0.1, min_delta=float(dL.min()),
+                ball_radius_all_a_positive=float(np.min(m.unflatten(x)[0]))), scan
 
 
 # ---- part 2: the conserved quantity ------------------------------------------------------------
@@ -672,11 +652,9 @@ def run(out_dir, *, quick=False, progress=True):
         study="tinaz2026", mode=mode, settings=cfg, beta=beta, beta_norm2=float(beta @ beta),
         success_loss=SUCCESS_LOSS, stuck_atol=STUCK_ATOL,
         stationary_points=step("stationary points", lambda: dict(
-            points=_stationary_points(cfg, beta, bhat, rng(1)),
-            cubic=_cubic_order(cfg, beta, bhat, rng(2)),
-            quartic=_boundary_order(cfg, beta, bhat, rng(5)),
-            local_min_check=_local_min_check(cfg, beta, bhat, rng(3)),
-            small_neuron_scan=_small_neuron_scan(cfg, beta, bhat))),
+            zip(("points", "cubic", "quartic", "local_min_check", "small_neuron_scan"),
+                (_stationary_points(cfg, beta, bhat, rng(1)),
+                 *_paths(beta, bhat, rng(2), rng(5)), *_local_minima(cfg, beta, bhat, rng(3)))))),
         conservation=step("conserved quantity", lambda: _conservation(cfg, beta)),
         phases=step("phases", lambda: _phases(cfg, beta, bhat)),
         stuck=step("stuck run", lambda: _stuck(cfg, beta, bhat)),
