@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validation import as_float_array, as_rng
 from ..errors import NonDifferentiableError
-from . import _collinear
+from . import collinear
 from ._kernels import TWO_PI, pair_angles, row_norms
 from .base import Model, check_scale, row_norms_unscaled
 from .symmetry import Symmetry
@@ -237,13 +237,13 @@ class EmpiricalReLU(Model):
     def manifold_tangents(self, x):
         """Split directions of every group of positively collinear neurons with equal signs."""
         W = self.unflatten(x)
-        T = _collinear.split_tangents(W, _collinear.collinear_groups(W, labels=self.a))
+        T = collinear.split_tangents(W, collinear.collinear_groups(W, labels=self.a))
         return T.reshape(T.shape[0], self.n_params)
 
     def merge_collinear(self, x):
         """Each group of positively collinear, equal-sign neurons replaced by their sum."""
         W = self.unflatten(x)
-        return _collinear.merge_rows(W, _collinear.collinear_groups(W, labels=self.a))[0].ravel()
+        return collinear.merge_rows(W, collinear.collinear_groups(W, labels=self.a))[0].ravel()
 
     def smooth_radius(self, x):
         """Distance to the nearest ReLU kink: min over neurons and samples of |w_r . x_i| / |x_i|."""
@@ -256,22 +256,22 @@ class EmpiricalReLU(Model):
 
     def align_collinear(self, X, angle_tol):
         Wb = X.reshape(X.shape[0], self.width, self.input_dim)
-        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        changed = collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
             return X, changed
         out = X.copy()
         Wo = out.reshape(Wb.shape)
         for b in np.flatnonzero(changed):
-            groups = _collinear.collinear_groups(Wb[b], angle_tol, labels=self.a)
+            groups = collinear.collinear_groups(Wb[b], angle_tol, labels=self.a)
             changed[b] = bool(groups)
             if groups:
-                Wo[b] = _collinear.align_rows(Wb[b], groups)
+                Wo[b] = collinear.align_rows(Wb[b], groups)
         return out, changed
 
     def aligned_basis(self, x, angle_tol):
         W = x.reshape(self.width, self.input_dim)
-        groups = _collinear.collinear_groups(W, angle_tol, labels=self.a)
-        return _collinear.aligned_basis(W, groups) if groups else None
+        groups = collinear.collinear_groups(W, angle_tol, labels=self.a)
+        return collinear.aligned_basis(W, groups) if groups else None
 
     # ---- kernels ------------------------------------------------------------------
     def _forward(self, X):

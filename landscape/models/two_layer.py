@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validation import as_float_array, as_positive_int
-from . import _collinear
+from . import collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
 from .symmetry import Stabilizer, Symmetry
@@ -180,7 +180,7 @@ class TwoLayerReLU(Model):
         a, W = self.unflatten(x)
         r = row_norms(W)
         rows = []
-        for g in _collinear.collinear_groups(W):
+        for g in collinear.collinear_groups(W):
             for j in g[1:]:
                 t = np.zeros(self.n_params)
                 t[j], t[g[0]] = r[g[0]], -r[j]
@@ -190,10 +190,10 @@ class TwoLayerReLU(Model):
     def merge_collinear(self, x):
         """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction."""
         a, W = self.unflatten(x)
-        groups = _collinear.collinear_groups(W)
+        groups = collinear.collinear_groups(W)
         if not groups:
             return self.check_x(x).copy()
-        Wm, rho = _collinear.merge_rows(W, groups, a * row_norms(W))
+        Wm, rho = collinear.merge_rows(W, groups, a * row_norms(W))
         am = a.copy()
         for g in groups:
             am[g] = 0.0
@@ -208,25 +208,25 @@ class TwoLayerReLU(Model):
 
     def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)
-        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        changed = collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
             return X, changed
         Wo = Wb.copy()
         for b in np.flatnonzero(changed):
-            groups = _collinear.collinear_groups(Wb[b], angle_tol)
+            groups = collinear.collinear_groups(Wb[b], angle_tol)
             changed[b] = bool(groups)
             if groups:
                 weights = A[b] * row_norms(Wb[b])
-                Wo[b] = _collinear.align_rows(Wb[b], groups, weights)
+                Wo[b] = collinear.align_rows(Wb[b], groups, weights)
         return self._join(A, Wo), changed
 
     def aligned_basis(self, x, angle_tol):
         k = self.n_hidden
         W = x[k:].reshape(k, self.input_dim)
-        groups = _collinear.collinear_groups(W, angle_tol)
+        groups = collinear.collinear_groups(W, angle_tol)
         if not groups:
             return None
-        ZW = _collinear.aligned_basis(W, groups)
+        ZW = collinear.aligned_basis(W, groups)
         Z = np.zeros((self.n_params, k + ZW.shape[1]))
         Z[:k, :k] = np.eye(k)                 # output weights are free
         Z[k:, k:] = ZW
