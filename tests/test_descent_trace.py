@@ -1,4 +1,4 @@
-"""``descend`` records what studies need: ``record_at=`` / ``t_eval=``, ``record_x=``, ``callback=``.
+"""``descend`` records what studies need: ``record_at=``/``t_eval=``, ``record_x=``, ``callback=``.
 
 The trace must be the trajectory itself (recording changes nothing), hold final values for
 starts that had stopped before a record point, and reject every malformed option with a

@@ -246,8 +246,8 @@ class _Recorder:
         for name, value in out.items():
             arr = np.asarray(value)
             store = self.metrics[name]
-            if arr.shape != store.shape[1:] or not np.can_cast(arr.dtype, store.dtype,
-                                                                "same_kind"):
+            fits = np.can_cast(arr.dtype, store.dtype, "same_kind")
+            if arr.shape != store.shape[1:] or not fits:
                 raise ValueError(f"callback's metric {name!r} has shape {arr.shape} and dtype "
                                  f"{arr.dtype} {where} but {store.shape[1:]} and "
                                  f"{store.dtype} at the first record; keep them fixed")
@@ -298,7 +298,6 @@ class _Plateaus:
     def keep(self, mask):
         self.hi, self.lo = self.hi[mask], self.lo[mask]
         self.x_lo, self.at_lo = self.x_lo[mask], self.at_lo[mask]
-
 
 
 def _record_schedule(maxiter, n_points):
