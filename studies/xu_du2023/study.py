@@ -1,26 +1,15 @@
 """Xu & Du (COLT 2023): over-parameterisation slows gradient descent on one ReLU teacher from
 a linear rate to T^-3.
 
-One teacher neuron v (|v| = 1) in R^d, students sum_{i=1}^n relu(w_i . x), population loss
-F(W) = 1/2 E[(sum_i relu(w_i . x) - relu(v . x))^2], x ~ N(0, I_d) (``ls.ReluTeacherStudent``;
-note the factor 1/2), small random initialisation w_i(0) ~ N(0, sigma^2 I) and gradient descent
-W <- W - eta grad F(W); flow time t = eta * steps.  The study measures
-
-* n = 1: the geometric rate (1 - eta/2)^2 per step of the Hessian I/2 at w = v;
-* n = 2, 3, 5: the log-log slope of the loss on the tail [T 10^-1/2, T] (-3 in the paper), of
-  the largest student-teacher angle (-1), the constants lim F t^3 and lim theta_max t, the three
-  phases (alignment, norm growth, slow local convergence) and the balance of the student norms;
-* the mirror-symmetric pair w_{1,2} = r(cos phi v +- sin phi u) under gradient flow and descent:
-  dphi/dt = -phi^2/pi (1 + o(1)), so phi ~ pi/t and F ~ pi^2/(6 t^3).
-
-Every run is ``ls.descend(record_at=..., record_x=True)`` (gradient flow: ``t_eval=...``); the
-analysis reads the recorded iterates.  Late losses (~1e-12) are evaluated twice: by the library
-(``trace.loss``) and by the cancellation-free split of :func:`geometry`, which keeps full
-relative accuracy below the closed form's absolute floor near 1e-16.
-
-Run::
-
-    landscape study xu_du2023 [--quick]
+One teacher v = e_1, students sum_i relu(w_i . x), F(W) = 1/2 E[(sum_i relu(w_i . x) -
+relu(v . x))^2] (``ls.ReluTeacherStudent``; note the 1/2), w_i(0) ~ N(0, sigma^2 I), gradient
+descent with step eta, flow time t = eta * steps.  Measured: the geometric rate of n = 1; the
+tail slopes of the loss (-3) and of the largest angle (-1) for n = 2, 3, 5, the constants
+lim F t^3 and lim theta_max t, the three phases and the norm balance; the mirror-symmetric pair
+under gradient flow and descent (phi ~ pi/t, F ~ pi^2/(6 t^3)).  Every run is one
+``ls.descend(record_at=..., record_x=True)`` (the flow: ``t_eval=...``); late losses (~1e-12)
+are also evaluated by the cancellation-free :func:`geometry`.  Run:
+``landscape study xu_du2023 [--quick]``.
 """
 
 import dataclasses
@@ -86,11 +75,10 @@ class Config:
                              f"in {CONFIG_FILE}")
         for name in ("dim", "seeds", "steps", "single_steps", "dense_steps", "log_records",
                      "balance_students", "balance_seeds"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}; "
-                                 f"fix it in {CONFIG_FILE}")
-        if not self.dense_steps < self.steps:
-            raise ValueError(f"need dense_steps < steps; fix {CONFIG_FILE}")
+            value = int(getattr(self, name))
+            if value < 1 or (name == "dense_steps" and value >= self.steps):
+                raise ValueError(f"{name} must be a positive int (dense_steps < steps), got "
+                                 f"{getattr(self, name)!r}; fix it in {CONFIG_FILE}")
         if not 0 < float(self.lr) < 4:
             raise ValueError(f"lr must lie in (0, 4) (eta * 1/2 < 2 for a stable descent near "
                              f"the minimum), got {self.lr!r}")
@@ -108,9 +96,7 @@ class Config:
 
 def teacher(dim):
     """The teacher v = e_1 as a (1, dim) matrix (|v| = 1; any unit v is a rotation of it)."""
-    V = np.zeros((1, dim))
-    V[0, 0] = 1.0
-    return V
+    return np.eye(1, dim)
 
 
 def mirror(w, v):
@@ -128,12 +114,8 @@ def record_schedule(steps, dense_steps, log_records):
 
 
 def h_cubic(theta):
-    """h(theta) = sin theta - theta cos theta, without cancellation for small theta.
-
-    Below 0.1 rad the Taylor series theta^3/3 - theta^5/30 + theta^7/840 - theta^9/45360
-    + theta^11/3991680 (relative truncation error < 1e-18) replaces the difference, whose
-    rounding error relative to h grows like 1e-16/theta^2.
-    """
+    """h(theta) = sin theta - theta cos theta; below 0.1 rad its Taylor series to theta^11
+    (truncation < 1e-18 relative) replaces the difference, which loses 1e-16/theta^2."""
     theta = np.asarray(theta, dtype=float)
     t2 = theta * theta
     series = theta * t2 * (1 / 3 + t2 * (-1 / 30 + t2 * (1 / 840 + t2 * (-1 / 45360
@@ -144,13 +126,11 @@ def h_cubic(theta):
 def geometry(W, v):
     """Norms, teacher angles and the split loss of students W (..., n, d) against v (d,).
 
-    Returns a dict: ``norms`` and ``theta`` (..., n) (angles to v from atan2(|w_perp|, w . v));
-    ``radial`` = |sum_i w_i - v|^2 / 4 and ``angular`` = [sum_{i != i'} |w_i||w_i'|
-    h(theta_ii') - 2 |v| sum_i |w_i| h(theta_i)] / (4 pi) (student-student angles by Kahan's
-    2 atan2(|a - b|, |a + b|) of the unit vectors); ``loss`` = radial + angular.  With
-    kappa(u, w) = u.w/2 + |u||w| h(theta)/(2 pi) this split of F is exact and free of
-    cancellation, so ``loss`` keeps relative accuracy where the closed form (a sum of O(1)
-    terms) has an absolute floor near 1e-16.
+    ``norms``, ``theta`` (..., n; atan2(|w_perp|, w . v)), ``radial`` = |sum_i w_i - v|^2/4,
+    ``angular`` = [sum_{i != i'} |w_i||w_i'| h(theta_ii') - 2 |v| sum_i |w_i| h(theta_i)]/(4 pi)
+    (pair angles by Kahan's 2 atan2(|a - b|, |a + b|)) and ``loss`` = radial + angular: an
+    exact split of F (kappa = u.w/2 + |u||w| h/(2 pi)) free of cancellation, accurate where
+    the closed form (a sum of O(1) terms) has an absolute floor near 1e-16.
     """
     W = np.asarray(W, dtype=float)
     nv = np.linalg.norm(v)
@@ -202,12 +182,9 @@ def local_constants(t, y, power):
 
 
 def phase_boundaries(t, theta_max, radial, angular, *, align_angle):
-    """Ends of the alignment and norm-growth phases per start, from records (R, B) at times t.
-
-    Returns t1, the first record from which on every student stays within `align_angle` of v,
-    and t2, the first from which on the radial misfit stays below the angular part of the loss
-    (the start of the slow local phase); NaN if never.
-    """
+    """Per start, from records (R, B) at times t: t1, the first record from which on every
+    student stays within `align_angle` of v, and t2, from which on the radial misfit stays
+    below the angular part of the loss (the slow local phase); NaN if never."""
     def first_settled(ok):
         settled = np.flip(np.logical_and.accumulate(np.flip(ok, 0), axis=0), 0)
         return np.where(settled.any(axis=0), t[np.argmax(settled, axis=0)], np.nan)
@@ -245,21 +222,19 @@ def _descend(model, X0, lr, record_at, bar):
     d = ls.descend(model, X0, lr=lr, gtol=0.0, maxiter=int(record_at[-1]), record_at=record_at,
                    record_x=True)
     seconds = time.perf_counter() - start
-    bar.update(int(record_at[-1]))
+    bar.update(1)
     R, B = d.trace.loss.shape
     return d.trace, d.trace.x.reshape(R, B, -1, model.teacher.shape[1]), seconds
 
 
 def _single(config, v, bar):
-    """n = 1: the library loss at log-spaced steps (``record=True``) and the precise loss."""
+    """n = 1: the library and the precise loss at log-spaced steps."""
     m = ls.ReluTeacherStudent(teacher=v, n_students=1)
     X0 = m.sample_init(config.seeds, rng=_seed(config, 1), scale=config.init_scale)
-    start = time.perf_counter()
-    d = ls.descend(m, X0, lr=config.lr, maxiter=config.single_steps, gtol=0.0, record=True,
-                   n_records=config.single_steps + 1, record_x=True)
-    seconds = time.perf_counter() - start
-    bar.update(config.single_steps)
-    at, loss = d.trace.nit, d.trace.loss                          # (R,), (R, B)
+    steps = config.single_steps
+    record_at = np.unique(np.round(np.logspace(0, np.log10(steps), steps + 1)).astype(int))
+    trace, S, seconds = _descend(m, X0, config.lr, np.concatenate([[0], record_at]), bar)
+    at, loss = trace.nit, trace.loss                              # (R,), (R, B)
     lo, hi = SINGLE_LOSS_WINDOW
     ratios, spreads, reach = [], [], []
     for col in loss.T:
@@ -271,7 +246,7 @@ def _single(config, v, bar):
         spreads.append(np.max(np.abs(local / ratio - 1.0)))
         hit = np.flatnonzero(col <= SINGLE_TARGET)
         reach.append(at[hit[0]] if hit.size else np.nan)
-    precise = geometry(d.trace.x.reshape(len(at), config.seeds, 1, config.dim), v[0])["loss"]
+    precise = geometry(S, v[0])["loss"]
     return dict(
         at=at, loss=loss, precise=precise,
         results=dict(
@@ -279,7 +254,7 @@ def _single(config, v, bar):
             ratio_predicted=(1.0 - config.lr / 2.0) ** 2,
             ratio_max_local_deviation=float(np.max(spreads)),
             ratio_window=list(SINGLE_LOSS_WINDOW), steps_to_target=_spread(reach),
-            target=SINGLE_TARGET, final_library_loss=_spread(d.loss),
+            target=SINGLE_TARGET, final_library_loss=_spread(loss[-1]),
             final_precise_loss=_spread(precise[-1]), descend_seconds=seconds,
             descend_us_per_step=1e6 * seconds / config.single_steps))
 
@@ -304,7 +279,11 @@ def _over(config, v, bar):
     lo = T * 10.0 ** -config.fit_decades
     window = (config.lr * lo, config.lr * T)
     rnd = slice(0, config.seeds)
-    over, traces, cost = {}, {}, {}
+    over, traces = {}, {}
+
+    def per(stat):
+        return _spread([stat(b) for b in range(config.seeds)])
+
     for n in config.students:
         m = ls.ReluTeacherStudent(teacher=v, n_students=n)
         X0 = m.sample_init(config.seeds, rng=_seed(config, n), scale=config.init_scale)
@@ -312,26 +291,21 @@ def _over(config, v, bar):
             w = X0[0, :config.dim]
             X0 = np.vstack([X0, np.concatenate([w, mirror(w, v[0])])])
         trace, S, seconds = _descend(m, X0, config.lr, record_at, bar)
-        cost[str(n)] = dict(rows=len(X0), seconds=seconds, us_per_step=1e6 * seconds / T)
         geo = geometry(S, v[0])
         loss, norms = geo["loss"], geo["norms"]
         theta_max = geo["theta"].max(axis=-1)
         ratio = norms.max(axis=-1) / norms.min(axis=-1)
-        loss_fits = [tail_fit(record_at, loss[:, b], lo, T) for b in range(config.seeds)]
         t1, t2 = phase_boundaries(t, theta_max, geo["radial"], geo["angular"],
                                   align_angle=config.align_angle)
         big = loss > 1e-10
         o = over[str(n)] = dict(
             n=n,
-            loss_slope=dict(_spread([f.slope for f in loss_fits]), window_steps=[lo, float(T)],
-                            n_points=int(np.count_nonzero((record_at >= lo) & (record_at <= T)))),
-            angle_slope=dict(_spread([tail_fit(record_at, theta_max[:, b], lo, T).slope
-                                      for b in range(config.seeds)]),
+            loss_slope=dict(per(lambda b: tail_fit(record_at, loss[:, b], lo, T).slope),
+                            window_steps=[lo, float(T)], n_points=int(np.sum(record_at >= lo))),
+            angle_slope=dict(per(lambda b: tail_fit(record_at, theta_max[:, b], lo, T).slope),
                              window_steps=[lo, float(T)]),
-            loss_constant=_spread([asymptotic_constant(t, loss[:, b], 3, *window)
-                                   for b in range(config.seeds)]),
-            angle_constant=_spread([asymptotic_constant(t, theta_max[:, b], 1, *window)
-                                    for b in range(config.seeds)]),
+            loss_constant=per(lambda b: asymptotic_constant(t, loss[:, b], 3, *window)),
+            angle_constant=per(lambda b: asymptotic_constant(t, theta_max[:, b], 1, *window)),
             loss_t3_at_end=_spread(loss[-1, rnd] * t[-1] ** 3),
             angle_t_at_end=_spread(theta_max[-1, rnd] * t[-1]),
             final_loss=_spread(loss[-1, rnd]),
@@ -361,9 +335,8 @@ def _over(config, v, bar):
             o["symmetric_gd"] = _symmetric_summary(t, phi, loss[:, -1], geo["theta"][:, -1],
                                                    norms[:, -1], window)
             traces[2]["symmetric"] = dict(phi=phi, loss=loss[:, -1])
-    total = sum(c["seconds"] for c in cost.values())
-    return over, traces, dict(steps=T, widths=cost, seconds=total,
-                              us_per_step=1e6 * total / T)
+    total = sum(o["descend_seconds"] for o in over.values())
+    return over, traces, dict(steps=T, seconds=total, us_per_step=1e6 * total / T)
 
 
 def _symmetric_flow(config, v, bar):
@@ -376,10 +349,10 @@ def _symmetric_flow(config, v, bar):
     d = ls.descend(m, np.concatenate([w, mirror(w, v[0])]), method="flow", t_eval=times,
                    gtol=0.0, maxiter=10**9, record_x=True)
     seconds = time.perf_counter() - start
-    if not np.all(np.isfinite(d.trace.x)):
+    if d.status[0] != ls.Status.MAXITER:           # gtol = 0: it must run to t_max
         raise RuntimeError(f"gradient flow failed before t = {config.flow_time}: "
                            f"{d.messages[0]}")
-    bar.update(config.log_records)
+    bar.update(1)
     geo = geometry(d.trace.x.reshape(len(times), 2, config.dim), v[0])
     phi = geo["theta"][:, 0]
     lo = config.flow_time * 10.0 ** -config.fit_decades
@@ -417,22 +390,15 @@ def _balance(config, v, bar):
 
 
 def run(out_dir, *, quick=False, progress=True):
-    """Run the study; write ``results.json``, ``index.html`` and the figures to `out_dir`.
-
-    `quick` is the CI mode (4 starts, T = 5 10^4, flow to t = 10^3, a smaller balance sweep)
-    instead of 16 starts, T = 10^5 and flow to t = 10^4 (``config.toml``); `progress` shows a
-    tqdm bar on stderr.  Returns the contents of ``results.json``.
-    """
+    """Run the study (`quick`: the CI mode of ``config.toml``); write ``results.json``,
+    ``index.html`` and the figures to `out_dir`; return the results (tqdm bar: `progress`)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = Config.load(quick)
     v = teacher(config.dim)
-    balance_steps = len(config.balance_scales) * sum(
-        int(round(config.balance_flow_time / lr)) for lr in config.balance_lrs)
-    total = (config.single_steps + len(config.students) * config.steps + config.log_records
-             + balance_steps)
-    with tqdm(total=total, desc="xu_du2023", disable=not progress, unit="step") as bar:
+    runs = 2 + len(config.students) + len(config.balance_scales) * len(config.balance_lrs)
+    with tqdm(total=runs, desc="xu_du2023", disable=not progress, unit="run") as bar:
         single = _single(config, v, bar)
         over, traces, cost = _over(config, v, bar)
         flow, flow_trace = _symmetric_flow(config, v, bar)
@@ -488,25 +454,22 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     nrows = -(-len(ns) // 2)
     fig, axes = new_figure(9.5, 3.4 * nrows, nrows=nrows, ncols=2, squeeze=False)
     for ax, n in zip(axes.ravel(), ns):
+        tr = traces.get(n, {})
+        at = (single["at"] if n == 1 else tr["record_at"]).astype(float)
+        loss = single["precise"] if n == 1 else tr["loss"][:, :seeds]
+        for b in range(seeds):
+            ax.plot(*_positive(at, loss[:, b]), color=_color(n), lw=0.7, alpha=0.5)
+        med = np.median(loss, axis=1)
+        ax.plot(*_positive(at, med), color="k" if n == 1 else _color(n), lw=1.8,
+                label="median (precise loss)" if n == 1 else "median")
         if n == 1:
-            at, loss = single["at"].astype(float), single["precise"]
-            for b in range(loss.shape[1]):
-                ax.plot(*_positive(at, loss[:, b]), color=_color(1), lw=0.8, alpha=0.6)
-            ax.plot(*_positive(at, np.median(loss, axis=1)), color="k", lw=1.6,
-                    label="median (precise loss)")
             ax.set_title("n = 1: geometric decay, then the rounding floor of the iterates")
         else:
-            tr = traces[n]
-            at, loss = tr["record_at"].astype(float), tr["loss"][:, :seeds]
             t1, t2 = (np.nanmedian(tr[k][:seeds]) / config.lr for k in ("t1", "t2"))
             edges = [1.0, max(t1, 1.0), max(t2, t1, 1.0), float(T)]
             for (name, col), a, b in zip(_PHASES, edges[:-1], edges[1:]):
                 if b > a:
                     ax.axvspan(a, b, color=col, lw=0, label=name)
-            for b in range(seeds):
-                ax.plot(*_positive(at, loss[:, b]), color=_color(n), lw=0.7, alpha=0.5)
-            med = np.median(loss, axis=1)
-            ax.plot(*_positive(at, med), color=_color(n), lw=1.8, label="median")
             keep = at >= T / 1e3
             ax.plot(at[keep], med[-1] * (at[keep] / at[-1]) ** -3.0, "k--", lw=1,
                     label="T$^{-3}$")
@@ -648,52 +611,47 @@ def _pm(s, digits=3):
 def _summary(r):
     s1, f, cost = r["single"], r["symmetric"]["flow"], r["cost"]
     return ([("mode", r["mode"]),
-             ("n = 1: steps to loss <= 1e-14", _pm(s1["steps_to_target"], 0)),
              ("n = 1: loss ratio per step (predicted (1 - eta/2)^2)",
               f"{_pm(s1['ratio_per_step'], 5)} ({s1['ratio_predicted']:.5f})")]
-            + [(f"n = {n}: tail log-log slope of the loss (paper: -3)", _pm(o["loss_slope"]))
-               for n, o in r["over"].items()]
-            + [(f"n = {n}: tail slope of the max angle (paper: -1)", _pm(o["angle_slope"]))
-               for n, o in r["over"].items()]
-            + [("symmetric flow: lim phi t (predicted pi = 3.14159)", f"{f['angle_constant']:.5f}"),
-               ("symmetric flow: lim F t^3 (predicted pi^2/6 = 1.64493)",
-                f"{f['loss_constant']:.5f}"),
-               (f"T = {cost['steps']} steps, all widths (landscape.descend)",
-                f"{cost['seconds']:.1f} s ({cost['us_per_step']:.0f} us per step)"),
+            + [(f"n = {n}: tail slopes of the loss (paper: -3) and max angle (-1)",
+                f"{_pm(o['loss_slope'])}; {_pm(o['angle_slope'])}") for n, o in r["over"].items()]
+            + [("symmetric flow: lim phi t and lim F t^3 (pi = 3.14159, pi^2/6 = 1.64493)",
+                f"{f['angle_constant']:.5f}; {f['loss_constant']:.5f}"),
+               (f"T = {cost['steps']} steps, all widths", f"{cost['seconds']:.1f} s"),
                ("wall time", f"{r['seconds']:.1f} s")])
 
 
 def _sections(r, figs):
-    c, s1, over = r["config"], r["single"], r["over"]
+    c, s1, over, b, cost, m = (r[k] for k in ("config", "single", "over", "balance", "cost",
+                                              "machine"))
     f, g = r["symmetric"]["flow"], r["symmetric"]["gd"]
     T, fd = c["steps"], c["fit_decades"]
+    sums = "; ".join(f"{_pm(o['phases']['norm_sum_at_alignment_end'], 2)} (n = {n})"
+                     for n, o in over.items())
+    ratios = "; ".join(f"n = {n}: {_pm(o['norm_ratio_end'], 4)}" for n, o in over.items())
+    speeds = "; ".join(f"{o['descend_us_per_step']:.0f} (n = {n})" for n, o in over.items())
     setup = Section(title="Setup and conventions", id="setup", text=[
-        f"Teacher v = e_1 in R^d (|v| = 1), d = {c['dim']}; students sum_i relu(w_i . x); "
-        "population loss F(W) = 1/2 E[(sum_i relu(w_i . x) - relu(v . x))^2], x ~ N(0, I_d), in "
-        "closed form (landscape.ReluTeacherStudent).  Note the factor 1/2: for the loss without "
-        "it, L = 2F, every gradient doubles and the flow runs twice as fast, so the "
-        "symmetric-case constants become lim phi t = pi/2 and lim L t^3 = pi^2/24; all "
-        "constants here are for the 1/2-loss F and flow time t = eta T.",
-        f"Every student entry starts i.i.d. N(0, sigma^2), sigma = {c['init_scale']}; gradient "
-        f"descent W <- W - eta grad F with eta = {c['lr']}; flow time t = eta T.  n = 1 runs "
-        f"{c['single_steps']} steps with landscape.descend (record=True); n = "
-        f"{', '.join(str(n) for n in c['students'])} run T = {T} steps from {c['seeds']} random "
-        "starts each (n = 2 plus the mirror-symmetric pair), one landscape.descend per width "
-        f"with record_at= and record_x=True: the iterates are recorded at every step up to "
-        f"{c['dense_steps']}, then at {c['log_records']} log-spaced steps.  Fits use the tail "
-        f"window [T 10^-{fd}, T] = [{T * 10 ** -fd:.0f}, {T}] steps.",
-        "Losses are evaluated without cancellation as F = |sum_i w_i - v|^2/4 + [sum_{i != i'} "
-        "|w_i||w_i'| h(theta_ii') - 2 sum_i |w_i| h(theta_i)]/(4 pi), h(theta) = sin theta - "
-        "theta cos theta; it agrees with the library's loss to a relative "
-        f"{max(o['library_loss_rel_diff'] for o in over.values()):.1e} wherever F > 1e-10, and "
-        "keeps its relative accuracy below the closed form's absolute floor (~1e-16)."])
+        f"Teacher v = e_1 in R^{c['dim']}; students sum_i relu(w_i . x); F(W) = 1/2 E[(sum_i "
+        "relu(w_i . x) - relu(v . x))^2], x ~ N(0, I), in closed form "
+        "(landscape.ReluTeacherStudent).  Note the 1/2: for L = 2F the flow runs twice as "
+        "fast and the symmetric constants become pi/2 and pi^2/24; all constants here are for F "
+        f"and flow time t = eta T.  Starts N(0, sigma^2), sigma = {c['init_scale']}; eta = "
+        f"{c['lr']}.  n = 1 runs {c['single_steps']} steps (records at log-spaced steps); n = "
+        f"{', '.join(str(n) for n in c['students'])} run T = {T} steps from {c['seeds']} starts "
+        "each (n = 2 plus the mirror-symmetric pair), one landscape.descend(record_at=..., "
+        f"record_x=True) per width, recording every step up to {c['dense_steps']}, then "
+        f"{c['log_records']} log-spaced steps.  Fits use the tail [T 10^-{fd}, T] = "
+        f"[{T * 10 ** -fd:.0f}, {T}] steps.",
+        "Losses are evaluated without cancellation (radial |sum_i w_i - v|^2/4 plus angular part, "
+        "h(theta) = sin theta - theta cos theta by its series below 0.1 rad); this agrees with "
+        f"the library's loss to {max(o['library_loss_rel_diff'] for o in over.values()):.1e} "
+        "relative wherever F > 1e-10 and stays accurate below its absolute floor (~1e-16)."])
     single = Section(title="n = 1: linear convergence", id="single", text=[
-        "With one student the loss falls geometrically: the Hessian at w = v is I/2 (h''' terms "
-        "vanish there), so GD contracts by 1 - eta/2 per step and the loss by (1 - eta/2)^2 = "
-        f"{s1['ratio_predicted']:.5f}.  Measured on loss in [{s1['ratio_window'][0]:g}, "
-        f"{s1['ratio_window'][1]:g}]: ratio {_pm(s1['ratio_per_step'], 5)}; local ratios "
-        f"deviate from the fit by at most {s1['ratio_max_local_deviation']:.1e}.  The library "
-        f"loss reaches 1e-14 after {_pm(s1['steps_to_target'], 0)} steps and ends at "
+        "The Hessian at w = v is I/2, so GD contracts the loss by (1 - eta/2)^2 = "
+        f"{s1['ratio_predicted']:.5f} per step.  Measured on loss in [{s1['ratio_window'][0]:g}, "
+        f"{s1['ratio_window'][1]:g}]: {_pm(s1['ratio_per_step'], 5)}; local ratios within "
+        f"{s1['ratio_max_local_deviation']:.1e} of the fit.  The library loss reaches 1e-14 "
+        f"after {_pm(s1['steps_to_target'], 0)} steps and ends at "
         f"{s1['final_library_loss']['max']:.1e} (its rounding floor); the cancellation-free "
         f"loss ends at {s1['final_precise_loss']['median']:.1e} (the rounding of the iterate)."],
         figures=[figs["single"]])
@@ -706,50 +664,37 @@ def _sections(r, figs):
                          _pm(o["phases"]["alignment_end_steps"], 0),
                          _pm(o["phases"]["local_start_steps"], 0), _pm(o["norm_ratio_end"], 4)]
                         for n, o in over.items()],
-                  caption=(f"median [min, max] over starts; slopes fitted on [T 10^-{fd}, T]; "
-                           "the limits are the shift-free estimates on the same window "
-                           "(t = eta T)"))
-    norm_sums = "; ".join(f"{_pm(o['phases']['norm_sum_at_alignment_end'], 2)} (n = {n})"
-                          for n, o in over.items())
+                  caption=(f"median [min, max] over starts; slopes on [T 10^-{fd}, T]; limits: "
+                           "shift-free estimates on the same window (t = eta T)"))
     slow = Section(title="n >= 2: the loss decays as T^-3", id="over", text=[
-        "Over-parameterised students converge only polynomially.  The tail log-log slope of "
-        "the loss is close to -3 for every n and start, and still drifting towards it: the "
-        "loss behaves as C/(t + c)^3 with a shift c set by the angle at which the local phase "
-        "starts, so a window ending at T sees slope -3 T/(T + c) on average.",
-        "Phases (median boundaries in the table and shaded in the figure): alignment, until "
-        f"every student is within {c['align_angle']} rad of v; norm growth, until sum_i w_i = v "
-        "up to a misfit smaller than the angular part of the loss (sum_i w_i -> v "
-        "exponentially, at rate n/2 in t); then slow local convergence of the angles.  At "
-        f"eta = {c['lr']} the phases overlap: the first step moves each student by up to eta/4 "
-        "along v and by eta sin(theta)/(2 pi) along itself, both far more than sigma sqrt(d) = "
-        f"{c['init_scale'] * np.sqrt(c['dim']):.1e}, so alignment ends only when the norms have "
-        f"grown to sum_i |w_i| = {norm_sums} and the angle at which the local phase starts is "
-        "set by eta, not by sigma.  The small-step sweep (section Norms and balance) shows the "
-        "phases separating as eta -> 0."],
+        "The tail log-log slope of the loss is close to -3 for every n and start, and still "
+        "drifting towards it: F ~ C/(t + c)^3 with a shift c set by the angle at which the "
+        "local phase starts, so a window ending at T sees -3 T/(T + c) on average.",
+        f"Phases (median boundaries): alignment, until every student is within "
+        f"{c['align_angle']} rad of v; norm growth, until the misfit |sum_i w_i - v|^2/4 is below "
+        "the angular part of the loss; then slow local convergence of the angles.  At eta = "
+        f"{c['lr']} they overlap: the first step moves each student by up to eta/4 along v, far "
+        f"more than sigma sqrt(d) = {c['init_scale'] * np.sqrt(c['dim']):.1e}, so alignment ends "
+        f"only when sum_i |w_i| = {sums}"
+        " and the angle entering the local phase is set by eta, not sigma; the small-step "
+        "sweep (section Norms and balance) separates them."],
         tables=[table], figures=[figs["loss"], figs["slope"]])
     pp = over["2"]["pair_prediction"]
     angle = Section(title="The largest angle decays as 1/T", id="angle", text=[
-        "After alignment the largest student-teacher angle decays as 1/T (slopes in the "
-        "table).  For n = 2 the constant follows from the reduced dynamics of a pair with "
-        "final norms r_1 + r_2 = 1 (section The symmetric two-neuron case): the centre of "
-        "mass pins r_1 phi_1 = r_2 phi_2, the opening Phi = phi_1 + phi_2 obeys "
-        "dPhi/dt = -Phi^2/(2 pi) whatever the r_i, so max angle x t -> 2 pi max(r_1, r_2) and "
-        "F t^3 -> 8 pi^2 (r_1 r_2)^2 / 3.  From each start's final norms this predicts "
-        f"{_pm(pp['angle_constant'], 4)} and {_pm(pp['loss_constant'], 4)}; the measured "
-        f"constants differ from the prediction by at most {pp['angle_max_rel_dev']:.1e} and "
+        "After alignment the largest angle decays as 1/T (slopes in the table).  For n = 2 the "
+        "reduced pair dynamics (section The symmetric two-neuron case) give max angle x t -> "
+        "2 pi max(r_1, r_2) and F t^3 -> 8 pi^2 (r_1 r_2)^2 / 3 from the final norms "
+        f"r_1 + r_2 = 1: predicted {_pm(pp['angle_constant'], 4)} and "
+        f"{_pm(pp['loss_constant'], 4)}, measured within {pp['angle_max_rel_dev']:.1e} and "
         f"{pp['loss_max_rel_dev']:.1e} (relative).  The lighter student lies farther from v, "
-        "so the max-angle constant exceeds pi while the loss constant stays just below "
-        "pi^2/6."],
+        "so the angle constant exceeds pi while the loss constant stays below pi^2/6."],
         figures=[figs["angle"]])
-    b = r["balance"]
-    ratios = "; ".join(f"n = {n}: {_pm(o['norm_ratio_end'], 4)}" for n, o in over.items())
     balance = Section(title="Norms and balance", id="norms", text=[
-        "The students' norms grow together and freeze once the sum has reached v.  Their "
-        f"max/min ratio at the end is {ratios}: nearly, not exactly, equal.  The imbalance is "
-        "created in the alignment phase (a "
-        "student's norm grows at a rate that depends on its angle to v) and shrinks with the "
-        f"step size and the init scale (table; n = {b['n']}, run to flow time "
-        f"{b['flow_time']:g}, {b['seeds']} starts)."],
+        "The norms grow together and freeze once sum_i w_i has reached v; the final max/min "
+        f"ratio is {ratios}"
+        ": nearly, not exactly, equal.  The imbalance is created during alignment (a norm grows "
+        "at a rate that depends on its angle to v) and shrinks with the step size and the init "
+        f"scale (table: n = {b['n']}, to flow time {b['flow_time']:g}, {b['seeds']} starts)."],
         tables=[Table(columns=["sigma", "eta", "steps", "final max/min norm",
                                "alignment ends (t)", "sum |w_i| then", "local phase from (t)"],
                       rows=[[f"{x['init_scale']:g}", f"{x['lr']:g}", x["steps"],
@@ -759,37 +704,29 @@ def _sections(r, figs):
                       caption="median [min, max] over starts")],
         figures=[figs["norms"]])
     symmetric = Section(title="The symmetric two-neuron case", id="symmetric", text=[
-        "Derivation (1/2-loss).  For w_1,2 = r(cos phi v +- sin phi u), F = (2 r cos phi - 1)^2/4 "
-        "+ [r^2 h(2 phi) - 2 r h(phi)]/(2 pi).  Gradient flow on W gives dr/dt = -(1/2) dF/dr and "
-        "dphi/dt = -(1/(2 r^2)) dF/dphi.  Once r = 1/2 (norm growth is exponentially fast), "
-        "F = phi^3/(6 pi) + O(phi^4), so dphi/dt = -phi^2/pi: phi = pi/(t + c) and F t^3 -> "
-        "pi^3/(6 pi) = pi^2/6.  With unequal norms r_1 + r_2 = 1 the fast radial mode keeps "
-        "r_1 phi_1 = r_2 phi_2, F = r_1^2 r_2^2 Phi^3 / (3 pi) + O(Phi^4) in the opening "
-        "Phi = phi_1 + phi_2, and the flow in the metric sum_i r_i^2 dphi_i^2 gives "
-        "dPhi/dt = -Phi^2/(2 pi): Phi t -> 2 pi, F t^3 -> 8 pi^2 (r_1 r_2)^2 / 3.",
-        "Measured under gradient flow (landscape.descend(method='flow', t_eval=...), RK45, "
-        f"rtol 1e-10) to t = {f['t_max']:g}: shift-free constants on [{f['window_t'][0]:g}, "
-        f"{f['t_max']:g}]: lim phi t = {f['angle_constant']:.5f} (pi = {np.pi:.5f}), lim F t^3 = "
-        f"{f['loss_constant']:.5f} (pi^2/6 = {np.pi**2 / 6:.5f}); the raw products at t = "
-        f"{f['t_max']:g} are phi t = {f['angle_t_at_end']:.4f} and F t^3 = "
-        f"{f['loss_t3_at_end']:.4f} (the shift c ~ pi/phi(start of the local phase) is large "
-        f"after a small start).  GD with eta = {c['lr']} from the same start (t = eta T): "
-        f"{g['angle_constant']:.5f} and {g['loss_constant']:.5f}; its raw products approach the "
-        "limits sooner because its first steps leave a larger angle, hence a smaller shift c.  "
-        f"Log-log slope of F on the flow tail: {f['loss_slope']:.4f}.  The pair stays symmetric "
-        f"to {max(f['asymmetry'], g['asymmetry']):.1e}."],
+        "For w_1,2 = r(cos phi v +- sin phi u), F = (2 r cos phi - 1)^2/4 + [r^2 h(2 phi) - "
+        "2 r h(phi)]/(2 pi); once r = 1/2, F = phi^3/(6 pi) + O(phi^4) and the flow gives "
+        "dphi/dt = -phi^2/pi: phi = pi/(t + c), F t^3 -> pi^2/6.  With unequal norms "
+        "r_1 + r_2 = 1, r_1 phi_1 = r_2 phi_2 and the opening Phi = phi_1 + phi_2 obeys "
+        "dPhi/dt = -Phi^2/(2 pi) (derivation in the study's README).",
+        f"Gradient flow (landscape.descend(method='flow', t_eval=...), RK45, rtol 1e-10) to "
+        f"t = {f['t_max']:g}; shift-free constants on [{f['window_t'][0]:g}, {f['t_max']:g}]: "
+        f"lim phi t = {f['angle_constant']:.5f} (pi = {np.pi:.5f}), lim F t^3 = "
+        f"{f['loss_constant']:.5f} (pi^2/6 = {np.pi**2 / 6:.5f}); raw products at the end "
+        f"phi t = {f['angle_t_at_end']:.4f}, F t^3 = {f['loss_t3_at_end']:.4f} (the shift "
+        f"c ~ pi/phi is large after a small start).  GD with eta = {c['lr']} (t = eta T): "
+        f"{g['angle_constant']:.5f} and {g['loss_constant']:.5f}; its first steps leave a larger "
+        "angle, hence a smaller shift.  Log-log slope of F on the flow tail: "
+        f"{f['loss_slope']:.4f}.  The pair stays symmetric to "
+        f"{max(f['asymmetry'], g['asymmetry']):.1e}."],
         figures=[figs["symmetric"]])
-    cost, m = r["cost"], r["machine"]
     timing = Section(title="Cost", id="timing", text=[
-        f"The n >= 2 runs need T = {T} steps of a tiny model (k <= {max(c['students'])} "
-        f"students, d = {c['dim']}), where a gradient call costs its few dozen numpy operations "
-        f"rather than arithmetic: {cost['seconds']:.1f} s for the {len(over)} widths "
-        f"({cost['us_per_step']:.0f} us per step together, machine load included).  n = 1: "
-        f"{s1['descend_seconds']:.2f} s for {s1['steps']} steps.  Symmetric flow: "
-        f"{f['rhs_evaluations']} right-hand-side evaluations in {f['seconds']:.1f} s.  Machine: "
-        f"{m['platform']}, {m['cpu_count']} cores, numpy {m['numpy']}, "
-        f"OPENBLAS_NUM_THREADS={m['openblas_threads']}."],
-        tables=[Table(columns=["n", "rows", "landscape.descend (s)", "us per step"],
-                      rows=[[n, w["rows"], f"{w['seconds']:.1f}", f"{w['us_per_step']:.0f}"]
-                            for n, w in cost["widths"].items()])])
+        f"T = {T} steps of a tiny model (k <= {max(c['students'])}, d = {c['dim']}), where a "
+        "gradient costs its few dozen numpy calls rather than arithmetic: landscape.descend "
+        f"took {cost['seconds']:.1f} s for the {len(over)} widths, in us per step "
+        f"{speeds} "
+        f"(machine load included); n = 1: {s1['descend_seconds']:.2f} s for {s1['steps']} "
+        f"steps; symmetric flow: {f['rhs_evaluations']} gradient evaluations in "
+        f"{f['seconds']:.1f} s.  {m['platform']}, {m['cpu_count']} cores, numpy {m['numpy']}, "
+        f"OPENBLAS_NUM_THREADS={m['openblas_threads']}."])
     return [setup, single, slow, angle, balance, symmetric, timing]
