@@ -92,8 +92,6 @@ class Config:
         return cls(**read_config(path, quick))
 
 
-# ---- geometry of the students ------------------------------------------------------------
-
 def teacher(dim):
     """The teacher v = e_1 as a (1, dim) matrix (|v| = 1; any unit v is a rotation of it)."""
     return np.eye(1, dim)
@@ -101,8 +99,7 @@ def teacher(dim):
 
 def mirror(w, v):
     """The reflection 2 (w . v) v - w of `w` across the unit vector `v` (exact for v = e_1)."""
-    w = np.asarray(w, dtype=float)
-    return 2.0 * (w @ v)[..., None] * v - w
+    return 2.0 * (np.asarray(w, dtype=float) @ v)[..., None] * v - w
 
 
 def record_schedule(steps, dense_steps, log_records):
@@ -148,11 +145,8 @@ def geometry(W, v):
     radial = 0.25 * np.einsum("...d,...d->...", resid, resid)
     angular = (np.einsum("...i,...ij,...j->...", norms, h_cubic(pair), norms)
                - 2.0 * nv * np.einsum("...i,...i->...", norms, h_cubic(theta))) / (4.0 * np.pi)
-    return dict(norms=norms, theta=theta, radial=radial, angular=angular,
-                loss=radial + angular)
+    return dict(norms=norms, theta=theta, radial=radial, angular=angular, loss=radial + angular)
 
-
-# ---- fits ----------------------------------------------------------------------------------
 
 def tail_fit(t, y, lo, hi):
     """``scipy.stats.linregress`` of log `y` on log `t` over lo <= t <= hi (y > 0)."""
@@ -164,11 +158,8 @@ def tail_fit(t, y, lo, hi):
 
 
 def asymptotic_constant(t, y, power, lo, hi):
-    """C in y ~ C (t + c)^-power, free of the unknown shift c.
-
-    y^(-1/power) = C^(-1/power) (t + c) is a line in t; C = slope^-power of its least-squares
-    fit over lo <= t <= hi (lim y t for the max angle, power 1; lim y t^3 for the loss, 3).
-    """
+    """C in y ~ C (t + c)^-power free of the shift c: y^(-1/power) is a line in t of slope
+    C^(-1/power) (least squares over lo <= t <= hi; lim y t for angles, lim y t^3 for F)."""
     t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
     keep = (t >= lo) & (t <= hi) & (y > 0)
     return float(linregress(t[keep], y[keep] ** (-1.0 / power)).slope ** (-power))
@@ -205,12 +196,6 @@ def _spread(values):
                 max=float(np.nanmax(values)), per_start=values)
 
 
-def _rel_dev(a, b):
-    return float(np.max(np.abs(np.asarray(a) / b - 1)))
-
-
-# ---- the runs ------------------------------------------------------------------------------
-
 def _seed(config, key):
     """The random stream of one run: a SeedSequence of (config.seed, key)."""
     return np.random.SeedSequence([config.seed, key])
@@ -233,23 +218,20 @@ def _single(config, v, bar):
     X0 = m.sample_init(config.seeds, rng=_seed(config, 1), scale=config.init_scale)
     steps = config.single_steps
     record_at = np.unique(np.round(np.logspace(0, np.log10(steps), steps + 1)).astype(int))
-    trace, S, seconds = _descend(m, X0, config.lr, np.concatenate([[0], record_at]), bar)
+    trace, S, seconds = _descend(m, X0, config.lr, np.append(0, record_at), bar)
     at, loss = trace.nit, trace.loss                              # (R,), (R, B)
     lo, hi = SINGLE_LOSS_WINDOW
     ratios, spreads, reach = [], [], []
     for col in loss.T:
-        keep = (col >= lo) & (col <= hi)
-        ratio = np.exp(linregress(at[keep], np.log(col[keep])).slope)
-        idx = np.flatnonzero(keep)
+        idx = np.flatnonzero((col >= lo) & (col <= hi))
+        ratios.append(np.exp(linregress(at[idx], np.log(col[idx])).slope))
         local = np.exp(np.diff(np.log(col[idx])) / np.diff(at[idx]))
-        ratios.append(ratio)
-        spreads.append(np.max(np.abs(local / ratio - 1.0)))
+        spreads.append(np.max(np.abs(local / ratios[-1] - 1.0)))
         hit = np.flatnonzero(col <= SINGLE_TARGET)
         reach.append(at[hit[0]] if hit.size else np.nan)
     precise = geometry(S, v[0])["loss"]
     return dict(
-        at=at, loss=loss, precise=precise,
-        results=dict(
+        at=at, loss=loss, precise=precise, results=dict(
             steps=config.single_steps, ratio_per_step=_spread(ratios),
             ratio_predicted=(1.0 - config.lr / 2.0) ** 2,
             ratio_max_local_deviation=float(np.max(spreads)),
@@ -329,8 +311,8 @@ def _over(config, v, bar):
             pred_loss = 8.0 * np.pi**2 * (r[:, 0] * r[:, 1]) ** 2 / 3.0
             o["pair_prediction"] = dict(
                 angle_constant=_spread(pred_angle), loss_constant=_spread(pred_loss),
-                angle_max_rel_dev=_rel_dev(o["angle_constant"]["per_start"], pred_angle),
-                loss_max_rel_dev=_rel_dev(o["loss_constant"]["per_start"], pred_loss))
+                angle_max_rel_dev=np.max(np.abs(o["angle_constant"]["per_start"] / pred_angle - 1)),
+                loss_max_rel_dev=np.max(np.abs(o["loss_constant"]["per_start"] / pred_loss - 1)))
             phi = geo["theta"][:, -1, 0]
             o["symmetric_gd"] = _symmetric_summary(t, phi, loss[:, -1], geo["theta"][:, -1],
                                                    norms[:, -1], window)
@@ -343,8 +325,7 @@ def _symmetric_flow(config, v, bar):
     """Gradient flow of the mirror-symmetric pair: ``descend(method="flow", t_eval=...)``."""
     m = ls.ReluTeacherStudent(teacher=v, n_students=2)
     w = m.sample_init(config.seeds, rng=_seed(config, 2), scale=config.init_scale)[0, :config.dim]
-    times = np.concatenate([[0.0], np.logspace(-2, np.log10(config.flow_time),
-                                               config.log_records)])
+    times = np.append(0.0, np.logspace(-2, np.log10(config.flow_time), config.log_records))
     start = time.perf_counter()
     d = ls.descend(m, np.concatenate([w, mirror(w, v[0])]), method="flow", t_eval=times,
                    gtol=0.0, maxiter=10**9, record_x=True)
@@ -424,8 +405,6 @@ def run(out_dir, *, quick=False, progress=True):
     return results
 
 
-# ---- figures -------------------------------------------------------------------------------
-
 _COLORS = {1: "tab:gray", 2: "tab:blue", 3: "tab:orange", 5: "tab:green"}
 _PHASES = (("alignment", "#fde0c5"), ("norm growth", "#d9ecd0"), ("local convergence", "#dde6f5"))
 
@@ -479,12 +458,11 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     for ax in axes.ravel()[len(ns):]:
         ax.set_visible(False)
     figs["loss"] = save_figure(fig, out_dir, "loss.png", caption=(
-        f"Loss against the step T (log-log), {seeds} random starts per n (thin) and their "
-        f"median (thick); eta = {config.lr}, sigma = {config.init_scale}, d = {config.dim}.  "
-        f"Shaded: the three phases for n >= 2 (median boundaries: alignment ends when every "
-        f"student is within {config.align_angle} rad of v, the local phase starts when the loss "
-        "is dominated by its angular part).  Dotted: start of the fit window; dashed: T^-3 "
-        "through the median's end point."))
+        f"Loss against the step T, {seeds} starts per n (thin) and their median (thick); eta = "
+        f"{config.lr}, sigma = {config.init_scale}, d = {config.dim}.  Shaded: the phases for "
+        f"n >= 2 (median boundaries: alignment ends when every student is within "
+        f"{config.align_angle} rad of v, the local phase starts when the angular part of the "
+        "loss dominates).  Dotted: start of the fit window; dashed: T^-3 through the end."))
 
     fig, ax = new_figure(6.4, 3.8)
     at = single["at"].astype(float)
@@ -501,10 +479,9 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     ax.set_ylim(1e-33, 1)
     _axes(ax, step, "loss F", xlog=False, ylog=True, fontsize=8)
     figs["single"] = save_figure(fig, out_dir, "single_neuron.png", caption=(
-        "n = 1 (exact parameterisation): linear convergence.  Red: the loss recorded by "
-        "landscape.descend (the closed form, which rounds to 0 below ~1e-16); black: the "
-        "cancellation-free loss, geometric down to the rounding of the iterate (~1e-31); "
-        "dashed: the rate (1 - eta/2)^2 per step of the Hessian I/2 at w = v; dotted: 1e-14."))
+        "n = 1: linear convergence.  Red: the loss recorded by landscape.descend (the closed "
+        "form, 0 below ~1e-16); black: the cancellation-free loss, geometric down to the "
+        "rounding of the iterate (~1e-31); dashed: (1 - eta/2)^2 per step; dotted: 1e-14."))
 
     fig, ax = new_figure(6.4, 3.8)
     for n in config.students:
@@ -519,9 +496,8 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     ax.set_ylim(-4, 0)
     _axes(ax, step, "d log F / d log T (median start)", fontsize=8)
     figs["slope"] = save_figure(fig, out_dir, "local_slope.png", caption=(
-        "Local log-log slope of the median loss: it tends to -3 (grey band: -3 +- 0.2) as "
-        "the angles shrink; the approach is slow because F ~ C/(t + c)^3 with a shift c of "
-        "the order of pi / (angle at the start of the local phase)."))
+        "Local log-log slope of the median loss: it tends to -3 (grey: -3 +- 0.2) as the angles "
+        "shrink, slowly: F ~ C/(t + c)^3, c ~ pi / (angle at the start of the local phase)."))
 
     fig, (ax, bx) = new_figure(10, 3.8, ncols=2)
     at = traces[2]["record_at"].astype(float)[1:]
@@ -539,9 +515,8 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     _axes(ax, step, "max_i angle(w_i, v)  [rad]", ylog=True)
     _axes(bx, step, "max angle x t   (t = eta T)")
     figs["angle"] = save_figure(fig, out_dir, "max_angle.png", caption=(
-        "Largest student-teacher angle (median and range over starts): after alignment it "
-        "decays as 1/T.  Right: angle x flow time, which tends to a constant (pi for the "
-        "symmetric pair)."))
+        "Largest student-teacher angle (median and range over starts): after alignment it decays "
+        "as 1/T.  Right: angle x flow time, tending to a constant (pi for the symmetric pair)."))
 
     fig, (ax, bx, cx) = new_figure(14, 3.8, ncols=3)
     for n in config.students:
@@ -561,11 +536,10 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     _axes(cx, "step size eta", f"final max/min norm ratio - 1  (n = {results['balance']['n']})",
           ylog=True)
     figs["norms"] = save_figure(fig, out_dir, "norms.png", caption=(
-        "Left: the student norms of one start per n grow together to about 1/n (dotted).  "
-        "Middle: max/min norm ratio (median over starts), frozen after the norm-growth phase.  "
-        "Right: the final ratio - 1 against the step size for two init scales (median and "
-        "range over starts): the imbalance is set during alignment and shrinks with eta and "
-        "sigma -- balance is exact only in the small-step, small-init limit."))
+        "Left: the norms of one start per n grow together to about 1/n (dotted).  Middle: "
+        "max/min norm ratio (median start), frozen after norm growth.  Right: final ratio - 1 "
+        "against eta (median and range): the imbalance is set during alignment and shrinks "
+        "with eta and sigma -- balance is exact only in the small-step, small-init limit."))
 
     fig, (ax, bx) = new_figure(10, 3.8, ncols=2)
     tf, phi, loss = flow_trace["t"], flow_trace["phi"], flow_trace["loss"]
@@ -595,14 +569,11 @@ def _figures(out_dir, config, single, traces, flow_trace, results):
     _axes(bx, "flow time t", "", ylog=True)
     figs["symmetric"] = save_figure(fig, out_dir, "symmetric.png", caption=(
         "Mirror-symmetric pair w_1,2 = r(cos phi v +- sin phi u) from a small start.  Left: "
-        "phi t / pi and F t^3 / (pi^2/6) under gradient flow (solid) and GD (dashed, t = eta "
-        "T) approach 1 slowly (phi = pi/(t + c)); the shift-free estimates (markers, from "
-        "the slopes of 1/phi and F^-1/3 in t) sit at 1 from early on.  Right: phi and F "
-        "against pi/t and pi^2/(6 t^3)."))
+        "phi t / pi and F t^3 / (pi^2/6) under gradient flow (solid) and GD (dashed, t = eta T) "
+        "approach 1 slowly (phi = pi/(t + c)); the shift-free estimates (markers: slopes of "
+        "1/phi and F^-1/3 in t) sit at 1 early on.  Right: phi, F, pi/t and pi^2/(6 t^3)."))
     return figs
 
-
-# ---- page ----------------------------------------------------------------------------------
 
 def _pm(s, digits=3):
     return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
@@ -631,21 +602,18 @@ def _sections(r, figs):
     ratios = "; ".join(f"n = {n}: {_pm(o['norm_ratio_end'], 4)}" for n, o in over.items())
     speeds = "; ".join(f"{o['descend_us_per_step']:.0f} (n = {n})" for n, o in over.items())
     setup = Section(title="Setup and conventions", id="setup", text=[
-        f"Teacher v = e_1 in R^{c['dim']}; students sum_i relu(w_i . x); F(W) = 1/2 E[(sum_i "
-        "relu(w_i . x) - relu(v . x))^2], x ~ N(0, I), in closed form "
-        "(landscape.ReluTeacherStudent).  Note the 1/2: for L = 2F the flow runs twice as "
-        "fast and the symmetric constants become pi/2 and pi^2/24; all constants here are for F "
-        f"and flow time t = eta T.  Starts N(0, sigma^2), sigma = {c['init_scale']}; eta = "
-        f"{c['lr']}.  n = 1 runs {c['single_steps']} steps (records at log-spaced steps); n = "
-        f"{', '.join(str(n) for n in c['students'])} run T = {T} steps from {c['seeds']} starts "
-        "each (n = 2 plus the mirror-symmetric pair), one landscape.descend(record_at=..., "
-        f"record_x=True) per width, recording every step up to {c['dense_steps']}, then "
-        f"{c['log_records']} log-spaced steps.  Fits use the tail [T 10^-{fd}, T] = "
-        f"[{T * 10 ** -fd:.0f}, {T}] steps.",
-        "Losses are evaluated without cancellation (radial |sum_i w_i - v|^2/4 plus angular part, "
-        "h(theta) = sin theta - theta cos theta by its series below 0.1 rad); this agrees with "
-        f"the library's loss to {max(o['library_loss_rel_diff'] for o in over.values()):.1e} "
-        "relative wherever F > 1e-10 and stays accurate below its absolute floor (~1e-16)."])
+        f"Teacher v = e_1 in R^{c['dim']}; F(W) = 1/2 E[(sum_i relu(w_i . x) - relu(v . x))^2], "
+        "x ~ N(0, I), in closed form (landscape.ReluTeacherStudent).  Note the 1/2: for L = 2F "
+        "the flow runs twice as fast and the symmetric constants become pi/2 and pi^2/24.  "
+        f"Starts N(0, sigma^2), sigma = {c['init_scale']}; eta = {c['lr']}; t = eta T.  n = 1 "
+        f"runs {c['single_steps']} steps; n = {', '.join(str(n) for n in c['students'])} run "
+        f"T = {T} steps from {c['seeds']} starts each (n = 2 plus the mirror-symmetric pair), "
+        "one landscape.descend(record_at=..., record_x=True) per width, recording every step "
+        f"up to {c['dense_steps']}, then {c['log_records']} log-spaced steps.  Fits use the "
+        f"tail [T 10^-{fd}, T] = [{T * 10 ** -fd:.0f}, {T}] steps.  The cancellation-free loss "
+        "(radial |sum_i w_i - v|^2/4 plus the angular part, h by its series below 0.1 rad) "
+        f"agrees with the library's to {max(o['library_loss_rel_diff'] for o in over.values()):.1e}"
+        " relative wherever F > 1e-10 and stays accurate below its absolute floor (~1e-16)."])
     single = Section(title="n = 1: linear convergence", id="single", text=[
         "The Hessian at w = v is I/2, so GD contracts the loss by (1 - eta/2)^2 = "
         f"{s1['ratio_predicted']:.5f} per step.  Measured on loss in [{s1['ratio_window'][0]:g}, "
