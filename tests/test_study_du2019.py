@@ -7,8 +7,6 @@ key numbers equal those of the study before it ran on ``ls.descend`` (a stored b
 """
 
 import json
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +14,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import landscape as ls
 from landscape.studies import load_study, run_study
+
+from _baseline import assert_matches_baseline, load_baseline
 
 pytestmark = pytest.mark.slow      # one quick-mode run of the study: ~1.5 minutes on 2 cores
 
@@ -29,20 +29,19 @@ MIN_R2 = 0.999               # log residual is linear in t over the fit window
 MAX_FINAL_RESIDUAL = 1e-8    # |y - u(T)|^2 / |y - u(0)|^2
 GD_ATOL = 1e-12              # the study's train() against GD written out with model.grad
 FIGURES = ("hinf_spectrum.png", "loss.png", "rates.png", "scaling.png", "movement.png")
-BASELINE = Path(__file__).parent / "data" / "baselines" / "du2019-quick.json"
-# Tolerances against the baseline, first matching path pattern wins: (pattern, rtol).
+# Tolerances against the baseline, first matching path pattern wins: (pattern, rtol, atol).
 TOLERANCES = [
     # |y - u(T)|^2 ~ 1e-13 |y - u(0)|^2 is the square of a difference of O(1) outputs: their
     # ~1e-16 rounding is ~1e-9 of it (observed 1.7e-9).
-    (r"final_relative_residual", 1e-7),
+    (r"final_relative_residual", 1e-7, 0.0),
     # The sample standard deviation of three rates that agree to ~1e-2 cancels ~2 digits of
     # their ~1e-12 differences (observed 1e-10).
-    (r"rate_std$", 1e-8),
+    (r"rate_std$", 1e-8, 0.0),
     # Everything else: ls.descend on EmpiricalReLU vs the baseline's lean loop, the same
     # formulas in another summation order (~1 ulp per step over 60 contracting steps), and
     # scipy.stats.linregress vs the former hand-written least squares (observed <= 1e-11;
     # H-infinity, lambda_0 and eta are computed exactly as before).
-    (r"", 1e-9),
+    (r"", 1e-9, 0.0),
 ]
 
 
@@ -165,22 +164,11 @@ def test_train_is_gradient_descent_with_its_movement(study, data):
                         np.linalg.norm(model.unflatten(z) - W0, axis=1).max(), rtol=1e-12)
 
 
-def lookup(results, path):
-    value = results
-    for key in path.split("."):
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
-
-
 def test_quick_results_equal_the_baseline(study):
     _, r = study
-    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
-    assert baseline["mode"] == "quick" and r["quick"] and "21201e7" in baseline["source"]
-    assert len(baseline["values"]) > 100
-    for path, expected in baseline["values"].items():
-        rtol = next(rt for pattern, rt in TOLERANCES if re.search(pattern, path))
-        assert_allclose(np.asarray(lookup(r, path), dtype=float),
-                        np.asarray(expected, dtype=float), rtol=rtol, atol=0, err_msg=path)
+    baseline = load_baseline("du2019-quick")
+    assert baseline["mode"] == "quick" and "21201e7" in baseline["source"]
+    assert assert_matches_baseline(r, baseline, TOLERANCES) > 100
 
 
 def test_results_json_round_trips(study):

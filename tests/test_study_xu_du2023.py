@@ -9,22 +9,20 @@ Plus a few unit checks of the study's own pieces against the library.
 
 import json
 import math
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 
 import landscape as ls
 from landscape.report import json_ready
 from landscape.studies import load_study, run_study
 
+from _baseline import assert_matches_baseline, load_baseline
+
 pytestmark = pytest.mark.slow      # one quick-mode run of the study: 1-3 minutes on 2 cores
 
 FIGURES = ("loss.png", "single_neuron.png", "local_slope.png", "max_angle.png", "norms.png",
            "symmetric.png")
-BASELINE = Path(__file__).parent / "data" / "baselines" / "xu_du2023-quick.json"
 # Tolerances against the baseline, first matching path pattern wins: (pattern, rtol, atol).
 TOLERANCES = [
     # Bounds, not values: maxima of rounding noise (checked in test_rounding_noise_is_small).
@@ -139,25 +137,11 @@ def test_symmetric_pair_constants(study):
     assert sym["flow"]["norm_at_end"] == pytest.approx(0.5, abs=1e-4)
 
 
-def lookup(results, path):
-    value = results
-    for key in path.split("."):
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
-
-
 def test_quick_results_equal_the_baseline(study):
     _, r = study
-    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
-    assert baseline["mode"] == r["mode"] == "quick" and "21201e7" in baseline["source"]
-    assert len(baseline["values"]) > 80
-    for path, expected in baseline["values"].items():
-        rtol, atol = next((rt, at) for pattern, rt, at in TOLERANCES if re.search(pattern, path))
-        got = lookup(r, path)
-        if rtol is None:
-            continue
-        assert_allclose(np.asarray(got, dtype=float), np.asarray(expected, dtype=float),
-                        rtol=rtol, atol=atol, err_msg=path)
+    baseline = load_baseline("xu_du2023-quick")
+    assert baseline["mode"] == "quick" and "21201e7" in baseline["source"]
+    assert assert_matches_baseline(r, baseline, TOLERANCES) > 80
 
 
 def test_rounding_noise_is_small(study):
