@@ -222,12 +222,13 @@ def run(out_dir, *, quick=False, progress=True):
 
     W0, _ = init_network(config.widths[-1], config.dim,
                          np.random.SeedSequence([config.init_seed, config.widths[-1], 0]))
-    log_m = np.log(np.array(config.widths, dtype=float))
-    exponents = {key: dict(line_fit(log_m, np.log([np.mean(w[key]) for w in per_width])),
-                           per_seed_slopes=[line_fit(log_m, np.log([w[key][s] for w in
-                                                                    per_width]))["slope"]
-                                            for s in range(config.seeds)])
-                 for key in ("pattern_change", "max_distance")}
+    exponents = {}
+    for key in ("pattern_change", "max_distance"):                  # ls.power_law_fit in m
+        f = ls.power_law_fit(config.widths, [np.mean(w[key]) for w in per_width])
+        exponents[key] = dict(slope=f.exponent, stderr=f.stderr, intercept=np.log(f.prefactor),
+                              r2=f.r2, n_points=f.n_points, per_seed_slopes=[ls.power_law_fit(
+                                  config.widths, [w[key][s] for w in per_width]).exponent
+                                  for s in range(config.seeds)])
     results = {
         "study": "du2019", "title": TITLE, "paper": PAPER, "quick": bool(quick),
         "config": dataclasses.asdict(config),

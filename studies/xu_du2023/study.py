@@ -149,12 +149,9 @@ def geometry(W, v):
 
 
 def tail_fit(t, y, lo, hi):
-    """``scipy.stats.linregress`` of log `y` on log `t` over lo <= t <= hi (y > 0)."""
+    """``ls.power_law_fit`` of `y` on `t` over lo <= t <= hi (``.exponent``: log-log slope)."""
     t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
-    keep = (t >= lo) & (t <= hi) & (y > 0) & np.isfinite(y)
-    if keep.sum() < 3:
-        raise ValueError(f"fewer than 3 points to fit in [{lo}, {hi}]")
-    return linregress(np.log(t[keep]), np.log(y[keep]))
+    return ls.power_law_fit(t[(t >= lo) & (t <= hi)], y[(t >= lo) & (t <= hi)])
 
 
 def asymptotic_constant(t, y, power, lo, hi):
@@ -246,8 +243,8 @@ def _symmetric_summary(t, phi, loss, theta, norms, window):
     return dict(angle_constant=asymptotic_constant(t, phi, 1, *window),
                 loss_constant=asymptotic_constant(t, loss, 3, *window),
                 angle_t_at_end=float(phi[-1] * t[-1]), loss_t3_at_end=float(loss[-1] * t[-1] ** 3),
-                loss_slope=tail_fit(t, loss, *window).slope,
-                angle_slope=tail_fit(t, phi, *window).slope,
+                loss_slope=tail_fit(t, loss, *window).exponent,
+                angle_slope=tail_fit(t, phi, *window).exponent,
                 asymmetry=float(max(np.max(np.abs(theta[:, 0] - theta[:, 1])),
                                     np.max(np.abs(norms[:, 0] - norms[:, 1])))),
                 window_t=list(window))
@@ -282,9 +279,9 @@ def _over(config, v, bar):
         big = loss > 1e-10
         o = over[str(n)] = dict(
             n=n,
-            loss_slope=dict(per(lambda b: tail_fit(record_at, loss[:, b], lo, T).slope),
+            loss_slope=dict(per(lambda b: tail_fit(record_at, loss[:, b], lo, T).exponent),
                             window_steps=[lo, float(T)], n_points=int(np.sum(record_at >= lo))),
-            angle_slope=dict(per(lambda b: tail_fit(record_at, theta_max[:, b], lo, T).slope),
+            angle_slope=dict(per(lambda b: tail_fit(record_at, theta_max[:, b], lo, T).exponent),
                              window_steps=[lo, float(T)]),
             loss_constant=per(lambda b: asymptotic_constant(t, loss[:, b], 3, *window)),
             angle_constant=per(lambda b: asymptotic_constant(t, theta_max[:, b], 1, *window)),
