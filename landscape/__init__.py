@@ -7,7 +7,7 @@ basins as a graph.
 """
 
 from .classify import KINDS, Classification, classify
-from .critical import (CriticalPoint, Descent, PolishedDescent, Status, descend,
+from .critical import (CriticalPoint, Descent, PolishedDescent, Status, Trace, descend,
                        descend_and_polish, find_critical_point)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
                         pl_condition, random_directions)
@@ -47,6 +47,7 @@ __all__ = [
     "descend_and_polish",
     "CriticalPoint",
     "Descent",
+    "Trace",
     "PolishedDescent",
     "Status",
     # spectra and classification

@@ -2,7 +2,8 @@
 
 One run of ``run_study("xu_du2023", quick=True)`` (module-scoped) feeds every test:
 n = 1 converges linearly, n = 2, 3, 5 converge as T^-3 with angles ~ 1/T, the symmetric pair
-has the constants pi and pi^2/6 of the 1/2-loss, and the report and results are complete.
+has the constants pi and pi^2/6 of the 1/2-loss, the key numbers equal those of the study
+before it ran on ``ls.descend`` (a stored baseline), and the report and results are complete.
 Plus a few unit checks of the study's own pieces against the library.
 """
 
@@ -16,8 +17,33 @@ import landscape as ls
 from landscape.report import json_ready
 from landscape.studies import load_study, run_study
 
+from _baseline import assert_matches_baseline, load_baseline
+
+pytestmark = pytest.mark.slow      # one quick-mode run of the study: 1-3 minutes on 2 cores
+
 FIGURES = ("loss.png", "single_neuron.png", "local_slope.png", "max_angle.png", "norms.png",
            "symmetric.png")
+# Tolerances against the baseline, first matching path pattern wins: (pattern, rtol, atol).
+TOLERANCES = [
+    # Bounds, not values: maxima of rounding noise (checked in test_rounding_noise_is_small).
+    (r"library_loss_rel_diff$|asymmetry$", None, None),
+    # The closed-form loss at F ~ 1e-11 is a sum of O(1) terms: its absolute floor is ~1e-16,
+    # so iterates equal to 1e-16 give library losses equal to ~1e-16 absolute, not relative.
+    (r"final_library_loss", 0.0, 1e-15),
+    # Gradient flow: one RK45 run (rtol 1e-10) through the records instead of the baseline's runs
+    # restarted at each record -- another step sequence, each within the integrator's tolerance
+    # (observed 2.3e-10 on lim phi t).
+    (r"^symmetric\.flow\.", 1e-8, 0.0),
+    # Small differences of iterate-derived numbers (a ~1e-7 drift, ~1e-5 deviations): compared
+    # absolutely, at the size of the rounding of the numbers they are differences of.
+    (r"norm_ratio_drift_on_tail$|max_rel_dev$", 0.0, 1e-12),
+    # Everything else comes from the GD iterates: ls.descend's gradient (the library kernel) vs
+    # the baseline's fused single-teacher gradient, the same closed form summed in another order
+    # (~1 ulp per step); after 5e4 contracting steps the iterates and every number fitted to
+    # them agreed to 3e-14 relative.
+    (r"", 1e-10, 0.0),
+]
+ROUNDING_NOISE_BOUND = {"library_loss_rel_diff": 1e-5, "asymmetry": 1e-10}
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +137,20 @@ def test_symmetric_pair_constants(study):
     assert sym["flow"]["norm_at_end"] == pytest.approx(0.5, abs=1e-4)
 
 
-def test_fused_descent_matches_the_library(study):
+def test_quick_results_equal_the_baseline(study):
     _, r = study
-    assert r["cost"]["fused_grad_max_abs_diff"] < 1e-14
-    assert r["cost"]["fused_grad_max_rel_diff"] < 1e-8
+    baseline = load_baseline("xu_du2023-quick")
+    assert baseline["mode"] == "quick" and "21201e7" in baseline["source"]
+    assert assert_matches_baseline(r, baseline, TOLERANCES) > 80
+
+
+def test_rounding_noise_is_small(study):
+    _, r = study
     for n, o in r["over"].items():
-        assert o["descend_max_abs_diff"] < 1e-12, n
-        assert o["library_loss_rel_diff"] < 1e-4, n
-    assert r["cost"]["fused_us_per_step"] > 0
+        assert 0 < o["library_loss_rel_diff"] < ROUNDING_NOISE_BOUND["library_loss_rel_diff"], n
+    for run in ("flow", "gd"):
+        assert r["symmetric"][run]["asymmetry"] < ROUNDING_NOISE_BOUND["asymmetry"], run
+    assert r["cost"]["seconds"] > 0 and r["cost"]["us_per_step"] > 0
 
 
 def test_results_json_round_trips(study):
@@ -141,28 +173,28 @@ def test_report_and_figures_exist(study):
 
 # ---- the study's pieces -----------------------------------------------------------------
 
-def test_fused_gradient_and_precise_loss_match_the_model(module):
+def test_precise_loss_matches_the_model(module):
     rng = np.random.default_rng(0)
     v = module.teacher(6)
     for n in (1, 2, 4):
         m = ls.ReluTeacherStudent(teacher=v, n_students=n)
         X = m.sample_init(3, rng=rng)
-        W = X.reshape(3, n, 6)
-        G = module.single_teacher_grad(W, np.ones((3, n)), v[0]).reshape(3, -1)
-        np.testing.assert_allclose(G, m.grad_batch(X), rtol=1e-12, atol=1e-15)
-        geo = module.geometry(W, v[0])
+        geo = module.geometry(X.reshape(3, n, 6), v[0])
         np.testing.assert_allclose(geo["loss"], m.loss_batch(X), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(geo["loss"], geo["radial"] + geo["angular"], rtol=0)
 
 
-def test_padding_students_do_not_act(module):
-    rng = np.random.default_rng(1)
-    v = module.teacher(5)
-    W = rng.standard_normal((2, 4, 5))
-    active = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=float)
-    G = module.single_teacher_grad(W, active, v[0])
-    m2 = ls.ReluTeacherStudent(teacher=v, n_students=2)
-    np.testing.assert_allclose(G[0, :2].ravel(), m2.grad(W[0, :2].ravel()), rtol=1e-12)
-    assert np.all(G[0, 2:] == 0)
+def test_tail_fit_and_asymptotic_constant_recover_a_power_law(module):
+    t = np.geomspace(10.0, 1e4, 50)
+    fit = module.tail_fit(t, 2.5 * t ** -3.0, 100.0, 1e4)
+    assert fit.exponent == pytest.approx(-3.0, rel=1e-12)     # exact data: rounding only
+    assert fit.prefactor == pytest.approx(2.5, rel=1e-10)
+    assert fit.n_points == np.count_nonzero(t >= 100.0)
+    # y = C / (t + c)^3: the shift-free constant is C whatever c is
+    assert module.asymptotic_constant(t, 1.7 / (t + 40.0) ** 3, 3, 100.0, 1e4) == \
+        pytest.approx(1.7, rel=1e-10)
+    with pytest.raises(ValueError, match="at least two distinct"):
+        module.tail_fit(t, t, 1e5, 1e6)
 
 
 def test_h_cubic_is_accurate_for_small_angles(module):

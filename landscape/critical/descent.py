@@ -1,22 +1,26 @@
 """Batched gradient descent and gradient flow over many starts at once.
 
 One batched gradient per step for all unfinished rows; rows that reach gtol
-(or fail) drop out of the working set.  Optionally records a log-spaced trace
-of loss and gradient norm and the near-critical plateaus of each trajectory:
-places where the gradient norm dipped by a factor and then rose again by that
-factor (GD passing slowly by a saddle), with the iterate at the dip.
+(or fail) drop out of the working set.  Optionally records a :class:`Trace` of
+loss, gradient norm, iterates and user metrics at chosen iterations (or flow
+times), and the near-critical plateaus of each trajectory: places where the
+gradient norm dipped by a factor and then rose again by that factor (GD
+passing slowly by a saddle), with the iterate at the dip.
 """
 
 import dataclasses
+import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
 from .._results import Result
-from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
+from .._validation import (as_batch, as_choice, as_float_array, as_positive_float,
+                           as_positive_int)
 from ._result import Status
 from ..models.base import check_model
 
-__all__ = ["descend", "Descent"]
+__all__ = ["descend", "Descent", "Trace"]
 
 # ---- divergence -------------------------------------------------------------------------
 # A start of gradient descent has diverged (Status.DIVERGED) when its gradient or loss is not
@@ -80,6 +84,50 @@ class _Divergence:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class Trace(Result):
+    """What :func:`descend` recorded for B starts at R record points.
+
+    The record points are the iterations `record_at` of gradient descent, or the times
+    `t_eval` of gradient flow (or of gradient descent, where time is ``lr`` times the
+    iteration), or the log-spaced points of ``record=True``.
+
+    Attributes
+    ----------
+    nit : ndarray of int, shape (R,), or None
+        The iteration of each record (gradient descent); None for gradient flow.
+    t : ndarray of shape (R,)
+        The time of each record: the flow time, or ``lr * nit`` for gradient descent.
+    loss, grad_norm : ndarray of shape (R, B)
+        L and |grad L| of every start at every record (|grad L| is NaN where L is not
+        differentiable).
+    finished : ndarray of bool, shape (R, B)
+        True where the start had stopped (converged, diverged, reached a non-differentiable
+        point or its iteration budget) before the record point.  There every field holds the
+        start's final values: ``Descent.loss``, ``Descent.grad_norm``, ``Descent.x`` and the
+        callback's metrics at ``Descent.x``.
+    x : ndarray of shape (R, B, n_params) or None
+        The iterates (``record_x=True``).
+    metrics : dict of str to ndarray of shape (R, B, ...)
+        What ``callback(X, at)`` returned at each record, stacked along a new first axis
+        (empty without a callback).
+    """
+
+    nit: np.ndarray | None
+    t: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    finished: np.ndarray
+    x: np.ndarray | None = None
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self):
+        shape = self.loss.shape
+        return (f"Trace(records={shape[0]}, starts={shape[1]}, "
+                f"x={'recorded' if self.x is not None else None}, "
+                f"metrics={sorted(self.metrics)})")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
 class Descent(Result):
     """Outcome of :func:`descend` for B starts.
 
@@ -100,10 +148,12 @@ class Descent(Result):
         "gd" or "flow".
     lr : float or None
         Step size (gd).
+    trace : Trace or None
+        The records (with `record_at`, `t_eval` or ``record=True``).
     record_at : ndarray of shape (R,) or None
-        Iterations (gd) or times (flow) of the recorded trace.
+        ``record=True``: iterations (gd) or times (flow) of the recorded trace.
     record_loss, record_grad_norm : ndarray of shape (B, R) or None
-        The trace; NaN after a start has finished.
+        ``record=True``: the trace, transposed, and NaN after a start has finished.
     plateau_start : ndarray of shape (P,) or None
         For each detected plateau, the index of its start (row of X0).
     plateau_at, plateau_grad_norm, plateau_loss : ndarray of shape (P,) or None
@@ -120,6 +170,7 @@ class Descent(Result):
     success: np.ndarray
     method: str
     lr: float | None
+    trace: Trace | None = None
     record_at: np.ndarray | None = None
     record_loss: np.ndarray | None = None
     record_grad_norm: np.ndarray | None = None
@@ -133,6 +184,88 @@ class Descent(Result):
     def messages(self):
         """The status of each start in words."""
         return [Status(s).message for s in self.status]
+
+
+class _Recorder:
+    """Fills a :class:`Trace` at the record points `at` of one run, in order.
+
+    ``take`` records the next point: the active rows (original indices `rows`) with their
+    iterates and gradient norms; `X` is the full (B, n) array whose other rows hold final
+    iterates.  ``trace`` fills what finished rows hold and returns the Trace.
+    """
+
+    def __init__(self, model, B, n, at, record_x, callback):
+        R = len(at)
+        self.model, self.B, self.at, self.callback = model, B, at, callback
+        self.k = 0
+        self.loss = np.full((R, B), np.nan)
+        self.grad_norm = np.full((R, B), np.nan)
+        self.finished = np.ones((R, B), dtype=bool)
+        self.x = np.full((R, B, n), np.nan) if record_x else None
+        self.metrics = None
+
+    @property
+    def next_at(self):
+        """The next record point, or -1 when every point is recorded."""
+        return self.at[self.k] if self.k < len(self.at) else -1
+
+    def take(self, rows, Xa, gn, X):
+        k = self.k
+        if rows.size:
+            self.finished[k, rows] = False
+            self.grad_norm[k, rows] = gn
+            self.loss[k, rows] = self.model.in_chunks(self.model.loss_kernel, Xa, out_shape=())
+            if self.x is not None:
+                self.x[k, rows] = Xa
+        if self.callback is not None:
+            full = X.copy()
+            full[rows] = Xa
+            self._store(k, self.callback(full, self.at[k].item()))
+        self.k += 1
+
+    def _store(self, k, out):
+        where = f"at the record {self.at[k].item()}"
+        if not isinstance(out, Mapping):
+            raise TypeError(f"callback must return a dict of name -> array with one row per "
+                            f"start, got {type(out).__name__} {where}")
+        if self.metrics is None:
+            self.metrics = {}
+            for name, value in out.items():
+                if not isinstance(name, str):
+                    raise TypeError(f"callback's metric names must be str, got {name!r}")
+                arr = np.asarray(value)
+                if arr.ndim == 0 or arr.shape[0] != self.B or arr.dtype == object:
+                    raise ValueError(f"callback's metric {name!r} has shape {arr.shape} "
+                                     f"(dtype {arr.dtype}) {where}; return a numeric array "
+                                     f"whose first axis is the {self.B} rows of X")
+                self.metrics[name] = np.zeros((len(self.at),) + arr.shape, dtype=arr.dtype)
+        if set(out) != set(self.metrics):
+            raise ValueError(f"callback returned the metrics {sorted(out)} {where} but "
+                             f"{sorted(self.metrics)} at the first record; return the same "
+                             f"names every time")
+        for name, value in out.items():
+            arr = np.asarray(value)
+            store = self.metrics[name]
+            fits = np.can_cast(arr.dtype, store.dtype, "same_kind")
+            if arr.shape != store.shape[1:] or not fits:
+                raise ValueError(f"callback's metric {name!r} has shape {arr.shape} and dtype "
+                                 f"{arr.dtype} {where} but {store.shape[1:]} and "
+                                 f"{store.dtype} at the first record; keep them fixed")
+            store[k] = arr
+
+    def trace(self, X, loss, grad_norm, *, nit, t):
+        r, b = np.nonzero(self.finished)
+        self.loss[r, b] = loss[b]
+        self.grad_norm[r, b] = grad_norm[b]
+        if self.x is not None:
+            self.x[r, b] = X[b]
+        return Trace(nit=nit, t=t, loss=self.loss, grad_norm=self.grad_norm,
+                     finished=self.finished, x=self.x, metrics=self.metrics or {})
+
+    def legacy(self):
+        """The ``record=True`` fields: (B, R) arrays, NaN where a start had finished."""
+        return dict(record_loss=np.where(self.finished, np.nan, self.loss).T,
+                    record_grad_norm=np.where(self.finished, np.nan, self.grad_norm).T)
 
 
 class _Plateaus:
@@ -172,8 +305,60 @@ def _record_schedule(maxiter, n_points):
     return np.concatenate([[0], pts[pts > 0]])
 
 
+def _as_points(values, name):
+    """A non-empty, strictly increasing, finite, non-negative 1-d float array."""
+    if isinstance(values, numbers.Real):
+        values = [values]
+    arr = as_float_array(values, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array of record points, got shape {arr.shape}")
+    if arr[0] < 0 or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be non-negative and strictly increasing, got "
+                         f"{np.array2string(arr, threshold=8)}")
+    return arr
+
+
+def _record_points(method, record_at, t_eval, lr, maxiter, t_max):
+    """The record points of gd (int iterations) or flow (float times), or None."""
+    if record_at is not None and t_eval is not None:
+        raise TypeError("record_at and t_eval are mutually exclusive: pass iterations as "
+                        "record_at=... or times as t_eval=... (gd time is lr * iterations)")
+    if method == "flow":
+        if record_at is not None:
+            raise TypeError("record_at is for method='gd' (iterations); gradient flow records "
+                            "at times: pass t_eval=...")
+        if t_eval is None:
+            return None
+        times = _as_points(t_eval, "t_eval")
+        if t_max is not None and times[-1] > t_max:
+            raise ValueError(f"t_eval must lie in [0, t_max = {t_max}], its last time is "
+                             f"{times[-1]}; pass a larger t_max (or omit it: it defaults to "
+                             f"t_eval[-1])")
+        return times
+    if t_eval is not None:
+        times = _as_points(t_eval, "t_eval")
+        at = np.round(times / lr)
+        if np.any(np.diff(at) <= 0):
+            raise ValueError(f"t_eval must map to distinct iterations round(t / lr) with "
+                             f"lr = {lr}; space its times at least lr apart, or pass "
+                             f"record_at=... iterations")
+    elif record_at is not None:
+        at = _as_points(record_at, "record_at")
+        if np.any(at != np.round(at)):
+            raise ValueError("record_at must hold whole iteration numbers, got "
+                             f"{np.array2string(at, threshold=8)}; for times pass t_eval=...")
+    else:
+        return None
+    name = "record_at" if record_at is not None else "t_eval / lr"
+    if at[-1] > maxiter:
+        raise ValueError(f"{name} reaches iteration {int(at[-1])} beyond maxiter = {maxiter}; "
+                         f"pass maxiter >= {int(at[-1])}")
+    return at.astype(np.int64)
+
+
 def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max=None,
-            record=False, n_records=200, plateau_factor=10.0, stop_when=None, check_every=10):
+            record=False, n_records=200, plateau_factor=10.0, stop_when=None, check_every=10,
+            record_at=None, t_eval=None, record_x=False, callback=None):
     """Gradient descent (or gradient flow) from every row of X0 at once.
 
     Parameters
@@ -186,17 +371,18 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     maxiter : int
         Maximum iterations (gd) or right-hand-side evaluations per start (flow).
     gtol : float
-        A start finishes when |grad L| <= gtol.
+        A start finishes when |grad L| <= gtol (``gtol=0`` runs every start to `maxiter`).
     method : {"gd", "flow"}
         ``"gd"``: x <- x - lr grad L(x).  ``"flow"``: gradient flow
         dx/dt = -grad L(x) integrated by an adaptive Runge-Kutta method (RK45)
         up to time `t_max`, in segments of doubling length after which finished
         rows drop out.
     t_max : float
-        Final time of the flow (``method="flow"``).
+        Final time of the flow (``method="flow"``; defaults to ``t_eval[-1]``).
     record : bool
-        Record loss and gradient norm at ~`n_records` log-spaced iterations (or
-        times) and detect near-critical plateaus.
+        Detect near-critical plateaus, and fill ``record_loss``/``record_grad_norm``
+        (and `trace`) at ~`n_records` log-spaced iterations (or times), or at
+        `record_at`/`t_eval` when given.
     n_records : int
     plateau_factor : float
         A plateau is a dip of |grad L| by this factor below its previous peak
@@ -208,6 +394,20 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
         `check_every` iterations, then twice as many after each further refusal
         (gd only).
     check_every : int
+    record_at : array_like of int, optional
+        Increasing iterations (gd; 0 is the start, at most `maxiter`) at which to record
+        loss, gradient norm and, as asked, iterates and metrics into ``Descent.trace``.
+    t_eval : array_like of float, optional
+        Increasing times at which to record.  Gradient flow: times in [0, t_max].
+        Gradient descent: time is ``lr`` times the iteration, so t records iteration
+        ``round(t / lr)``.  Mutually exclusive with `record_at`.
+    record_x : bool
+        Also record the iterates (``trace.x``, R * B * n_params floats).
+    callback : callable, optional
+        ``callback(X, at) -> dict[str, ndarray]``, called at each record with every
+        start's iterate X (B, n_params; a start that has finished holds its final
+        iterate) and the iteration (gd) or time (flow) `at`.  Each returned array has
+        one row per row of X; they are stacked in ``trace.metrics``.
 
     Returns
     -------
@@ -228,6 +428,10 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     such a start only comes from a step too large for the curvature: pass a
     smaller `lr`.
 
+    Recording costs one loss evaluation of the running starts per record (plus the
+    callback); without records the loop evaluates one gradient per step and nothing
+    else.
+
     Examples
     --------
     >>> import numpy as np, landscape as ls
@@ -235,6 +439,14 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     >>> d = ls.descend(m, m.sample_init(4, rng=0), lr=1 / 3, gtol=1e-10)
     >>> d.x.shape, bool(np.all(d.grad_norm <= 1e-10))
     ((4, 9), True)
+
+    Iterates and a metric at chosen iterations:
+
+    >>> norms = lambda X, nit: {"norms": np.linalg.norm(X.reshape(len(X), 3, 3), axis=-1)}
+    >>> d = ls.descend(m, m.sample_init(4, rng=0), lr=1 / 3, gtol=0.0, maxiter=100,
+    ...                record_at=[0, 10, 100], record_x=True, callback=norms)
+    >>> d.trace.nit, d.trace.x.shape, d.trace.metrics["norms"].shape
+    (array([  0,  10, 100]), (3, 4, 9), (3, 4, 3))
     """
     check_model(model)
     X0 = as_batch(X0, model.n_params, "X0")
@@ -245,6 +457,11 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
     plateau_factor = as_positive_float(plateau_factor, "plateau_factor")
     if plateau_factor <= 1:
         raise ValueError(f"plateau_factor must be > 1, got {plateau_factor}")
+    if not isinstance(record_x, (bool, np.bool_)):
+        raise TypeError(f"record_x must be True or False, got {record_x!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be a callable callback(X, at) -> dict of name -> "
+                        f"array with one row per start, got {type(callback).__name__}")
     if method == "gd":
         if lr is None:
             raise TypeError("descend(method='gd') needs a step size: pass lr=... "
@@ -255,21 +472,38 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
         check_every = as_positive_int(check_every, "check_every")
         if stop_when is not None and not callable(stop_when):
             raise TypeError("stop_when must be a callable stop_when(X, starts) -> bool array")
-        # A diverging row is reported as DIVERGED (data), not as overflow warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor,
-                       stop_when, check_every)
-    if lr is not None:
-        raise TypeError("lr is for method='gd'; gradient flow adapts its own steps "
-                        "(pass t_max=...)")
-    if t_max is None:
-        raise TypeError("descend(method='flow') needs a final time: pass t_max=...")
-    t_max = as_positive_float(t_max, "t_max")
+    else:
+        if lr is not None:
+            raise TypeError("lr is for method='gd'; gradient flow adapts its own steps "
+                            "(pass t_max=...)")
+        if t_max is not None:
+            t_max = as_positive_float(t_max, "t_max")
+    at = _record_points(method, record_at, t_eval, lr, maxiter, t_max)
+    if at is None and (record_x or callback is not None) and not record:
+        raise TypeError("record_x and callback need record points: pass record_at=... "
+                        "(iterations) or t_eval=... (times)")
+    if method == "flow":
+        if t_max is None:
+            if at is None:
+                raise TypeError("descend(method='flow') needs a final time: pass t_max=... "
+                                "(or t_eval=..., whose last time it then is)")
+            t_max = float(at[-1])
+        if at is None and record:
+            at = np.concatenate([[0.0], np.logspace(np.log10(t_max) - 6, np.log10(t_max),
+                                                    n_records - 1)])
+    elif at is None and record:
+        at = _record_schedule(maxiter, n_records)
+    recorder = (_Recorder(model, len(X0), model.n_params, at, record_x, callback)
+                if at is not None else None)
+    # A diverging row is reported as DIVERGED (data), not as overflow warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor)
+        if method == "gd":
+            return _gd(model, X0, lr, maxiter, gtol, record, plateau_factor, recorder,
+                       stop_when, check_every)
+        return _flow(model, X0, t_max, maxiter, gtol, record, plateau_factor, recorder)
 
 
-def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_when=None,
+def _gd(model, X0, lr, maxiter, gtol, record, plateau_factor, recorder, stop_when=None,
         check_every=10):
     B, n = X0.shape
     X = X0.copy()
@@ -278,10 +512,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
     gnorm = np.full(B, np.nan)
     rows = np.arange(B)                      # original indices of the working set
     Xa = X.copy()
-    schedule = _record_schedule(maxiter, n_records) if record else np.zeros(0, int)
-    rec_loss = np.full((B, len(schedule)), np.nan)
-    rec_g = np.full((B, len(schedule)), np.nan)
-    next_rec = 0
+    next_at = recorder.next_at if recorder is not None else -1
     plateaus = None
     grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
     divergence = _Divergence(model, X0)
@@ -302,10 +533,9 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
                 plateaus = _Plateaus(Xa, np.where(finite, gn, np.inf), plateau_factor)
             else:
                 plateaus.update(rows, Xa, np.where(finite, gn, np.inf), it)
-            if next_rec < len(schedule) and schedule[next_rec] == it:
-                rec_g[rows, next_rec] = gn
-                rec_loss[rows, next_rec] = model.in_chunks(model.loss_kernel, Xa, out_shape=())
-                next_rec += 1
+        if it == next_at:
+            recorder.take(rows, Xa, gn, X)
+            next_at = recorder.next_at
         done = finite & (gn <= gtol)
         if stop_when is not None and np.any(done):
             ask = np.flatnonzero(done & (it >= next_check[rows]))
@@ -333,12 +563,19 @@ def _gd(model, X0, lr, maxiter, gtol, record, n_records, plateau_factor, stop_wh
                 plateaus.keep(keep)
         Xa -= lr * G
     loss = model.in_chunks(model.loss_kernel, X, out_shape=())
-    extra = _plateau_fields(model, plateaus, n) if record else {}
+    extra = {}
+    if recorder is not None:
+        none = np.zeros(0, dtype=int)
+        while recorder.next_at >= 0:          # every start stopped before these records
+            recorder.take(none, X[none], gnorm[none], X)
+        extra["trace"] = recorder.trace(X, loss, gnorm, nit=recorder.at,
+                                        t=lr * recorder.at.astype(float))
+        if record:
+            extra.update(recorder.legacy(), record_at=recorder.at.astype(float))
+    if record:
+        extra.update(_plateau_fields(model, plateaus, n))
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
-                   success=status == int(Status.CONVERGED), method="gd", lr=lr,
-                   record_at=schedule.astype(float) if record else None,
-                   record_loss=rec_loss if record else None,
-                   record_grad_norm=rec_g if record else None, **extra)
+                   success=status == int(Status.CONVERGED), method="gd", lr=lr, **extra)
 
 
 def _plateau_fields(model, plateaus, n):
@@ -353,7 +590,7 @@ def _plateau_fields(model, plateaus, n):
         plateau_x=px)
 
 
-def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
+def _flow(model, X0, t_max, maxiter, gtol, record, plateau_factor, recorder):
     from scipy.integrate import solve_ivp     # imported when gradient flow is used
 
     B, n = X0.shape
@@ -364,16 +601,14 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
     bad = model.nondifferentiable_units(X).any(axis=1)
     status[bad] = int(Status.NON_DIFFERENTIABLE)
     rows = np.flatnonzero(~bad)
-    times = (np.concatenate([[0.0], np.logspace(np.log10(t_max) - 6, np.log10(t_max),
-                                                n_records - 1)]) if record else np.zeros(0))
-    rec_loss = np.full((B, len(times)), np.nan)
-    rec_g = np.full((B, len(times)), np.nan)
+    times = recorder.at if recorder is not None else np.zeros(0)
     plateaus = None
-    if record and rows.size:
+    if (record or times.size and times[0] == 0) and rows.size:
         g0 = np.linalg.norm(grad(X[rows]), axis=1)
-        rec_g[rows, 0] = g0
-        rec_loss[rows, 0] = model.in_chunks(model.loss_kernel, X[rows], out_shape=())
-        plateaus = _Plateaus(X[rows], g0, plateau_factor)
+        if times.size and times[0] == 0:
+            recorder.take(rows, X[rows], g0, X)
+        if record:
+            plateaus = _Plateaus(X[rows], g0, plateau_factor)
     t, seg_end = 0.0, min(t_max, 1.0)
     while rows.size:
         m = len(rows)
@@ -387,20 +622,19 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
             return -grad(Y).ravel()
 
         # seg_end is always evaluated: the segment must end there, recorded times or not
-        t_eval = (np.union1d(times[(times > t) & (times <= seg_end)], [seg_end]) if record
-                  else None)
+        inside = times[(times > t) & (times <= seg_end)]
+        t_eval = np.union1d(inside, [seg_end]) if inside.size else None
         sol = solve_ivp(rhs, (t, seg_end), X[rows].ravel(), method="RK45", rtol=1e-10,
                         atol=1e-14, t_eval=t_eval)
         nit[rows] += calls[0]
-        for j, tj in enumerate(sol.t if record else ()):
-            Y = sol.y[:, j].reshape(m, n)
-            col = int(np.searchsorted(times, tj))
-            if col == len(times) or times[col] != tj:
+        for j, tj in enumerate(sol.t if inside.size else ()):
+            if recorder.next_at != tj:
                 continue                      # the segment end, not a recorded time
+            Y = sol.y[:, j].reshape(m, n)
             g = np.linalg.norm(grad(Y), axis=1)
-            rec_g[rows, col] = g
-            rec_loss[rows, col] = model.in_chunks(model.loss_kernel, Y, out_shape=())
-            plateaus.update(rows, Y, g, tj)
+            recorder.take(rows, Y, g, X)
+            if plateaus is not None:
+                plateaus.update(rows, Y, g, tj)
         Xa = sol.y[:, -1].reshape(m, n) if np.size(sol.y) else X[rows]
         X[rows] = Xa
         if not sol.success or not np.all(np.isfinite(Xa)):
@@ -418,9 +652,15 @@ def _flow(model, X0, t_max, maxiter, gtol, record, n_records, plateau_factor):
     gnorm = np.full(B, np.nan)
     ok = ~model.nondifferentiable_units(X).any(axis=1)
     gnorm[ok] = np.linalg.norm(grad(X[ok]), axis=1)
-    extra = _plateau_fields(model, plateaus, n) if record else {}
+    extra = {}
+    if recorder is not None:
+        none = np.zeros(0, dtype=int)
+        while recorder.next_at >= 0:          # every start stopped before these records
+            recorder.take(none, X[none], gnorm[none], X)
+        extra["trace"] = recorder.trace(X, loss, gnorm, nit=None, t=recorder.at)
+        if record:
+            extra.update(recorder.legacy(), record_at=recorder.at)
+    if record:
+        extra.update(_plateau_fields(model, plateaus, n))
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
-                   success=status == int(Status.CONVERGED), method="flow", lr=None,
-                   record_at=times if record else None,
-                   record_loss=rec_loss if record else None,
-                   record_grad_norm=rec_g if record else None, **extra)
+                   success=status == int(Status.CONVERGED), method="flow", lr=None, **extra)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validation import as_float_array, as_rng
 from ..errors import NonDifferentiableError
-from . import _collinear
+from . import collinear
 from ._kernels import TWO_PI, pair_angles, row_norms
 from .base import Model, check_scale, row_norms_unscaled
 from .symmetry import Symmetry
@@ -368,9 +368,9 @@ class EmpiricalReLU(Model):
         Shape (n_tangents, n_params).
         """
         if self.train_output:
-            return _collinear.trained_split_tangents(*self.unflatten(x))
+            return collinear.trained_split_tangents(*self.unflatten(x))
         W = self.unflatten(x)
-        T = _collinear.split_tangents(W, _collinear.collinear_groups(W, labels=self.a))
+        T = collinear.split_tangents(W, collinear.collinear_groups(W, labels=self.a))
         return T.reshape(T.shape[0], self.n_params)
 
     def merge_collinear(self, x):
@@ -380,9 +380,9 @@ class EmpiricalReLU(Model):
         w = the unit direction.
         """
         if self.train_output:
-            return _collinear.merge_trained(*self.unflatten(x))
+            return collinear.merge_trained(*self.unflatten(x))
         W = self.unflatten(x)
-        return _collinear.merge_rows(W, _collinear.collinear_groups(W, labels=self.a))[0].ravel()
+        return collinear.merge_rows(W, collinear.collinear_groups(W, labels=self.a))[0].ravel()
 
     def smooth_radius(self, x):
         """Distance to the nearest ReLU kink, min_{r, i} |w_r . x_i| / |x_i|.
@@ -405,27 +405,27 @@ class EmpiricalReLU(Model):
     def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)
         if self.train_output:
-            Wo, changed = _collinear.align_trained(A, Wb, angle_tol)
+            Wo, changed = collinear.align_trained(A, Wb, angle_tol)
             return (np.concatenate([A, Wo.reshape(len(X), -1)], axis=1) if changed.any()
                     else X), changed
-        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        changed = collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
             return X, changed
         out = X.copy()
         Wo = out.reshape(Wb.shape)
         for b in np.flatnonzero(changed):
-            groups = _collinear.collinear_groups(Wb[b], angle_tol, labels=self.a)
+            groups = collinear.collinear_groups(Wb[b], angle_tol, labels=self.a)
             changed[b] = bool(groups)
             if groups:
-                Wo[b] = _collinear.align_rows(Wb[b], groups)
+                Wo[b] = collinear.align_rows(Wb[b], groups)
         return out, changed
 
     def aligned_basis(self, x, angle_tol):
         W = self._hidden(x)
         if self.train_output:
-            return _collinear.trained_aligned_basis(W, angle_tol)
-        groups = _collinear.collinear_groups(W, angle_tol, labels=self.a)
-        return _collinear.aligned_basis(W, groups) if groups else None
+            return collinear.trained_aligned_basis(W, angle_tol)
+        groups = collinear.collinear_groups(W, angle_tol, labels=self.a)
+        return collinear.aligned_basis(W, groups) if groups else None
 
     # ---- kernels ------------------------------------------------------------------
     # Frozen output weights: W (B, m, d); trained: A (B, m) and W.  Z = W X^T (B, m, N).

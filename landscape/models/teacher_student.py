@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validation import as_positive_int
-from . import _collinear
+from . import collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
 from .symmetry import Stabilizer, Symmetry
@@ -95,13 +95,13 @@ class ReluTeacherStudent(Model):
         another keeps sum_i sigma(w_i . x) and every gradient.
         """
         W = self.unflatten(x)
-        T = _collinear.split_tangents(W, _collinear.collinear_groups(W))
+        T = collinear.split_tangents(W, collinear.collinear_groups(W))
         return T.reshape(T.shape[0], self.n_params)
 
     def merge_collinear(self, x):
         """Each group of positively collinear students replaced by their sum (the others zero)."""
         W = self.unflatten(x)
-        return _collinear.merge_rows(W, _collinear.collinear_groups(W))[0].ravel()
+        return collinear.merge_rows(W, collinear.collinear_groups(W))[0].ravel()
 
     def smooth_radius(self, x):
         """The smallest student norm: within it no student reaches zero."""
@@ -109,22 +109,22 @@ class ReluTeacherStudent(Model):
 
     def align_collinear(self, X, angle_tol):
         Wb = self._students(X)
-        changed = _collinear.nearly_collinear(Wb, angle_tol)
+        changed = collinear.nearly_collinear(Wb, angle_tol)
         if not changed.any():
             return X, changed
         out = X.copy()
         Wo = self._students(out)
         for b in np.flatnonzero(changed):
-            groups = _collinear.collinear_groups(Wb[b], angle_tol)
+            groups = collinear.collinear_groups(Wb[b], angle_tol)
             changed[b] = bool(groups)
             if groups:
-                Wo[b] = _collinear.align_rows(Wb[b], groups)
+                Wo[b] = collinear.align_rows(Wb[b], groups)
         return out, changed
 
     def aligned_basis(self, x, angle_tol):
         W = x.reshape(self.n_students, self.input_dim)
-        groups = _collinear.collinear_groups(W, angle_tol)
-        return _collinear.aligned_basis(W, groups) if groups else None
+        groups = collinear.collinear_groups(W, angle_tol)
+        return collinear.aligned_basis(W, groups) if groups else None
 
     # ---- kernels ------------------------------------------------------------------
     def _students(self, X):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validation import as_float_array, as_positive_int
-from . import _collinear
+from . import collinear
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
 from .symmetry import Stabilizer, Symmetry
@@ -177,11 +177,11 @@ class TwoLayerReLU(Model):
         (:meth:`symmetry_tangents`) these span the group's 2m - 1 dimensional
         manifold.  Shape (m, n_params).
         """
-        return _collinear.trained_split_tangents(*self.unflatten(x))
+        return collinear.trained_split_tangents(*self.unflatten(x))
 
     def merge_collinear(self, x):
         """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction."""
-        return _collinear.merge_trained(*self.unflatten(x))
+        return collinear.merge_trained(*self.unflatten(x))
 
     def smooth_radius(self, x):
         """min(|w_i|, |a_i| over a_i != 0): within it no neuron vanishes or flips its output sign."""
@@ -191,12 +191,12 @@ class TwoLayerReLU(Model):
 
     def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)
-        Wo, changed = _collinear.align_trained(A, Wb, angle_tol)
+        Wo, changed = collinear.align_trained(A, Wb, angle_tol)
         return (self._join(A, Wo) if changed.any() else X), changed
 
     def aligned_basis(self, x, angle_tol):
         k = self.n_hidden
-        return _collinear.trained_aligned_basis(x[k:].reshape(k, self.input_dim), angle_tol)
+        return collinear.trained_aligned_basis(x[k:].reshape(k, self.input_dim), angle_tol)
 
     # ---- kernels ------------------------------------------------------------------
     def _split(self, X):

@@ -1,38 +1,10 @@
 """Du, Zhai, Poczos & Singh (ICLR 2019): gradient descent on a wide ReLU layer stays near its start.
 
-The network is f(x) = m^-1/2 sum_r a_r relu(w_r . x) with output signs a_r = +-1
-frozen and the hidden layer W trained by gradient descent on the finite-sample
-square loss of n points on the unit sphere of R^d with N(0, 1) labels.  The
-study measures
-
-* H-infinity (the infinite-width Gram matrix, eq. (3) of the paper) and its least
-  eigenvalue lambda_0 > 0 (Theorem 3.1);
-* for widths m over two decades, from several initialisations each: the squared
-  residual |y - u(t)|^2 against the iteration t, its linear rate, and that rate
-  against the paper's (1 - eta lambda_0 / 2)^t (Theorem 4.1) and against the
-  linearised prediction (1 - eta lambda_0)^(2t);
-* the fraction of activation patterns 1[w_r . x_i > 0] that changed since
-  initialisation (Lemma 3.2) and the largest movement max_r |w_r(t) - w_r(0)|
-  (Lemmas 3.3-3.4), both against m on log-log axes, with least-squares exponents
-  and their standard errors (the theory: m^-1/2).
-
-Conventions (the paper's, and the library's ``EmpiricalReLU``): the loss is
-L(W) = 1/2 sum_i (u_i - y_i)^2 with u_i = f(x_i) -- one half of the *sum*, not
-the mean -- and gradient descent is W <- W - eta grad L(W).  Rates are per
-iteration, of |y - u(t)|^2 = 2 L(W(t)): rate rho means |y - u(t)|^2 ~ e^(-rho t).
-
-Gradient descent runs in a lean loop written here (two GEMMs per step, the
-activation mask shared by forward and backward pass, the residual, pattern
-changes and movement recorded at every iteration).  It is checked against the
-library's ``landscape.EmpiricalReLU`` + ``landscape.descend`` for a few
-iterations at the widest width, and both are timed: ``descend`` does a third
-GEMM per step (its differentiability check) and records the loss only on a
-log-spaced schedule, so the lean loop is the faster way to a per-iteration trace.
-
-Run::
-
-    landscape study du2019 [--quick]
-    python -c "from landscape.studies import run_study; run_study('du2019', 'out')"
+``ls.EmpiricalReLU`` (frozen signs a_r = +-1, L = 1/2 sum_i (u_i - y_i)^2) on n points of the unit
+sphere: lambda_0 of H-infinity (``ls.ntk_gram``), the linear rate of |y - u(t)|^2 against the
+paper's and the linearised predictions, and the pattern changes and movement against the width m
+(theory: m^-1/2).  Gradient descent is ``ls.descend`` recording every iteration, its callback
+measuring patterns and movement.  Run: ``landscape study du2019 [--quick]``.
 """
 
 import dataclasses
@@ -43,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.linalg
+from scipy.stats import linregress
 from tqdm import tqdm
-
 
 import landscape as ls
 from landscape.studies import read_config
@@ -58,36 +30,14 @@ PAPER = ("S. S. Du, X. Zhai, B. Poczos, A. Singh, \"Gradient descent provably op
 
 CONFIG_FILE = Path(__file__).with_name("config.toml")
 
-__all__ = ["TITLE", "PAPER", "Config", "LineFit", "Run", "sample_data", "init_network", "train",
-           "gram_lambda_min", "linearized_residual", "fit_line", "fit_rate", "run"]
+__all__ = ["TITLE", "PAPER", "Config", "sample_data", "init_network", "train", "gram_lambda_min",
+           "linearized_residual", "line_fit", "fit_rate", "run"]
 
-
-# ---- configuration -------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config:
-    """The settings of one mode of the study (read from ``config.toml``).
-
-    Attributes
-    ----------
-    mode : {"full", "quick"}
-    n_samples, dim : int
-        n points on the unit sphere of R^dim.
-    widths : tuple of int
-        The widths m, ascending.
-    seeds : int
-        Independent initialisations per width.
-    iterations : int
-        Gradient-descent steps T per run.
-    data_seed, init_seed : int
-        Seeds of the data set and of the initialisations.
-    step_factor : float
-        eta = step_factor / lambda_max(H-infinity).
-    rate_window : tuple of float
-        (lo, hi): the rate is fitted where lo <= |y - u(t)|^2 / |y - u(0)|^2 <= hi.
-    library_check_iterations : int
-        Iterations of ``landscape.descend`` compared with the lean loop.
-    """
+    """The settings of one mode: ``[common]`` + ``[full]`` or ``[quick]`` of ``config.toml``,
+    which documents each (eta = step_factor / lambda_max(H-infinity))."""
 
     mode: str
     n_samples: int
@@ -99,7 +49,6 @@ class Config:
     init_seed: int
     step_factor: float
     rate_window: tuple
-    library_check_iterations: int
 
     def __post_init__(self):
         widths = tuple(int(w) for w in self.widths)
@@ -110,13 +59,12 @@ class Config:
         if not 0 < lo < hi < 1:
             raise ValueError(f"rate_window must be (lo, hi) with 0 < lo < hi < 1, got "
                              f"{self.rate_window!r}; fix [common] rate_window in {CONFIG_FILE}")
-        for name in ("n_samples", "dim", "seeds", "iterations", "library_check_iterations"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}; "
-                                 f"fix it in {CONFIG_FILE}")
+        bad = [k for k in ("n_samples", "dim", "seeds", "iterations") if int(getattr(self, k)) < 1]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} must be positive ints; fix them in {CONFIG_FILE}")
         if not 0 < float(self.step_factor) <= 2:
             raise ValueError(f"step_factor must lie in (0, 2] (eta lambda_max < 2 for a stable "
-                             f"descent), got {self.step_factor!r}")
+                             f"descent), got {self.step_factor!r}; fix it in {CONFIG_FILE}")
         object.__setattr__(self, "widths", widths)
         object.__setattr__(self, "rate_window", (lo, hi))
 
@@ -126,147 +74,42 @@ class Config:
         return cls(**read_config(path, quick))
 
 
-# ---- data, network, gradient descent -------------------------------------------------
-
 def sample_data(n_samples, dim, rng):
-    """n points uniform on the unit sphere of R^dim and N(0, 1) labels.
-
-    Parameters
-    ----------
-    n_samples, dim : int
-    rng : int or numpy.random.Generator
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, dim)
-        Unit rows.
-    y : ndarray of shape (n_samples,)
-    """
+    """n points uniform on the unit sphere of R^dim (rows of X) and N(0, 1) labels y."""
     rng = np.random.default_rng(rng)
     X = rng.standard_normal((n_samples, dim))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    return X, rng.standard_normal(n_samples)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), rng.standard_normal(n_samples)
 
 
 def init_network(width, dim, rng):
-    """The paper's initialisation: w_r ~ N(0, I_dim), a_r uniform on {-1, +1}.
-
-    Returns
-    -------
-    W0 : ndarray of shape (width, dim)
-    a : ndarray of shape (width,)
-    """
+    """The paper's initialisation: W0 (width, dim) with w_r ~ N(0, I), signs a_r uniform +-1."""
     rng = np.random.default_rng(rng)
-    W0 = rng.standard_normal((width, dim))
-    a = rng.choice(np.array([-1.0, 1.0]), size=width)
-    return W0, a
+    return rng.standard_normal((width, dim)), rng.choice(np.array([-1.0, 1.0]), size=width)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Run:
-    """One gradient-descent run of :func:`train`.
+def train(model, W0, *, eta, iterations):
+    """``ls.descend`` on an ``EmpiricalReLU`` from W0 recording every iteration: ``trace.loss``
+    (|y - u(t)|^2 / 2) and the metrics ``pattern_change`` (fraction of the n m patterns
+    1[w_r . x_i > 0] changed since t = 0) and ``max_distance`` (max_r |w_r(t) - w_r(0)|)."""
+    W0 = np.asarray(W0, dtype=float)
+    active0 = (model.X @ W0.T) > 0
 
-    Attributes
-    ----------
-    W : ndarray of shape (m, d)
-        W(T).
-    residual : ndarray of shape (T + 1,)
-        |y - u(t)|^2 = 2 L(W(t)).
-    pattern_change : ndarray of shape (T + 1,)
-        Fraction of the n m patterns 1[w_r . x_i > 0] that differ from t = 0.
-    max_distance : ndarray of shape (T + 1,)
-        max_r |w_r(t) - w_r(0)|.
-    active_init, active_final : ndarray of bool, shape (n, m)
-        The activation patterns at t = 0 and t = T.
-    error_init : ndarray of shape (n,)
-        u(0) - y.
-    seconds : float
-        Wall time of the loop.
-    """
-
-    W: np.ndarray
-    residual: np.ndarray
-    pattern_change: np.ndarray
-    max_distance: np.ndarray
-    active_init: np.ndarray
-    active_final: np.ndarray
-    error_init: np.ndarray
-    seconds: float
-
-
-def train(X, y, W0, a, *, eta, iterations):
-    r"""Gradient descent W <- W - eta grad L(W) on L = 1/2 |u - y|^2 for `iterations` steps.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-    y : ndarray of shape (n,)
-    W0 : ndarray of shape (m, d)
-    a : ndarray of shape (m,)
-        Output signs (frozen).
-    eta : float
-    iterations : int
-
-    Returns
-    -------
-    Run
-
-    Notes
-    -----
-    With Z = X Wᵀ (n, m), the mask M = 1[Z > 0] and e = u - y,
-
-    .. math:: u = \sigma(Z)\, a/\sqrt m, \qquad
-              \nabla_W L = \big(M \circ e\, a^\top/\sqrt m\big)^\top X,
-
-    two GEMMs of n m d flops per step; nothing loops over neurons or samples.
-    """
-    t0 = time.perf_counter()
-    m = W0.shape[0]
-    A = a / np.sqrt(m)
-    W = W0.copy()
-    residual = np.empty(iterations + 1)
-    changed = np.empty(iterations + 1)
-    distance = np.empty(iterations + 1)
-    active0 = e0 = None
-    for t in range(iterations + 1):
-        Z = X @ W.T
-        active = Z > 0
-        if active0 is None:
-            active0 = active
-        changed[t] = np.count_nonzero(active != active0) / active.size
+    def movement(X, nit):
+        W = X.reshape(len(X), model.width, model.input_dim)
         delta = W - W0
-        distance[t] = np.sqrt(np.max(np.einsum("rd,rd->r", delta, delta)))
-        np.maximum(Z, 0.0, out=Z)
-        e = Z @ A - y
-        if e0 is None:
-            e0 = e
-        residual[t] = e @ e
-        if t == iterations:
-            break
-        D = active * e[:, None]
-        D *= A
-        W -= eta * (D.T @ X)
-    return Run(W=W, residual=residual, pattern_change=changed, max_distance=distance,
-               active_init=active0, active_final=active, error_init=e0,
-               seconds=time.perf_counter() - t0)
+        changed = (np.matmul(model.X, W.transpose(0, 2, 1)) > 0) != active0
+        return dict(
+            pattern_change=np.count_nonzero(changed, axis=(1, 2)) / active0.size,
+            max_distance=np.sqrt(np.max(np.einsum("brd,brd->br", delta, delta), axis=1)))
+
+    return ls.descend(model, W0.ravel(), lr=eta, gtol=0.0, maxiter=iterations,
+                      record_at=np.arange(iterations + 1), callback=movement)
 
 
 def gram_lambda_min(XXt, active, *, all_eigenvalues=False):
-    r"""Least eigenvalue of the finite-width Gram matrix H(W) (eq. (4) of the paper).
-
-    .. math:: H(W)_{ij} = \frac{x_i\cdot x_j}{m}\sum_r 1[w_r\cdot x_i > 0]\,1[w_r\cdot x_j > 0].
-
-    With the patterns frozen, u is linear in W and one GD step maps the residual
-    by I - eta H(W) exactly, so the late-time rate is -2 log(1 - eta lambda_min(H)).
-
-    Parameters
-    ----------
-    XXt : ndarray of shape (n, n)
-        X Xᵀ.
-    active : ndarray of bool, shape (n, m)
-    all_eigenvalues : bool
-        Return the whole spectrum (ascending) instead.
-    """
+    """Least eigenvalue (or the spectrum) of H(W)_ij = x_i.x_j / m sum_r 1[w_r.x_i > 0]
+    1[w_r.x_j > 0] (eq. (4)) from X Xᵀ and the (n, m) patterns; with the patterns frozen a GD
+    step maps the residual by I - eta H(W), so the late rate is -2 log(1 - eta lambda_min)."""
     M = active.astype(np.float64)
     H = XXt * (M @ M.T) / M.shape[1]
     if all_eigenvalues:
@@ -275,175 +118,80 @@ def gram_lambda_min(XXt, active, *, all_eigenvalues=False):
 
 
 def linearized_residual(eigenvalues, eigenvectors, error_init, *, eta, iterations):
-    r"""|y - u(t)|^2 of the infinite-width linearised dynamics u(t+1) - y = (I - eta H∞)(u(t) - y).
-
-    Parameters
-    ----------
-    eigenvalues : ndarray of shape (n,)
-    eigenvectors : ndarray of shape (n, n)
-        The eigen-decomposition of H∞ (columns).
-    error_init : ndarray of shape (n,)
-        u(0) - y of the network.
-    eta : float
-    iterations : int
-
-    Returns
-    -------
-    ndarray of shape (iterations + 1,)
-        :math:`\sum_i (1 - \eta\lambda_i)^{2t}\,(v_i\cdot(u(0) - y))^2`.
-    """
+    """|y - u(t)|^2 = sum_i (1 - eta lambda_i)^(2t) (v_i . (u(0) - y))^2, t = 0..iterations, of
+    u(t+1) - y = (I - eta H∞)(u(t) - y), from the eigen-decomposition of H∞."""
     weights = (eigenvectors.T @ error_init) ** 2
     factors = (1.0 - eta * eigenvalues) ** 2
     t = np.arange(iterations + 1.0)
     return (factors[None, :] ** t[:, None]) @ weights
 
 
-# ---- fits ----------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class LineFit:
-    """Least-squares line y = intercept + slope x.
-
-    Attributes
-    ----------
-    slope, stderr : float
-        The slope and its standard error (residual variance with n - 2 degrees
-        of freedom; NaN for two points).
-    intercept, r2 : float
-    n_points : int
-    """
-
-    slope: float
-    stderr: float
-    intercept: float
-    r2: float
-    n_points: int
-
-
-def fit_line(x, y):
-    """Ordinary least squares of `y` on `x` with the slope's standard error."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    xc, yc = x - x.mean(), y - y.mean()
-    sxx = xc @ xc
-    slope = (xc @ yc) / sxx
-    intercept = y.mean() - slope * x.mean()
-    res = y - intercept - slope * x
-    dof = x.size - 2
-    stderr = np.sqrt((res @ res) / dof / sxx) if dof > 0 else np.nan
-    r2 = 1.0 - (res @ res) / (yc @ yc) if yc @ yc > 0 else np.nan
-    return LineFit(slope=float(slope), stderr=float(stderr), intercept=float(intercept),
-                   r2=float(r2), n_points=int(x.size))
+def line_fit(x, y):
+    """``scipy.stats.linregress`` as a dict: slope, stderr, intercept, r2, n_points."""
+    fit = linregress(x, y)
+    return dict(slope=float(fit.slope), stderr=float(fit.stderr),
+                intercept=float(fit.intercept), r2=float(fit.rvalue ** 2), n_points=len(x))
 
 
 def fit_rate(residual, window):
-    """Linear rate of a residual curve: -slope of log(|y - u(t)|^2 / |y - u(0)|^2) against t.
-
-    Parameters
-    ----------
-    residual : ndarray of shape (T + 1,)
-    window : (lo, hi)
-        Fit where lo <= relative residual <= hi.
-
-    Returns
-    -------
-    rate : float
-        Per iteration (NaN if fewer than 5 iterations fall in the window).
-    fit : LineFit or None
-    """
+    """(rate, fit): -slope of log(|y - u(t)|^2 / |y - u(0)|^2) on the t inside `window`;
+    (NaN, None) if fewer than 5 iterations fall in it."""
     rel = residual / residual[0]
     t = np.flatnonzero((rel >= window[0]) & (rel <= window[1]))
     if t.size < 5:
         return np.nan, None
-    fit = fit_line(t, np.log(rel[t]))
-    return -fit.slope, fit
+    fit = line_fit(t, np.log(rel[t]))
+    return -fit["slope"], fit
 
 
-# ---- the study -----------------------------------------------------------------------
-
-def _library_check(X, y, W0, a, *, eta, iterations):
-    """The lean loop against ``EmpiricalReLU`` + ``descend`` from the same start, timed."""
-    model = ls.EmpiricalReLU(X, y, width=W0.shape[0], a=a)
-    lean = train(X, y, W0, a, eta=eta, iterations=iterations)
-    t0 = time.perf_counter()
-    d = ls.descend(model, W0.ravel()[None], lr=eta, maxiter=iterations, gtol=0.0)
-    lib_seconds = time.perf_counter() - t0
-    W_lib = model.unflatten(d.x[0])
-    return {
-        "width": W0.shape[0], "iterations": iterations,
-        "loss_init_abs_diff": abs(model.loss(W0.ravel()) - 0.5 * lean.residual[0]),
-        "loss_final_abs_diff": abs(float(d.loss[0]) - 0.5 * lean.residual[-1]),
-        "weights_max_abs_diff": float(np.max(np.abs(W_lib - lean.W))),
-        "lean_seconds_per_iteration": lean.seconds / iterations,
-        "library_seconds_per_iteration": lib_seconds / iterations,
-        "library_over_lean": lib_seconds / lean.seconds,
-    }
-
+# ---- the study -----------------------------------------------------------------------------
 
 def _run_width(X, y, XXt, hinf, m, config, eta, lambda0, bar):
     """All seeds of width m: per-seed end values and rates, seed-mean curves."""
-    runs, lam_init, lam_final = [], [], []
+    runs, errors, seconds, lam_init, lam_final = [], [], [], [], []
+    T = config.iterations
     for s in range(config.seeds):
         W0, a = init_network(m, config.dim, np.random.SeedSequence([config.init_seed, m, s]))
-        r = train(X, y, W0, a, eta=eta, iterations=config.iterations)
-        lam_init.append(gram_lambda_min(XXt, r.active_init))
-        lam_final.append(gram_lambda_min(XXt, r.active_final))
-        runs.append(r)
+        model = ls.EmpiricalReLU(X, y, width=m, a=a)
+        t0 = time.perf_counter()
+        d = train(model, W0, eta=eta, iterations=T)
+        seconds.append(time.perf_counter() - t0)
+        runs.append(d.trace)
+        errors.append(np.maximum(X @ W0.T, 0.0) @ (a / np.sqrt(m)) - y)        # u(0) - y
+        lam_init.append(gram_lambda_min(XXt, model.activation_patterns(W0.ravel())))
+        lam_final.append(gram_lambda_min(XXt, model.activation_patterns(d.x[0])))
         bar.update(1)
-    fits = [fit_rate(r.residual, config.rate_window) for r in runs]
-    lin = np.array([linearized_residual(*hinf, r.error_init, eta=eta, iterations=config.iterations)
-                    for r in runs])
-    lin_rates = np.array([fit_rate(c, config.rate_window)[0] for c in lin])
-    rel = np.array([r.residual / r.residual[0] for r in runs])
-    rates = np.array([f[0] for f in fits])
-    lam_final = np.array(lam_final)
+    residual = np.array([2.0 * tr.loss[:, 0] for tr in runs])                  # (seeds, T + 1)
+    pattern, distance = (np.array([tr.metrics[k][:, 0] for tr in runs])
+                         for k in ("pattern_change", "max_distance"))
+    fits = [fit_rate(r, config.rate_window) for r in residual]
+    lin = np.array([linearized_residual(*hinf, e, eta=eta, iterations=T) for e in errors])
+    rates, lam_final = np.array([f[0] for f in fits]), np.array(lam_final)
+    rel = residual / residual[:, :1]
     # Lemma 3.3 / Theorem 4.1: |w_r(t) - w_r(0)| <= R' = 4 sqrt(n) |y - u(0)| / (sqrt(m) lambda_0)
-    initial = np.array([r.residual[0] for r in runs])
-    bound = 4 * np.sqrt(config.n_samples * initial) / (np.sqrt(m) * lambda0)
-    distance = np.array([r.max_distance[-1] for r in runs])
+    bound = 4 * np.sqrt(config.n_samples * residual[:, 0]) / (np.sqrt(m) * lambda0)
     return {
-        "width": m,
-        "seconds": sum(r.seconds for r in runs),
-        "seconds_per_iteration": float(np.mean([r.seconds for r in runs])) / config.iterations,
-        "rates": rates,
-        "rate_mean": float(np.mean(rates)),
+        "width": m, "seconds": sum(seconds), "seconds_per_iteration": float(np.mean(seconds)) / T,
+        "rates": rates, "rate_mean": float(np.mean(rates)),
         "rate_std": float(np.std(rates, ddof=1)) if rates.size > 1 else np.nan,
-        "rate_r2": [f[1].r2 if f[1] is not None else np.nan for f in fits],
-        "rate_points": [f[1].n_points if f[1] is not None else 0 for f in fits],
+        "rate_r2": [f[1]["r2"] if f[1] is not None else np.nan for f in fits],
+        "rate_points": [f[1]["n_points"] if f[1] is not None else 0 for f in fits],
         "rate_finite_width": -2 * np.log1p(-eta * lam_final),
-        "rate_hinf_linearized": lin_rates,
-        "lambda_min_gram_init": lam_init,
-        "lambda_min_gram_final": lam_final,
-        "pattern_change": [r.pattern_change[-1] for r in runs],
-        "max_distance": distance,
-        "distance_bound": bound,
-        "distance_over_bound": distance / bound,
-        "initial_residual": initial,
-        "final_relative_residual": rel[:, -1],
-        "monotone": all(bool(np.all(np.diff(r.residual) < 0)) for r in runs),
+        "rate_hinf_linearized": np.array([fit_rate(c, config.rate_window)[0] for c in lin]),
+        "lambda_min_gram_init": lam_init, "lambda_min_gram_final": lam_final,
+        "pattern_change": pattern[:, -1], "max_distance": distance[:, -1],
+        "distance_bound": bound, "distance_over_bound": distance[:, -1] / bound,
+        "initial_residual": residual[:, 0], "final_relative_residual": rel[:, -1],
+        "monotone": bool(np.all(np.diff(residual, axis=1) < 0)),
         "curve_relative_residual": np.exp(np.mean(np.log(rel), axis=0)),
         "curve_hinf_linearized": np.exp(np.mean(np.log(lin / lin[:, :1]), axis=0)),
-        "curve_pattern_change": np.mean([r.pattern_change for r in runs], axis=0),
-        "curve_max_distance": np.mean([r.max_distance for r in runs], axis=0),
+        "curve_pattern_change": pattern.mean(axis=0), "curve_max_distance": distance.mean(axis=0),
     }
 
 
 def run(out_dir, *, quick=False, progress=True):
-    """Run the study; write ``results.json``, ``data.npz``, the figures and ``index.html``.
-
-    Parameters
-    ----------
-    out_dir : str or os.PathLike
-    quick : bool
-        The CI mode (n = d = 100); the full mode uses the paper's n = d = 1000.
-    progress : bool
-        Show a progress bar over the runs (tqdm, on stderr).
-
-    Returns
-    -------
-    dict
-        The contents of ``results.json``.
-    """
+    """Run the study (`quick`: n = d = 100, else the paper's 1000); write ``results.json``,
+    ``data.npz``, the figures and ``index.html``; return the results (tqdm bar: `progress`)."""
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -465,26 +213,22 @@ def run(out_dir, *, quick=False, progress=True):
         per_width = [_run_width(X, y, XXt, hinf, m, config, eta, lambda0, bar)
                      for m in config.widths]
     for w in per_width:
-        w["rate_over_paper"] = w["rate_mean"] / rate_paper
-        w["rate_over_linearized"] = w["rate_mean"] / rate_linear
-        w["rate_over_finite_width"] = w["rate_mean"] / float(np.mean(w["rate_finite_width"]))
-        w["rate_over_hinf_linearized"] = w["rate_mean"] / float(np.mean(w["rate_hinf_linearized"]))
-        w["lambda_effective"] = -np.expm1(-w["rate_mean"] / 2) / eta
+        w.update(rate_over_paper=w["rate_mean"] / rate_paper,
+                 rate_over_linearized=w["rate_mean"] / rate_linear,
+                 rate_over_finite_width=w["rate_mean"] / float(np.mean(w["rate_finite_width"])),
+                 rate_over_hinf_linearized=(w["rate_mean"]
+                                            / float(np.mean(w["rate_hinf_linearized"]))),
+                 lambda_effective=-np.expm1(-w["rate_mean"] / 2) / eta)
 
-    widest = config.widths[-1]
-    W0, a = init_network(widest, config.dim, np.random.SeedSequence([config.init_seed, widest, 0]))
-    check = _library_check(X, y, W0, a, eta=eta, iterations=config.library_check_iterations)
-    spectrum_init = gram_lambda_min(XXt, (X @ W0.T) > 0, all_eigenvalues=True)
-
-    log_m = np.log(np.array(config.widths, dtype=float))
+    W0, _ = init_network(config.widths[-1], config.dim,
+                         np.random.SeedSequence([config.init_seed, config.widths[-1], 0]))
     exponents = {}
-    for key in ("pattern_change", "max_distance"):
-        means = np.array([np.mean(w[key]) for w in per_width])
-        fit = fit_line(log_m, np.log(means))
-        per_seed = [fit_line(log_m, np.log([w[key][s] for w in per_width])).slope
-                    for s in range(config.seeds)]
-        exponents[key] = dict(dataclasses.asdict(fit), per_seed_slopes=per_seed)
-
+    for key in ("pattern_change", "max_distance"):                  # ls.power_law_fit in m
+        f = ls.power_law_fit(config.widths, [np.mean(w[key]) for w in per_width])
+        exponents[key] = dict(slope=f.exponent, stderr=f.stderr, intercept=np.log(f.prefactor),
+                              r2=f.r2, n_points=f.n_points, per_seed_slopes=[ls.power_law_fit(
+                                  config.widths, [w[key][s] for w in per_width]).exponent
+                                  for s in range(config.seeds)])
     results = {
         "study": "du2019", "title": TITLE, "paper": PAPER, "quick": bool(quick),
         "config": dataclasses.asdict(config),
@@ -498,28 +242,18 @@ def run(out_dir, *, quick=False, progress=True):
             "linearized_rate": "-2 log(1 - eta lambda_0) (infinite width, frozen patterns)",
             "finite_width_rate": "-2 log(1 - eta lambda_min(H(W(T)))) (frozen patterns at T)",
         },
-        "lambda0": lambda0,
-        "lambda_max": lambda_max,
-        "condition_number": lambda_max / lambda0,
+        "lambda0": lambda0, "lambda_max": lambda_max, "condition_number": lambda_max / lambda0,
         "hinf_eigenvalues": gram.eigenvalues,
-        "gram_init_eigenvalues_widest": spectrum_init,
-        "eta": eta,
-        "rate_paper": rate_paper,
-        "rate_linearized": rate_linear,
-        "widths": per_width,
-        "exponents": exponents,
-        "library_check": check,
-        "timings": {
-            "ntk_gram_seconds": gram_seconds,
-            "gd_seconds": sum(w["seconds"] for w in per_width),
-            "seconds_per_iteration": {str(w["width"]): w["seconds_per_iteration"]
-                                      for w in per_width},
-        },
-        "machine": {
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__,
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
-        },
+        "gram_init_eigenvalues_widest": gram_lambda_min(XXt, (X @ W0.T) > 0, all_eigenvalues=True),
+        "eta": eta, "rate_paper": rate_paper, "rate_linearized": rate_linear,
+        "widths": per_width, "exponents": exponents,
+        "timings": {"ntk_gram_seconds": gram_seconds,
+                    "gd_seconds": sum(w["seconds"] for w in per_width),
+                    "seconds_per_iteration": {str(w["width"]): w["seconds_per_iteration"]
+                                              for w in per_width}},
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count(), "numpy": np.__version__,
+                    "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
     }
     figures = _figures(out_dir, results)
     results["wall_seconds"] = time.perf_counter() - t_start
@@ -531,111 +265,96 @@ def run(out_dir, *, quick=False, progress=True):
     return results
 
 
-# ---- report --------------------------------------------------------------------------
-
-def _colors(k):
-    from matplotlib import colormaps
-
-    return colormaps["viridis"](np.linspace(0.0, 0.85, k))
-
+# ---- report --------------------------------------------------------------------------------
 
 def _figures(out_dir, r):
     """Draw and save the five figures; return them by name."""
-    widths = [w["width"] for w in r["widths"]]
-    colors = _colors(len(widths))
-    lam0, eta = r["lambda0"], r["eta"]
+    from matplotlib import colormaps
+
+    rows, lam0, eta = r["widths"], r["lambda0"], r["eta"]
+    widths = [w["width"] for w in rows]
+    colors = colormaps["viridis"](np.linspace(0.0, 0.85, len(widths)))
     figs = {}
 
-    fig, ax = new_figure(6.4, 3.8)
-    both = np.concatenate([r["hinf_eigenvalues"], r["gram_init_eigenvalues_widest"]])
-    bins = np.linspace(both.min(), both.max(), 41)
-    ax.hist(r["hinf_eigenvalues"], bins=bins, color="#8fb3d9", label="H∞")
-    ax.hist(r["gram_init_eigenvalues_widest"], bins=bins, histtype="step", color="#b03a2e",
-            label=f"H(W(0)), m = {widths[-1]}")
-    ax.axvline(lam0, color="k", ls="--", label=f"λ0 = {lam0:.4f}")
-    ax.set(xlabel="eigenvalue", ylabel="count",
-           title=f"Spectrum of H∞ (n = {len(r['hinf_eigenvalues'])})")
-    ax.legend()
-    figs["spectrum"] = save_figure(fig, out_dir, "hinf_spectrum.png",
-                                   caption="Eigenvalues of the infinite-width Gram matrix H∞ and "
-                                           "of the finite-width H(W(0)) at the widest width.")
+    def save(fig, ax, name, caption, fontsize=8, **labels):
+        ax.set(**labels)
+        ax.legend(fontsize=fontsize)
+        figs[name.split(".")[0]] = save_figure(fig, out_dir, name, caption=caption)
 
-    T = len(r["widths"][0]["curve_relative_residual"]) - 1
+    fig, ax = new_figure(6.4, 3.8)
+    hinf, init = r["hinf_eigenvalues"], r["gram_init_eigenvalues_widest"]
+    bins = np.linspace(min(min(hinf), min(init)), max(max(hinf), max(init)), 41)
+    ax.hist(hinf, bins=bins, color="#8fb3d9", label="H∞")
+    ax.hist(init, bins=bins, histtype="step", color="#b03a2e", label=f"H(W(0)), m = {widths[-1]}")
+    ax.axvline(lam0, color="k", ls="--", label=f"λ0 = {lam0:.4f}")
+    save(fig, ax, "hinf_spectrum.png", "Eigenvalues of the infinite-width Gram matrix H∞ and of "
+         "the finite-width H(W(0)) at the widest width.", fontsize=None, xlabel="eigenvalue",
+         ylabel="count", title=f"Spectrum of H∞ (n = {len(hinf)})")
+
+    T = len(rows[0]["curve_relative_residual"]) - 1
     t = np.arange(T + 1)
     fig, ax = new_figure(6.4, 4.2)
-    for w, c in zip(r["widths"], colors):
+    for w, c in zip(rows, colors):
         ax.semilogy(t, w["curve_relative_residual"], color=c, label=f"m = {w['width']}")
-    ax.semilogy(t, r["widths"][-1]["curve_hinf_linearized"], color="#b03a2e", lw=1,
+    ax.semilogy(t, rows[-1]["curve_hinf_linearized"], color="#b03a2e", lw=1,
                 label="u(t+1) − y = (I − ηH∞)(u(t) − y)")
     ax.semilogy(t, (1 - eta * lam0 / 2) ** t, "k--", label="paper: (1 − ηλ0/2)^t")
     ax.semilogy(t, (1 - eta * lam0) ** (2 * t), "k:", label="linearised: (1 − ηλ0)^(2t)")
-    lo, hi = r["config"]["rate_window"]
-    ax.axhspan(lo, hi, color="0.92", zorder=0, label="rate-fit window")
-    floor = min(min(w["curve_relative_residual"]) for w in r["widths"])
-    ax.set_ylim(floor / 10, 2)
-    ax.set(xlabel="iteration t", ylabel="|y − u(t)|² / |y − u(0)|²",
-           title=f"Training loss, η = {eta:.3g} = 1/λmax(H∞)")
-    ax.legend(fontsize=8)
-    figs["loss"] = save_figure(fig, out_dir, "loss.png",
-                               caption="Relative squared residual (geometric mean over seeds) "
-                                       "per width, with the paper's rate and the linearised "
-                                       "infinite-width rate, both from λ0, and the "
-                                       "infinite-width linearised dynamics started from the "
-                                       "widest networks' u(0).")
+    ax.axhspan(*r["config"]["rate_window"], color="0.92", zorder=0, label="rate-fit window")
+    ax.set_ylim(min(min(w["curve_relative_residual"]) for w in rows) / 10, 2)
+    save(fig, ax, "loss.png", "Relative squared residual (geometric mean over seeds) per width, "
+         "with the paper's rate and the linearised infinite-width rate, both from λ0, and the "
+         "infinite-width linearised dynamics started from the widest networks' u(0).",
+         xlabel="iteration t", ylabel="|y − u(t)|² / |y − u(0)|²",
+         title=f"Training loss, η = {eta:.3g} = 1/λmax(H∞)")
 
     fig, ax = new_figure(6.4, 3.8)
-    for w, c in zip(r["widths"], colors):
+    for w, c in zip(rows, colors):
         ax.scatter([w["width"]] * len(w["rates"]), w["rates"], s=12, color=c, alpha=0.6)
-    ax.plot(widths, [w["rate_mean"] for w in r["widths"]], "o-", color="#1f3b57",
+    ax.plot(widths, [w["rate_mean"] for w in rows], "o-", color="#1f3b57",
             label="measured (mean over seeds)")
-    ax.plot(widths, [np.mean(w["rate_finite_width"]) for w in r["widths"]], "s", mfc="none",
+    ax.plot(widths, [np.mean(w["rate_finite_width"]) for w in rows], "s", mfc="none",
             color="#b03a2e", label="−2 log(1 − ηλmin(H(W(T))))")
-    ax.plot(widths, [np.mean(w["rate_hinf_linearized"]) for w in r["widths"]], "x",
-            color="k", label="H∞-linearised curve, same window")
+    ax.plot(widths, [np.mean(w["rate_hinf_linearized"]) for w in rows], "x", color="k",
+            label="H∞-linearised curve, same window")
     ax.axhline(r["rate_linearized"], color="k", ls=":", label="−2 log(1 − ηλ0)")
     ax.axhline(r["rate_paper"], color="k", ls="--", label="paper: −log(1 − ηλ0/2)")
     ax.set_xscale("log")
-    ax.set_ylim(0, 1.15 * max(max(w["rates"]) for w in r["widths"]))
-    ax.set(xlabel="width m", ylabel="rate ρ per iteration",
-           title="Linear rate: |y − u(t)|² ∝ exp(−ρ t)")
-    ax.legend(fontsize=8)
-    figs["rates"] = save_figure(fig, out_dir, "rates.png",
-                                caption="Measured rate against width, with the predictions of "
-                                        "λ0 (paper and linearised) and of the finite-width Gram "
-                                        "matrix at the end of training.")
+    ax.set_ylim(0, 1.15 * max(max(w["rates"]) for w in rows))
+    save(fig, ax, "rates.png", "Measured rate against width, with the predictions of λ0 (paper "
+         "and linearised) and of the finite-width Gram matrix at the end of training.",
+         xlabel="width m", ylabel="rate ρ per iteration",
+         title="Linear rate: |y − u(t)|² ∝ exp(−ρ t)")
 
+    labels = {"pattern_change": "fraction of patterns changed",
+              "max_distance": "max_r |w_r(T) − w_r(0)|"}
     fig, axes = new_figure(10.0, 4.0, ncols=2)
-    labels = {"pattern_change": "fraction of patterns changed", "max_distance":
-              "max_r |w_r(T) − w_r(0)|"}
-    for ax, key in zip(axes, ("pattern_change", "max_distance")):
+    mm = np.geomspace(widths[0], widths[-1], 50)
+    for ax, key in zip(axes, labels):
         fit = r["exponents"][key]
-        for w, c in zip(r["widths"], colors):
+        for w, c in zip(rows, colors):
             ax.scatter([w["width"]] * len(w[key]), w[key], s=12, color=c, alpha=0.6)
-        means = np.array([np.mean(w[key]) for w in r["widths"]])
+        means = np.array([np.mean(w[key]) for w in rows])
         ax.loglog(widths, means, "o", color="#1f3b57", label="mean over seeds")
-        mm = np.geomspace(widths[0], widths[-1], 50)
         ax.loglog(mm, np.exp(fit["intercept"]) * mm ** fit["slope"], color="#1f3b57",
-                  label=f"fit: slope {fit['slope']:.3f} ± {fit['stderr']:.3f}")
+                  label=f"fit: slope {_pm(fit)}")
         ref = np.exp(np.mean(np.log(means))) * (mm / np.exp(np.mean(np.log(widths)))) ** -0.5
         ax.loglog(mm, ref, "--", color="0.5", label="∝ m^-1/2")
         ax.set(xlabel="width m", ylabel=labels[key], title=f"After T = {T} iterations")
         ax.legend(fontsize=8)
-    figs["scaling"] = save_figure(fig, out_dir, "scaling.png",
-                                  caption="Activation-pattern changes and the largest weight "
-                                          "movement against width (log–log), with the "
-                                          "least-squares exponent and its standard error.")
+    save(fig, ax, "scaling.png", "Activation-pattern changes and the largest weight movement "
+         "against width (log–log), with the least-squares exponent and its standard error.")
 
     fig, axes = new_figure(10.0, 4.0, ncols=2)
     for ax, key, label in zip(axes, ("curve_pattern_change", "curve_max_distance"),
                               (labels["pattern_change"], "max_r |w_r(t) − w_r(0)|")):
-        for w, c in zip(r["widths"], colors):
+        for w, c in zip(rows, colors):
             ax.semilogy(t[1:], w[key][1:], color=c, label=f"m = {w['width']}")
         ax.set(xlabel="iteration t", ylabel=label)
         ax.legend(fontsize=8)
-    figs["movement"] = save_figure(fig, out_dir, "movement.png",
-                                   caption="Pattern changes and largest movement along "
-                                           "training (mean over seeds): both saturate early, at "
-                                           "a level that falls with m (the paper's Figure 1b–c).")
+    save(fig, ax, "movement.png", "Pattern changes and largest movement along training (mean "
+         "over seeds): both saturate early, at a level that falls with m (the paper's Figure "
+         "1b–c).")
     return figs
 
 
@@ -644,61 +363,40 @@ def _pm(fit):
 
 
 def _summary(r):
-    widest = r["widths"][-1]
-    e = r["exponents"]
-    return [
-        ("mode", "quick" if r["quick"] else "full"),
-        ("n = d", f"{r['config']['n_samples']} = {r['config']['dim']}"),
-        ("widths m", ", ".join(str(w["width"]) for w in r["widths"])),
-        ("λ0 = λmin(H∞)", r["lambda0"]),
-        ("pattern-change exponent", _pm(e["pattern_change"])),
-        ("max-distance exponent", _pm(e["max_distance"])),
-        (f"rate / paper rate (m = {widest['width']})", widest["rate_over_paper"]),
-        (f"rate / linearised λ0 rate (m = {widest['width']})", widest["rate_over_linearized"]),
-        ("wall time (s)", r["wall_seconds"]),
-    ]
+    widest, e, m = r["widths"][-1], r["exponents"], r["widths"][-1]["width"]
+    return [("mode", "quick" if r["quick"] else "full"),
+            ("n = d", f"{r['config']['n_samples']} = {r['config']['dim']}"),
+            ("widths m", ", ".join(str(w["width"]) for w in r["widths"])),
+            ("λ0 = λmin(H∞)", r["lambda0"]), ("pattern-change exponent", _pm(e["pattern_change"])),
+            ("max-distance exponent", _pm(e["max_distance"])),
+            (f"rate / paper rate (m = {m})", widest["rate_over_paper"]),
+            (f"rate / linearised λ0 rate (m = {m})", widest["rate_over_linearized"]),
+            ("wall time (s)", r["wall_seconds"])]
 
 
 def _sections(r, figs):
-    cfg = r["config"]
-    widths = r["widths"]
+    cfg, widths, e = r["config"], r["widths"], r["exponents"]
     widest = widths[-1]
-    e = r["exponents"]
-    check = r["library_check"]
     setting = Section(title="Setting", id="setting", text=[
-        f"Data: n = {cfg['n_samples']} points uniform on the unit sphere of R^{cfg['dim']}, "
-        f"labels y_i ~ N(0, 1) (data seed {cfg['data_seed']}). Network f(x) = m^-1/2 Σ_r a_r "
-        "σ(w_r·x) with a_r = ±1 uniform and frozen, w_r(0) ~ N(0, I). Loss L(W) = ½ Σ_i "
-        "(f(x_i) − y_i)², half the sum as in the paper; the rates below are those of "
-        "|y − u(t)|² = 2L.",
-        f"Gradient descent on W with η = {r['eta']:.4g} = {cfg['step_factor']:g}/λmax(H∞) for "
-        f"T = {cfg['iterations']} iterations, {cfg['seeds']} initialisations per width. "
-        "Theorem 4.1 takes η = O(λ0/n²), far smaller; its rate formula is evaluated here at "
-        "the η actually used.",
-        "The descent is a lean loop in the study (two GEMMs per step; per-iteration residual, "
-        "pattern changes and movement). It is checked against the library's EmpiricalReLU + "
-        f"descend for {check['iterations']} iterations at m = {check['width']} from the same "
-        "start:"],
-        tables=[Table(columns=["quantity", "value"], rows=[
-            ["max |W_lean − W_library| after the check iterations",
-             check["weights_max_abs_diff"]],
-            ["|L_lean − L_library| at W(0)", check["loss_init_abs_diff"]],
-            ["|L_lean − L_library| at the end", check["loss_final_abs_diff"]],
-            ["lean loop, s per iteration", check["lean_seconds_per_iteration"]],
-            ["landscape.descend, s per iteration", check["library_seconds_per_iteration"]],
-            ["library / lean time", check["library_over_lean"]]],
-            caption="Lean loop against the library")])
+        f"n = {cfg['n_samples']} points uniform on the unit sphere of R^{cfg['dim']}, labels "
+        f"y_i ~ N(0, 1) (data seed {cfg['data_seed']}); f(x) = m^-1/2 Σ_r a_r σ(w_r·x), a_r = ±1 "
+        "uniform and frozen, w_r(0) ~ N(0, I) (landscape.EmpiricalReLU); L(W) = ½ Σ_i (f(x_i) − "
+        "y_i)², half the sum as in the paper; rates are those of |y − u(t)|² = 2L.  Gradient "
+        f"descent with η = {r['eta']:.4g} = {cfg['step_factor']:g}/λmax(H∞) for "
+        f"T = {cfg['iterations']} iterations, {cfg['seeds']} initialisations per width "
+        "(landscape.descend recording every iteration; its callback measures patterns and "
+        "movement).  Theorem 4.1 takes η = O(λ0/n²), far smaller; its rate is evaluated at "
+        "the η used."])
     gram = Section(title="H∞ and λ0", id="gram", text=[
         f"λ0 = λmin(H∞) = {r['lambda0']:.6g} > 0 (Theorem 3.1: no two samples are parallel), "
-        f"λmax = {r['lambda_max']:.6g}, condition number {r['condition_number']:.4g}. "
-        "The finite-width Gram matrix H(W) has a least eigenvalue that approaches λ0 as m grows "
-        "and barely moves during training at large m."],
+        f"λmax = {r['lambda_max']:.6g}, condition number {r['condition_number']:.4g}. λmin of "
+        "H(W) approaches λ0 as m grows and barely moves during training at large m."],
         tables=[Table(columns=["m", "λmin(H(W(0)))", "λmin(H(W(T)))", "λ0"],
                       rows=[[w["width"], float(np.mean(w["lambda_min_gram_init"])),
                              float(np.mean(w["lambda_min_gram_final"])), r["lambda0"]]
                             for w in widths],
                       caption="Least eigenvalue of the Gram matrix (mean over seeds)")],
-        figures=[figs["spectrum"]])
+        figures=[figs["hinf_spectrum"]])
     rate = Section(title="Linear convergence at a rate set by λ0", id="rate", text=[
         f"The rate ρ is the least-squares slope of log |y − u(t)|² against t where the relative "
         f"residual lies in [{cfg['rate_window'][0]:g}, {cfg['rate_window'][1]:g}]. The paper's "
@@ -706,16 +404,15 @@ def _sections(r, figs):
         f"residual contracts by I − ηH per step, so at infinite width the slowest mode decays "
         f"at −2 log(1 − ηλ0) = {r['rate_linearized']:.4g}, and at width m at −2 log(1 − ηλmin(H)).",
         f"At m = {widest['width']} the measured rate is {widest['rate_mean']:.4g}: "
-        f"{widest['rate_over_paper']:.3g}× the paper's rate (the bound holds; its slack of "
-        "about 4 comes from assuming only λmin(H(t)) ≥ λ0/2 and from contracting |y − u|² by "
-        "1 − ηλ0/2 where the linearised step gives (1 − ηλ)²), and "
+        f"{widest['rate_over_paper']:.3g}× the paper's rate (the bound holds, with the slack of "
+        "assuming only λmin(H(t)) ≥ λ0/2 and a first-order contraction), and "
         f"{widest['rate_over_linearized']:.3g}× the linearised λ0 rate; the effective "
         f"eigenvalue (1 − e^(−ρ/2))/η is {widest['lambda_effective']:.4g} against "
-        f"λ0 = {r['lambda0']:.4g}. The few-percent excess over −2 log(1 − ηλ0) is the "
-        "eigenvalues of H∞ just above λ0, still decaying inside the fit window: the "
-        "infinite-width linearised dynamics u(t+1) − y = (I − ηH∞)(u(t) − y), started from "
-        "the network's own u(0) and fitted over the same window, decay at a rate of which "
-        f"the measured one is {widest['rate_over_hinf_linearized']:.3g}× at "
+        f"λ0 = {r['lambda0']:.4g}. The few-percent excess over −2 log(1 − ηλ0) comes from the "
+        "eigenvalues of H∞ just above λ0, still decaying in the fit window: the linearised "
+        "dynamics u(t+1) − y = (I − ηH∞)(u(t) − y) from the network's own u(0), fitted over the "
+        f"same window, give a rate of which the measured one is "
+        f"{widest['rate_over_hinf_linearized']:.3g}× at "
         f"m = {widest['width']} (and {widths[0]['rate_over_hinf_linearized']:.3g}× at "
         f"m = {widths[0]['width']})."],
         tables=[Table(columns=["m", "rate (mean)", "rate (sd)", "min R² of fit",
@@ -725,47 +422,29 @@ def _sections(r, figs):
                       rows=[[w["width"], w["rate_mean"], w["rate_std"], min(w["rate_r2"]),
                              w["rate_over_paper"], w["rate_over_linearized"],
                              w["rate_over_hinf_linearized"], w["rate_over_finite_width"],
-                             max(w["final_relative_residual"]),
-                             w["monotone"]] for w in widths],
+                             max(w["final_relative_residual"]), w["monotone"]] for w in widths],
                       caption="Measured linear rates per iteration against the predictions")],
         figures=[figs["loss"], figs["rates"]])
     lazy = Section(title="Patterns and weights stay near initialisation", id="lazy", text=[
-        f"At the end of training (T = {cfg['iterations']}), the fraction of the n·m activation "
-        f"patterns that changed scales as m^{e['pattern_change']['slope']:.3f} "
-        f"(standard error {e['pattern_change']['stderr']:.3f}) and the largest movement "
-        f"max_r |w_r(T) − w_r(0)| as m^{e['max_distance']['slope']:.3f} "
-        f"(standard error {e['max_distance']['stderr']:.3f}); the theory says m^-1/2. "
-        "Fits are least squares on log–log of the seed means; the per-seed slopes are in "
-        "results.json.",
-        "R' = 4√n |y − u(0)| / (√m λ0) is the paper's bound on the movement (Lemma 3.3); the "
-        "measured movement is far inside it."],
+        f"At T = {cfg['iterations']} the fraction of the n·m activation patterns that changed "
+        f"scales as m^({_pm(e['pattern_change'])}) and the largest movement "
+        f"max_r |w_r(T) − w_r(0)| as m^({_pm(e['max_distance'])}) (± standard error); the "
+        "theory says m^-1/2.  Least squares on log–log of the seed means (per-seed slopes in "
+        "results.json).  The movement is far inside the paper's bound R' = 4√n |y − u(0)| / "
+        "(√m λ0) (Lemma 3.3)."],
         tables=[Table(columns=["m", "patterns changed", "√m × patterns", "max distance",
                                "√m × distance", "bound R'", "distance / R'"],
-                      rows=[[w["width"], float(np.mean(w["pattern_change"])),
-                             float(np.sqrt(w["width"]) * np.mean(w["pattern_change"])),
-                             float(np.mean(w["max_distance"])),
-                             float(np.sqrt(w["width"]) * np.mean(w["max_distance"])),
-                             float(np.mean(w["distance_bound"])),
-                             float(np.mean(w["distance_over_bound"]))] for w in widths],
+                      rows=[[w["width"], *(float(f * np.mean(w[k])) for k, f in (
+                          ("pattern_change", 1), ("pattern_change", np.sqrt(w["width"])),
+                          ("max_distance", 1), ("max_distance", np.sqrt(w["width"])),
+                          ("distance_bound", 1), ("distance_over_bound", 1)))] for w in widths],
                       caption="Means over seeds at t = T")],
         figures=[figs["scaling"], figs["movement"]])
+    tm, mach = r["timings"], r["machine"]
     timing = Section(title="Timing", id="timing", text=[
-        f"Wall time {r['wall_seconds']:.1f} s in all ({r['timings']['gd_seconds']:.1f} s of "
-        f"gradient descent; H∞ and its spectrum {r['timings']['ntk_gram_seconds']:.2f} s). "
-        f"OPENBLAS_NUM_THREADS = {r['machine']['OPENBLAS_NUM_THREADS']}, "
-        f"{r['machine']['cpu_count']} CPUs."],
-        tables=[Table(columns=["m", "seconds (all seeds)", "seconds per iteration"],
-                      rows=[[w["width"], w["seconds"], w["seconds_per_iteration"]]
-                            for w in widths])])
+        f"Wall time {r['wall_seconds']:.1f} s in all ({tm['gd_seconds']:.1f} s of gradient "
+        f"descent; H∞ and its spectrum {tm['ntk_gram_seconds']:.2f} s). OPENBLAS_NUM_THREADS = "
+        f"{mach['OPENBLAS_NUM_THREADS']}, {mach['cpu_count']} CPUs."],
+        tables=[Table(columns=["m", "seconds (all seeds)", "seconds per iteration"], rows=[
+            [w["width"], w["seconds"], w["seconds_per_iteration"]] for w in widths])])
     return [setting, gram, rate, lazy, timing]
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("out_dir", nargs="?", default=None)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    run(args.out_dir or ("study-du2019-quick" if args.quick else "study-du2019"),
-        quick=args.quick)
