@@ -180,11 +180,17 @@ class TwoLayerReLU(Model):
         return collinear.trained_split_tangents(*self.unflatten(x))
 
     def merge_collinear(self, x):
-        """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction."""
+        """Each group of positively collinear neurons as one: a = sum a_i |w_i|, w = unit direction.
+
+        The function-space key of a split manifold.
+        """
         return collinear.merge_trained(*self.unflatten(x))
 
     def smooth_radius(self, x):
-        """min(|w_i|, |a_i| over a_i != 0): within it no neuron vanishes or flips its output sign."""
+        """min(|w_i|, |a_i| over a_i != 0).
+
+        Within it no neuron vanishes or flips its output sign.
+        """
         a, W = self.unflatten(x)
         a = np.abs(a[a != 0])
         return float(min(row_norms(W).min(), a.min() if a.size else np.inf))
