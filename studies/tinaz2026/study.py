@@ -85,14 +85,6 @@ def _both_signs(s):
     return (s.max(axis=1) > 0) & (s.min(axis=1) < 0)
 
 
-def _snapshots(model, x0, *, lr, n_iters):
-    """The gradient-descent iterates x_0 .. x_n (one ``descend`` step per call)."""
-    xs = [np.array(x0, dtype=float)]
-    for _ in range(n_iters):
-        xs.append(ls.descend(model, xs[-1], lr=lr, maxiter=1, gtol=0.0).x[0])
-    return np.array(xs)
-
-
 _FIELDS = ("kind", "index", "nullity", "symmetry_nullity", "manifold_nullity", "witness_floor",
            "lambda_min", "lambda_max", "tau", "loss", "grad_norm", "is_global", "margin",
            "radius", "message")
@@ -255,32 +247,30 @@ def _local_minima(cfg, beta, bhat, rng):
 # ---- part 2: the conserved quantity ------------------------------------------------------------
 
 def _conservation(cfg, beta):
-    k = cfg["flow_k"]
+    """c_i = a_i^2 - |w_i|^2 along gradient flow (conserved) and gradient descent (drifts)."""
+    k, lr = cfg["flow_k"], cfg["phase_lr"]
     m = _net(beta, k)
     x0 = m.sample_init(1, rng=cfg["seed"] + 1, scale=cfg["flow_scale"])[0]
     times = np.linspace(0.0, cfg["flow_t"], cfg["flow_snapshots"] + 1)
-    xs = [x0]
-    for t0, t1 in zip(times[:-1], times[1:]):
-        xs.append(ls.descend(m, xs[-1], method="flow", t_max=t1 - t0, gtol=0.0,
-                             maxiter=10 ** 7).x[0])
-    xs = np.array(xs)
-    lr = cfg["phase_lr"]                   # gradient descent over the same time span
-    xg = _snapshots(m, x0, lr=lr, n_iters=int(round(cfg["flow_t"] / lr)))
+    flow = ls.descend(m, x0, method="flow", t_eval=times, gtol=0.0, maxiter=10 ** 7,
+                      record_x=True).trace
+    n_gd = int(round(cfg["flow_t"] / lr))             # GD over the same time span
+    gd = ls.descend(m, x0, lr=lr, maxiter=n_gd, gtol=0.0, record_at=np.arange(n_gd + 1),
+                    record_x=True).trace
 
     def conserved(X):
         a, W = _aw(X, k)
         return a ** 2 - np.einsum("bkd,bkd->bk", W, W)
 
-    C, Cg, A2 = conserved(xs), conserved(xg), xs[:, :k] ** 2
+    xs = flow.x[:, 0]
+    C, Cg, A2 = conserved(xs), conserved(gd.x[:, 0]), xs[:, :k] ** 2
     drift = np.max(np.abs(C - C[0]))
     return dict(
         k=k, init_scale=cfg["flow_scale"], t=times, c0=C[0], c=C, a2=A2, w2=A2 - C,
-        loss=m.loss_batch(xs), flow_drift=float(drift),
-        flow_relative_drift=float(drift / np.max(A2)),
-        gd_lr=lr, gd_t=lr * np.arange(len(xg)),
+        loss=flow.loss[:, 0], flow_drift=float(drift),
+        flow_relative_drift=float(drift / np.max(A2)), gd_lr=lr, gd_t=gd.t,
         gd_drift_curve=np.max(np.abs(Cg - Cg[0]), axis=1),
-        gd_drift=float(np.max(np.abs(Cg - Cg[0]))),
-        a2_range=float(np.max(A2) - np.min(A2)))
+        gd_drift=float(np.max(np.abs(Cg - Cg[0]))), a2_range=float(np.max(A2) - np.min(A2)))
 
 
 # ---- part 3: the three phases (k = 2, both signs) and the stuck run (k = 2, equal signs) ------
@@ -297,14 +287,14 @@ def _phases(cfg, beta, bhat):
     m = _net(beta, 2)
     x0 = _pick_starts(m, cfg, bhat, True, 1)[0]
     lr = cfg["phase_lr"]
-    xs = _snapshots(m, x0, lr=lr, n_iters=cfg["phase_iters"])
-    # the same run through descend's own recorder (consistency of the snapshots)
-    rec = ls.descend(m, x0, lr=lr, maxiter=cfg["phase_iters"], gtol=0.0, record=True)
+    n = cfg["phase_iters"]
+    trace = ls.descend(m, x0, lr=lr, maxiter=n, gtol=0.0, record_at=np.arange(n + 1),
+                       record_x=True).trace
+    xs, loss = trace.x[:, 0], trace.loss[:, 0]
     a, W = _aw(xs, 2)
     wn = np.linalg.norm(W, axis=2)
     cos = (W @ bhat) / wn * np.sign(a[-1])
     rho = np.abs(a) * wn / np.linalg.norm(beta)
-    loss = m.loss_batch(xs)
     it = np.arange(len(xs))
     t_align = int(np.argmax(np.all(cos >= 0.99, axis=1)))
     t_growth = int(np.argmax(np.all(rho >= 0.9, axis=1)))
@@ -335,17 +325,18 @@ def _phases(cfg, beta, bhat):
         eigenvalue_levels=levels, loss_share_at_window_start=share,
         final_loss=float(loss[-1]), limit=_classification_row(c, m, r.x),
         sign_flips_of_a=int(np.sum(np.abs(np.diff(np.sign(a), axis=0)) > 0)),
-        record_matches_snapshots=bool(np.allclose(rec.record_loss[0],
-                                                  loss[rec.record_at.astype(int)],
-                                                  rtol=1e-12, atol=1e-14)))
+        # the recorded losses are those of the recorded iterates
+        record_matches_snapshots=bool(np.allclose(loss, m.loss_batch(xs), rtol=1e-12,
+                                                  atol=1e-14)))
 
 
 def _stuck(cfg, beta, bhat):
     nb2 = float(beta @ beta)
     m = _net(beta, 2)
     x0 = _pick_starts(m, cfg, bhat, False, 1)[0]
-    D = ls.descend(m, x0, lr=cfg["lr"], maxiter=cfg["stuck_iters"], gtol=1e-13, record=True)
-    xs_sign = _snapshots(m, x0, lr=cfg["lr"], n_iters=200)   # signs of a over the escape
+    D = ls.descend(m, x0, lr=cfg["lr"], maxiter=cfg["stuck_iters"], gtol=1e-13, record=True,
+                   record_at=np.arange(cfg["stuck_iters"] + 1),
+                   callback=lambda X, at: dict(signs=np.sign(X[:, :2])))
     x_end = D.x[0]
     r = ls.find_critical_point(m, x_end, method="newton-mr", gtol=CRITICAL_GTOL)
     c, crow = _classify_twice(m, r.x)
@@ -360,7 +351,7 @@ def _stuck(cfg, beta, bhat):
         final_loss=float(D.loss[0]), final_grad_norm=float(D.grad_norm[0]),
         target=nb2 / 4, gap=float(D.loss[0] - nb2 / 4),
         final_a=a_end, final_cos=(W_end @ bhat) / np.linalg.norm(W_end, axis=1) * s,
-        a_signs_constant_after_escape=bool(np.all(np.sign(xs_sign[20:, :2]) == s)),
+        a_signs_constant_after_escape=bool(np.all(D.trace.metrics["signs"][20:, 0] == s)),
         record_at=D.record_at, record_loss=D.record_loss[0],
         polished=dict(success=bool(r.success), grad_norm=float(r.grad_norm),
                       distance=float(np.linalg.norm(r.x - x_end))),
