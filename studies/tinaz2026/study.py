@@ -127,8 +127,6 @@ def _classify_twice(model, x):
     return c, row
 
 
-# ---- part 1: stationary points -----------------------------------------------------------------
-
 def _stationary_points(cfg, beta, bhat, rng):
     d, B = cfg["d"], float(np.linalg.norm(beta))
     perp = rng.standard_normal((2, d))
@@ -244,8 +242,6 @@ def _local_minima(cfg, beta, bhat, rng):
                 ball_radius_all_a_positive=float(np.min(m.unflatten(x)[0]))), scan
 
 
-# ---- part 2: the conserved quantity ------------------------------------------------------------
-
 def _conservation(cfg, beta):
     """c_i = a_i^2 - |w_i|^2 along gradient flow (conserved) and gradient descent (drifts)."""
     k, lr = cfg["flow_k"], cfg["phase_lr"]
@@ -272,8 +268,6 @@ def _conservation(cfg, beta):
         gd_drift_curve=np.max(np.abs(Cg - Cg[0]), axis=1),
         gd_drift=float(np.max(np.abs(Cg - Cg[0]))), a2_range=float(np.max(A2) - np.min(A2)))
 
-
-# ---- part 3: the three phases (k = 2, both signs) and the stuck run (k = 2, equal signs) ------
 
 def _pick_starts(model, cfg, bhat, want_both, n, scale=None, seed_offset=0):
     X = model.sample_init(200, rng=cfg["seed"] + 17 + seed_offset,
@@ -360,8 +354,6 @@ def _stuck(cfg, beta, bhat):
         polished_a=m.unflatten(r.x)[0])
 
 
-# ---- part 4: repeated output signs (k = 4) ---------------------------------------------------
-
 def _plateau(cfg, beta, bhat):
     """The same starts (directions Z with both growth-mode signs) scaled by eps: loss and the
     largest angle between same-sign neurons after a fixed number of GD iterations."""
@@ -397,8 +389,6 @@ def _plateau(cfg, beta, bhat):
     return out
 
 
-# ---- part 5: success probability against width ------------------------------------------------
-
 def _success_sweep(cfg, beta, bhat, progress):
     nb2, n = float(beta @ beta), cfg["n_starts"]
     rows = []
@@ -427,11 +417,9 @@ def _success_sweep(cfg, beta, bhat, progress):
     return rows
 
 
-# ---- part 6: the empirical loss and the sample size -------------------------------------------
-
-def _empirical(Xs, beta):
-    """L_n = 1/(2n) sum_j (sum_i a_i sigma(w_i.x_j) - beta.x_j)^2, k = 2, both layers trained."""
-    return ls.EmpiricalReLU(Xs, Xs @ beta, 2, train_output=True, output_scale=1.0,
+def _empirical(Xs, beta, k=2):
+    """L_n = 1/(2n) sum_j (sum_i a_i sigma(w_i.x_j) - beta.x_j)^2, both layers trained."""
+    return ls.EmpiricalReLU(Xs, Xs @ beta, k, train_output=True, output_scale=1.0,
                             reduction="mean")
 
 
@@ -472,8 +460,7 @@ def _empirical_gradient_check(beta, rng):
     """The library's empirical loss and gradient against autograd of the study's formula."""
     d = beta.shape[0]
     Xs = rng.standard_normal((30, d))
-    y = Xs @ beta
-    m = ls.EmpiricalReLU(Xs, y, 3, train_output=True, output_scale=1.0, reduction="mean")
+    y, m = Xs @ beta, _empirical(Xs, beta, 3)
 
     def loss(x):
         a, W = x[:3], anp.reshape(x[3:], (3, d))
@@ -499,93 +486,81 @@ def _save(fig, axes, out_dir, name, caption, **labels):
 
 def _fig_cubic(out_dir, cubic):
     fig, ax = new_figure(5.6, 3.8)
-    for label, style, name in (("wrong_sign", "o-", "wrong sign rho = |beta|(1.5, -0.5)"),
-                               ("equal_signs", "s-", "equal signs rho = |beta|(0.5, 0.5)")):
-        th = np.asarray(cubic[label]["theta"])
-        ax.loglog(th, np.abs(cubic[label]["delta_loss"]), style, ms=4, label=name)
-        ax.loglog(th, abs(cubic[label]["constant_predicted"]) * th ** 3, "k:", lw=1)
+    for label, style in (("wrong_sign", "o-"), ("equal_signs", "s-")):
+        th, c = cubic[label]["theta"], cubic[label]
+        ax.loglog(th, np.abs(c["delta_loss"]), style, ms=4,
+                  label=f"{label.replace('_', ' ')}, rho = {np.round(c['rho'], 3).tolist()}")
+        ax.loglog(th, abs(c["constant_predicted"]) * th ** 3, "k:", lw=1)
     return _save(fig, [ax], out_dir, "cubic_order.png", (
-        "|L - |beta|^2/4| along the null rotation of the two aligned neurons of a one-sided fit "
-        "(neuron 2 by theta, neuron 1 compensates); dotted: rho_1 rho_2 |t_1 - t_2|^3/(6 pi). L "
-        "decreases with a wrong-sign neuron (non-strict saddle), increases with equal signs."),
-        xlabel="rotation angle theta", ylabel="|L - |beta|^2/4|")
+        "Along the null rotation of a one-sided fit L decreases with a wrong-sign neuron (a "
+        "non-strict saddle) and increases with equal signs; dotted: rho_1 rho_2 |t_1 - t_2|^3/"
+        "(6 pi)."), xlabel="rotation angle theta of neuron 2", ylabel="|L - |beta|^2/4|")
 
 
 def _fig_conserved(out_dir, cons):
     fig, (ax1, ax2) = new_figure(10.0, 3.8, ncols=2)
-    t, C = np.asarray(cons["t"]), np.asarray(cons["c"])
+    t, C = cons["t"], cons["c"]
     for i in range(cons["k"]):
-        line, = ax1.plot(t, np.asarray(cons["a2"])[:, i], lw=1.2, label=f"a_{i + 1}^2")
-        ax1.plot(t, np.asarray(cons["w2"])[:, i], "--", lw=1.2, color=line.get_color())
-        ax1.plot(t, C[:, i], ":", lw=2, color=line.get_color())
+        line, = ax1.plot(t, cons["a2"][:, i], lw=1.2, label=f"a_{i + 1}^2")
+        ax1.plot(t, cons["w2"][:, i], "--", t, C[:, i], ":", lw=1.5, color=line.get_color())
     ax2.semilogy(t[1:], np.maximum(np.max(np.abs(C - C[0]), axis=1)[1:], 1e-17),
                  label="gradient flow")
-    ax2.semilogy(np.asarray(cons["gd_t"])[1:], np.maximum(cons["gd_drift_curve"][1:], 1e-17),
+    ax2.semilogy(cons["gd_t"][1:], np.maximum(cons["gd_drift_curve"][1:], 1e-17),
                  label=f"gradient descent, lr = {cons['gd_lr']}")
     ax2.set(xlabel="time t (= lr x iteration for GD)", ylabel="max_i |c_i(t) - c_i(0)|")
     return _save(fig, [ax1, ax2], out_dir, "conserved.png", (
-        f"k = {cons['k']}, init N(0, {cons['init_scale']}^2). Left: a_i^2 (solid), |w_i|^2 "
-        "(dashed) and c_i = a_i^2 - |w_i|^2 (dotted) along the flow. Right: the drift of c_i, "
-        f"{cons['flow_drift']:.1e} along the flow, O(lr^2) per step for gradient descent "
-        f"({cons['gd_drift']:.1e})."), xlabel="time t (gradient flow)")
+        "Left: a_i^2 (solid), |w_i|^2 (dashed) and c_i = a_i^2 - |w_i|^2 (dotted) along the flow. "
+        "Right: the drift of c_i, O(lr^2) per step for gradient descent."),
+        xlabel="time t (gradient flow)")
 
 
 def _fig_phases(out_dir, ph):
     fig, axes = new_figure(7.0, 8.0, nrows=3, sharex=True)
-    it, (w0, w1) = np.arange(len(ph["loss"])), ph["rate_window"]
+    it, w = np.arange(len(ph["loss"])), np.arange(ph["rate_window"][0], ph["rate_window"][1] + 1)
     axes[0].semilogy(it, np.maximum(ph["loss"], 1e-17), "k", lw=1.4, label="L")
-    axes[0].semilogy(it[w0:w1 + 1], ph["loss"][w0] * np.exp(ph["rate_predicted"]
-                                                            * (it[w0:w1 + 1] - w0)),
-                     "r--", lw=1, label="rate (1 - lr lambda)^2 from the Hessian")
+    axes[0].semilogy(w, ph["loss"][w[0]] * np.exp(ph["rate_predicted"] * (w - w[0])), "r--", lw=1,
+                     label="rate (1 - lr lambda)^2 from the Hessian")
     for i in range(2):
         axes[1].plot(it, ph["cos"][:, i], label=f"neuron {i + 1}: s_i cos(w_i, beta)")
         axes[2].plot(it, ph["rho"][:, i], label=f"|a_{i + 1}| |w_{i + 1}| / |beta|")
         axes[2].plot(it, ph["a"][:, i], ":", label=f"a_{i + 1}")
     for ax in axes:
-        for lo, hi, color in ((0, ph["t_align"], "#cfe3f7"),
-                              (ph["t_align"], ph["t_growth"], "#f7e3c7"),
-                              (ph["t_growth"], it[-1], "#d8f0d2")):
+        for lo, hi, color in ((0, ph["t_align"], "#cfe3f7"), (ph["t_align"], ph["t_growth"],
+                              "#f7e3c7"), (ph["t_growth"], it[-1], "#d8f0d2")):
             ax.axvspan(lo, hi, color=color, alpha=0.6, lw=0)
     axes[2].set_xlabel(f"iteration (GD, lr = {ph['lr']})")
-    return _save(fig, axes, out_dir, "phases.png", (
-        f"k = 2, one neuron of each output sign, init N(0, {ph['init_scale']}^2): alignment "
-        f"(blue) until both s_i cos(w_i, beta) >= 0.99 (iteration {ph['t_align']}), growth "
-        f"(orange) until both |a_i||w_i| >= 0.9 |beta| (iteration {ph['t_growth']}), then local "
-        "refinement (green): L decays linearly."), ylabel="loss")
+    return _save(fig, axes, out_dir, "phases.png", "Alignment (blue), growth (orange), local "
+                 "refinement (green): L decays linearly.", ylabel="loss")
 
 
-def _fig_plateau(out_dir, pl, cfg):
+def _fig_plateau(out_dir, pl, k):
     fig, ax = new_figure(6.4, 4.0)
-    for key, style in (("k2", "--"), (f"k{cfg['plateau_k']}", "-")):
+    for key, style in (("k2", "--"), (f"k{k}", "-")):
         for r in pl[key]:
             ax.loglog(np.maximum(r["record_at"], 1), np.maximum(r["median_trace"], 1e-17), style,
-                      label=f"{key.replace('k', 'k = ')}, eps = {r['scale']:.0e}")
+                      label=f"k = {key[1:]}, eps = {r['scale']:.0e}")
     return _save(fig, [ax], out_dir, "plateau.png", (
-        "Median loss over the same starts scaled by eps (both output signs present). k = 2 "
-        f"(dashed) converges linearly to rounding; k = {cfg['plateau_k']} (solid: some neurons "
-        "share a sign) stalls at a level that falls with eps roughly like eps^3 (exponents "
-        f"{_listing(pl['loss_exponents'], '.2f')} between successive eps)."),
+        f"k = 2 (dashed) converges linearly to rounding; k = {k} (solid: neurons share a sign) "
+        "stalls at a level that falls with eps roughly like eps^3."),
         xlabel="iteration", ylabel="median loss")
 
 
 def _fig_stuck(out_dir, st, ph, nb2):
     fig, (ax1, ax2) = new_figure(10.0, 3.8, ncols=2)
-    at, gap = np.maximum(np.asarray(st["record_at"]), 1), np.asarray(st["record_loss"]) - nb2 / 4
+    at, gap = np.maximum(st["record_at"], 1), st["record_loss"] - nb2 / 4
     ax1.semilogx(at, gap + nb2 / 4, label="k = 2, equal output signs")
     ax1.semilogx(np.arange(1, len(ph["loss"])) * ph["lr"] / st["lr"], ph["loss"][1:],
                  label="k = 2, opposite signs (phase run, same time axis)")
     ax1.axhline(nb2 / 4, color="k", ls=":", label="|beta|^2/4")
     ax2.loglog(at[gap > 0], gap[gap > 0], label="L - |beta|^2/4 (equal signs): sublinear")
     ax2.set_xlabel(f"iteration (lr = {st['lr']:.3g})")
-    return _save(fig, [ax1, ax2], out_dir, "stuck.png", (
-        f"Equal output signs: stuck at |beta|^2/4 (final gap {st['gap']:.1e})."),
-        xlabel=f"iteration (lr = {st['lr']:.3g})", ylabel="loss")
+    return _save(fig, [ax1, ax2], out_dir, "stuck.png", "Equal output signs: stuck at |beta|^2/4.",
+                 xlabel=f"iteration (lr = {st['lr']:.3g})", ylabel="loss")
 
 
 def _rate_bars(ax, x, rows, fmt, label):
     """Rates with their 95% Wilson intervals as error bars."""
-    rate = np.array([r["rate"] for r in rows])
-    lo, hi = np.array([r["interval"] for r in rows]).T
+    rate, (lo, hi) = np.array([r["rate"] for r in rows]), np.array([r["interval"] for r in rows]).T
     ax.errorbar(x, rate, yerr=[np.maximum(rate - lo, 0), np.maximum(hi - rate, 0)], fmt=fmt,
                 capsize=3, label=label)
 
@@ -594,25 +569,23 @@ def _fig_success(out_dir, sweep):
     fig, ax = new_figure(6.0, 3.8)
     k = np.array([r["k"] for r in sweep])
     _rate_bars(ax, k, sweep, "o", f"GD, success = final loss <= {SUCCESS_LOSS:.0e} (95% Wilson)")
-    kk = np.linspace(1, k.max(), 200)
-    ax.plot(kk, 1 - 2.0 ** (1 - kk), "k--", lw=1, label="1 - 2^(1-k)")
-    return _save(fig, [ax], out_dir, "success.png", (
-        "Success probability of gradient descent from small random init against width."),
-        xlabel="width k", ylabel="success probability")
+    ax.plot(kk := np.linspace(1, k.max(), 200), 1 - 2.0 ** (1 - kk), "k--", lw=1,
+            label="1 - 2^(1-k)")
+    return _save(fig, [ax], out_dir, "success.png", "Success probability of GD from a small "
+                 "random init against width.", xlabel="width k", ylabel="success probability")
 
 
 def _fig_samples(out_dir, rows):
     fig, (ax1, ax2) = new_figure(10.0, 3.8, ncols=2)
     for d in sorted({r["d"] for r in rows}):
         rr = [r for r in rows if r["d"] == d]
-        x = [r["ratio"] for r in rr]
-        _rate_bars(ax1, x, rr, "o-", f"d = {d}")
-        ax2.semilogy(x, [max(r["median_population_loss"], 1e-17) for r in rr], "o-",
-                     label=f"d = {d}")
+        _rate_bars(ax1, [r["ratio"] for r in rr], rr, "o-", f"d = {d}")
+        ax2.semilogy([r["ratio"] for r in rr], [max(r["median_population_loss"], 1e-17)
+                                                for r in rr], "o-", label=f"d = {d}")
     ax2.set(xlabel="n / d", ylabel="median population loss after GD")
     return _save(fig, [ax1, ax2], out_dir, "samples.png", (
         "GD on the empirical loss (k = 2, sign-locked small init), judged on the population "
-        "loss. The curves for different d coincide against n/d: n = Theta(d)."),
+        "loss: the curves for different d coincide against n/d, n = Theta(d)."),
         xlabel="n / d", ylabel=f"recovery rate (population loss <= {SUCCESS_LOSS:.0e})")
 
 
@@ -663,33 +636,28 @@ def run(out_dir, *, quick=False, progress=True):
 
 # ---- the report: this run's numbers (the README explains the findings) ------------------------
 
-def _witness_cell(p, prefix=""):
-    """'<decrease> at <distance>' of a row's witness (keys with `prefix`), and any sign flip."""
-    if p[prefix + "witness_decrease"] is None:
-        return "no witness"
-    return (f"{p[prefix + 'witness_decrease']:.2e} at {p[prefix + 'witness_distance']:.3g}"
-            + ("; flips the sign of an output weight" if p[prefix + "witness_flips_sign"]
-               else ""))
+def _cell(v):
+    """A table cell: scalars as they are, short numeric vectors as lists, else ... (left out)."""
+    if isinstance(v, (str, bool, int, float, np.generic)) or v is None:
+        return v
+    v = np.asarray(v)
+    if v.ndim == 1 and 0 < v.size <= 4 and v.dtype.kind in "fiu":
+        return str(np.round(v.astype(float), 8).tolist())
+    return ...
 
 
 def _numbers(caption="", **parts):
     """A two-column table of every scalar and short vector in the dicts `parts`."""
-    def shown(key, v):
-        if isinstance(v, (str, bool, int, float, np.generic)) or v is None:
-            return v
-        v = np.asarray(v)
-        if v.ndim == 1 and 0 < v.size <= 4 and v.dtype.kind in "fiu" and key != "x0":
-            return str(np.round(v.astype(float), 8).tolist())
-        return ...                                          # not shown
-
-    rows = [[key if name == "_" else f"{name}: {key}", shown(key, v)]
-            for name, d in parts.items() for key, v in d.items()]
+    rows = [[key if name == "_" else f"{name}: {key}", _cell(v)]
+            for name, d in parts.items() for key, v in d.items() if key != "x0"]
     return Table(columns=["quantity", "value"], rows=[r for r in rows if r[1] is not ...],
                  caption=caption)
 
 
-def _listing(values, fmt):
-    return ", ".join(format(v, fmt) for v in values)
+def _records(rows, keys, caption=""):
+    """A table of `rows` (dicts) with the columns `keys` (a space-separated string)."""
+    return Table(columns=keys.split(), rows=[[_cell(r[k]) for k in keys.split()] for r in rows],
+                 caption=caption)
 
 
 def _write_report(out_dir, res, cfg):
@@ -697,11 +665,6 @@ def _write_report(out_dir, res, cfg):
     st, cons, ph, pl = res["stationary_points"], res["conservation"], res["phases"], res["plateau"]
     stuck, sweep, samples = res["stuck"], res["width_sweep"], res["sample_sweep"]
     pts, kk = st["points"], cfg["plateau_k"]
-    recheck = [None if p["small_radius"] is None else
-               f"{p['small_radius_kind']} at r = {p['small_radius']:.3g}: "
-               + _witness_cell(p, "small_radius_") for p in pts]
-    scan_rows = [[r["radius"], r["kind"], _witness_cell(r), None if r["witness_a"] is None else
-                  str(np.round(r["witness_a"], 7).tolist())] for r in st["small_neuron_scan"]]
     sections = [Section(
         title="Stationary points", id="stationary-points",
         text=("Points built in closed form (a one-sided fit: a_i = sign(rho_i) sqrt|rho_i|, w_i = "
@@ -712,30 +675,25 @@ def _write_report(out_dir, res, cfg):
               "only degenerate is a correct verdict for them. Along the null rotation of two "
               "aligned neurons L changes by rho_1 rho_2 |t_1 - t_2|^3/(6 pi) (cubic_order), along "
               "the descent path from the a_2 = 0 boundary by C r^4 (quartic)."),
-        tables=[Table(
-            columns=["point", "k", "L / |beta|^2", "|grad L|", "kind", "index", "nullity",
-                     "symmetry nullity", "lambda_min", "witness (decrease at distance)",
-                     "re-check at a sign-preserving radius", "paper / issue"],
-            rows=[[p["name"], p["k"], p["loss_over_beta2"], p["grad_norm"], p["kind"], p["index"],
-                   p["nullity"], p["symmetry_nullity"], p["lambda_min"], _witness_cell(p), r,
-                   p["paper"]] for p, r in zip(pts, recheck)],
-            caption=f"d = {cfg['d']}, |beta| = {cfg['beta_norm']}; kinds verbatim."), Table(
-            columns=["a_2 (radius of the minimum ball)", "search radius", "kind",
-                     "witness (decrease at distance)", "witness a"],
-            rows=[[r["a2"]] + row for r, row in zip(st["small_neuron_scan"], scan_rows)],
-            caption="classify on the equal-sign fit rho = |beta|(1 - s, s), a local minimum."),
-            _numbers(cubic_order_wrong_sign=st["cubic"]["wrong_sign"],
-                     cubic_order_equal_signs=st["cubic"]["equal_signs"], quartic=st["quartic"],
-                     local_min_check=st["local_min_check"])],
+        tables=[_records(pts, "name k loss_over_beta2 grad_norm kind index nullity "
+                         "symmetry_nullity manifold_nullity lambda_min witness_decrease "
+                         "witness_distance witness_flips_sign small_radius small_radius_kind "
+                         "small_radius_witness_decrease small_radius_witness_distance paper",
+                         f"d = {cfg['d']}, |beta| = {cfg['beta_norm']}; kinds verbatim; "
+                         "small_radius: the sign-preserving re-check."),
+                _records(st["small_neuron_scan"], "a2 radius kind witness_decrease "
+                         "witness_distance witness_a witness_flips_sign", "classify on the "
+                         "equal-sign fit rho = |beta|(1 - s, s), a local minimum (a2 = |a_2|)."),
+                _numbers(cubic_order_wrong_sign=st["cubic"]["wrong_sign"],
+                         cubic_order_equal_signs=st["cubic"]["equal_signs"],
+                         quartic=st["quartic"], local_min_check=st["local_min_check"])],
         figures=[_fig_cubic(out_dir, st["cubic"])]), Section(
         title="Conserved quantity", id="conserved-quantity",
         text=("Along gradient flow d/dt (a_i^2 - |w_i|^2) = 0 (f is 1-homogeneous in (a_i, "
               f"w_i)): descend(method='flow'), k = {cons['k']}, up to t = {cfg['flow_t']}, and "
               f"gradient descent with lr = {cons['gd_lr']} over the same time."),
-        tables=[_numbers(_=cons), Table(
-            columns=["neuron", "c_i(0)", "c_i(T) flow", "a_i(0)^2", "a_i(T)^2"],
-            rows=[[i + 1, cons["c0"][i], cons["c"][-1][i], cons["a2"][0][i], cons["a2"][-1][i]]
-                  for i in range(cons["k"])])],
+        tables=[_numbers(_=cons, at_T=dict(c=cons["c"][-1], a2=cons["a2"][-1]),
+                         at_0=dict(a2=cons["a2"][0]))],
         figures=[_fig_conserved(out_dir, cons)]), Section(
         title="Three phases from a small random start", id="phases",
         text=(f"k = 2, entries N(0, {ph['init_scale']}^2), growth modes a_i + beta.w_i/|beta| of "
@@ -747,26 +705,21 @@ def _write_report(out_dir, res, cfg):
         title="Repeated output signs: no linear tail", id="repeated-signs",
         text=(f"The same start directions (both output signs) scaled by eps; with k = {kk} some "
               "neurons share a sign and the angle left between them (~ eps) sits on a degenerate "
-              "direction of the global minimum where L is cubic in it. Local exponents in eps "
-              f"(median over starts): final loss {_listing(pl['loss_exponents'], '.2f')}, "
-              f"median same-sign angle {_listing(pl['angle_exponents'], '.2f')}."),
-        tables=[Table(columns=["k", "eps", "starts", "median loss at half", "median final loss",
-                               "median same-sign angle"],
-                      rows=[[int(key[1:]), r["scale"], r["n_starts"], r["median_half_loss"],
-                             r["median_final_loss"], r["median_angle"]]
-                            for key in ("k2", f"k{kk}") for r in pl[key]],
-                      caption=f"GD, lr = {cfg['lr']:.3g}, {cfg['plateau_iters']} iterations.")],
-        figures=[_fig_plateau(out_dir, pl, cfg)]), Section(
+              "direction of the global minimum where L is cubic in it."),
+        tables=[_records([dict(k=int(key[1:]), **r) for key in ("k2", f"k{kk}") for r in pl[key]],
+                         "k scale n_starts median_half_loss median_final_loss median_angle",
+                         f"GD, lr = {cfg['lr']:.3g}, {cfg['plateau_iters']} iterations."),
+                _numbers("Local exponents in eps between successive eps (the loss: median over "
+                         "starts).", _=pl)],
+        figures=[_fig_plateau(out_dir, pl, kk)]), Section(
         title="k = 2 with equal output signs: stuck at |beta|^2/4", id="stuck",
         text=("A start whose growth modes share a sign, GD to the one-sided fit, polished by "
               "newton-mr and classified at several radii. It is a local minimum: all a_i share a "
               "sign on the ball of radius |a_2|."),
         tables=[_numbers(_=stuck, polished=stuck["polished"], classified=stuck["classification"]),
-                Table(columns=["radius", "kind", "witness (decrease at distance)", "witness a"],
-                      rows=[[r["radius"], r["kind"], _witness_cell(r), None if r["witness_a"]
-                             is None else str(np.round(r["witness_a"], 5).tolist())]
-                            for r in stuck["radius_scan"]],
-                      caption="classify on the polished stuck point; 0.1 is the default radius.")],
+                _records(stuck["radius_scan"], "radius kind witness_decrease witness_distance "
+                         "witness_a witness_flips_sign", "classify on the polished stuck point "
+                         "at several radii; 0.1 is the default.")],
         figures=[_fig_stuck(out_dir, stuck, ph, nb2)]), Section(
         title="Success probability against width", id="success",
         text=(f"{cfg['n_starts']} starts per width, entries N(0, {cfg['init_scale']:g}^2), "
@@ -775,16 +728,10 @@ def _write_report(out_dir, res, cfg):
               "'predicted': starts whose growth modes have both signs (GD should succeed exactly "
               "then: probability 1 - 2^(1-k)); 'agreement': the fraction of starts whose outcome "
               "matches."),
-        tables=[Table(columns=["k", "starts", "successes", "rate", "95% Wilson", "99% Wilson",
-                               "1 - 2^(1-k)", "in 95%", "in 99%", "binomial p", "stuck", "other",
-                               "predicted", "agreement", "max loss of successes"],
-                      rows=[[r["k"], r["n_starts"], r["successes"], r["rate"],
-                             "[{:.3f}, {:.3f}]".format(*r["interval"]),
-                             "[{:.3f}, {:.3f}]".format(*r["interval99"]), r["theory"],
-                             r["theory_in_interval"], r["theory_in_interval99"],
-                             r["binomial_p_value"], r["stuck"], r["other"],
-                             r["predicted_success"], r["prediction_agreement"],
-                             r["max_loss_success"]] for r in sweep])],
+        tables=[_records(sweep, "k n_starts successes rate interval interval99 theory "
+                         "theory_in_interval theory_in_interval99 binomial_p_value stuck other "
+                         "predicted_success prediction_agreement max_loss_success seconds",
+                         "interval, interval99: Wilson 95% and 99%; theory: 1 - 2^(1-k).")],
         figures=[_fig_success(out_dir, sweep)]), Section(
         title="Empirical loss: sample size", id="samples",
         text=("L_n = 1/(2n) sum_j (f(x_j) - beta.x_j)^2 is EmpiricalReLU(X, y, 2, "
@@ -795,22 +742,11 @@ def _write_report(out_dir, res, cfg):
               f"up to {cfg['emp_maxiter']} iterations; {cfg['emp_datasets']} data sets x "
               f"{cfg['emp_inits']} starts per (d, n). Recovery: population loss <= "
               f"{SUCCESS_LOSS:g}."),
-        tables=[Table(columns=["d", "n", "n/d", "runs", "recovered", "rate", "95% Wilson",
-                               "fit the data", "median population loss",
-                               "median empirical loss", "signs kept"],
-                      rows=[[r["d"], r["n"], r["ratio"], r["runs"], r["recovered"], r["rate"],
-                             "[{:.2f}, {:.2f}]".format(*r["interval"]), r["fitted"],
-                             r["median_population_loss"], r["median_empirical_loss"],
-                             r["signs_kept"]] for r in samples["rows"]])],
+        tables=[_records(samples["rows"], "d n ratio runs recovered rate interval fitted "
+                         "median_population_loss median_empirical_loss signs_kept",
+                         "fitted: runs whose empirical loss is <= the recovery threshold.")],
         figures=[_fig_samples(out_dir, samples["rows"])])]
-    pt = {p["name"].split(":")[0]: p["kind"] for p in pts}
-    summary = [(name, pt[key]) for name, key in (
-        ("a = 0, W perp beta", "a = 0, w_i perp beta"),
-        ("one-sided fit, wrong sign", "one-sided fit, wrong sign"),
-        ("one-sided fit, equal signs", "one-sided fit, equal signs"),
-        ("one-sided fit, a_2 = 0 boundary", "one-sided fit, zero output weight"),
-        ("equal signs, small neuron (a_2 = 0.012)", "one-sided fit, equal signs, small neuron"))]
-    summary = [("mode", res["mode"])] + summary + [
+    summary = [("mode", res["mode"])] + [(p["name"].split(":")[0], p["kind"]) for p in pts] + [
         ("conserved quantity drift (flow)", cons["flow_drift"]),
         ("local rate measured / predicted",
          f"{ph['rate_measured']:.4f} / {ph['rate_predicted']:.4f} per iteration"),
