@@ -81,10 +81,6 @@ def _growth_signs(X0, k, bhat):
     return np.sign(a + W @ bhat)
 
 
-def _both_signs(s):
-    return (s.max(axis=1) > 0) & (s.min(axis=1) < 0)
-
-
 _FIELDS = ("kind", "index", "nullity", "symmetry_nullity", "manifold_nullity", "witness_floor",
            "lambda_min", "lambda_max", "tau", "loss", "grad_norm", "is_global", "margin",
            "radius", "message")
@@ -273,15 +269,13 @@ def _pick_starts(model, cfg, bhat, want_both, n, scale=None, seed_offset=0):
     X = model.sample_init(200, rng=cfg["seed"] + 17 + seed_offset,
                           scale=cfg["init_scale"] if scale is None else scale)
     s = _growth_signs(X, model.n_hidden, bhat)
-    mask = _both_signs(s) if want_both else np.all(s == s[:, :1], axis=1)
+    mask = np.any(s != s[:, :1], axis=1) == want_both      # both signs / one sign
     return X[mask][:n]
 
 
 def _phases(cfg, beta, bhat):
-    m = _net(beta, 2)
+    m, lr, n = _net(beta, 2), cfg["phase_lr"], cfg["phase_iters"]
     x0 = _pick_starts(m, cfg, bhat, True, 1)[0]
-    lr = cfg["phase_lr"]
-    n = cfg["phase_iters"]
     trace = ls.descend(m, x0, lr=lr, maxiter=n, gtol=0.0, record_at=np.arange(n + 1),
                        record_x=True).trace
     xs, loss = trace.x[:, 0], trace.loss[:, 0]
@@ -325,14 +319,12 @@ def _phases(cfg, beta, bhat):
 
 
 def _stuck(cfg, beta, bhat):
-    nb2 = float(beta @ beta)
-    m = _net(beta, 2)
+    nb2, m = float(beta @ beta), _net(beta, 2)
     x0 = _pick_starts(m, cfg, bhat, False, 1)[0]
     D = ls.descend(m, x0, lr=cfg["lr"], maxiter=cfg["stuck_iters"], gtol=1e-13, record=True,
                    record_at=np.arange(cfg["stuck_iters"] + 1),
                    callback=lambda X, at: dict(signs=np.sign(X[:, :2])))
-    x_end = D.x[0]
-    r = ls.find_critical_point(m, x_end, method="newton-mr", gtol=CRITICAL_GTOL)
+    r = ls.find_critical_point(m, x_end := D.x[0], method="newton-mr", gtol=CRITICAL_GTOL)
     c, crow = _classify_twice(m, r.x)
     # the verdict against the search radius (classify's default 0.1 is c itself)
     scan = [_scan_row(m, r.x, c, c.radius)] + [
@@ -400,7 +392,8 @@ def _success_sweep(cfg, beta, bhat, progress):
         seconds = time.perf_counter() - t
         success = D.loss <= SUCCESS_LOSS
         stuck = np.abs(D.loss - nb2 / 4) <= STUCK_ATOL
-        predicted = _both_signs(_growth_signs(X0, k, bhat))
+        s = _growth_signs(X0, k, bhat)
+        predicted = (s.max(axis=1) > 0) & (s.min(axis=1) < 0)
         n_s = int(success.sum())
         iv, iv99 = ls.wilson_interval(n_s, n), ls.wilson_interval(n_s, n, confidence=0.99)
         theory = 1 - 2.0 ** (1 - k)
