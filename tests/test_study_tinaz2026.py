@@ -6,6 +6,7 @@ kinds, the stuck equal-sign run, the conserved quantity, the phases, the success
 rate against width and the report files.
 """
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 import landscape as ls
 from landscape.report import json_ready
 from landscape.studies import run_study
+
+pytestmark = pytest.mark.slow      # one quick-mode run of the study: about a minute on 2 cores
 
 GRAD_TOL = 1e-12            # constructed stationary points are exact to this
 STUCK_TOL = 1e-8            # |L - |beta|^2/4| of the stuck run
@@ -342,3 +345,36 @@ def test_key_numbers_equal_the_baseline(study):
            for name, entry in baseline.items()
            if not _agrees(new[name], entry["value"], entry["tolerance"])}
     assert not bad, bad
+
+
+def test_the_comparison_fails_on_a_changed_number():
+    """Each tolerance class rejects a change just outside it (so the baseline test can fail)."""
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))["numbers"]
+    changes = {"exact": lambda v: v + 1 if isinstance(v, int) and not isinstance(v, bool)
+               else ("strict-minimum" if v == "degenerate" else "degenerate"),
+               "close": lambda v: v * (1 + 1e-8), "difference": lambda v: v * (1 + 1e-3),
+               "trajectory": lambda v: v * (1 + 1e-5), "rounding": lambda v: 1e-8}
+    seen = set()
+    for name, entry in baseline.items():
+        old, tol = entry["value"], entry["tolerance"]
+        if tol in seen or isinstance(old, (list, bool)) or old is None or old == 0:
+            continue
+        seen.add(tol)
+        assert _agrees(old, old, tol), name
+        assert not _agrees(changes[tol](old), old, tol), name
+    assert seen == set(TOLERANCES)
+
+
+def test_the_study_uses_only_public_library_names():
+    """No Model subclass of its own, no private name imported from the library."""
+    tree = ast.parse((Path(__file__).parents[1] / "studies" / "tinaz2026" / "study.py")
+                     .read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("landscape"):
+            assert not any(part.startswith("_") for part in node.module.split(".")), node.module
+            assert not any(a.name.startswith("_") for a in node.names), node.module
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            assert not (node.value.id == "ls" and node.attr.startswith("_")), node.attr
+        if isinstance(node, ast.ClassDef):
+            assert not any(getattr(b, "attr", getattr(b, "id", "")) == "Model"
+                           for b in node.bases), node.name
