@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import as_positive_int
 from .base import Model
 
-__all__ = ["AutogradModel", "reference_model"]
+__all__ = ["AutogradModel", "reference_model", "population_loss_fn"]
 
 
 class AutogradModel(Model):
@@ -96,8 +96,10 @@ def _kappa_rows(A, B):
     return (cross + (np.pi - theta) * dot) / (2 * np.pi)
 
 
-def _population_loss_fn(k, d, V, c, beta, trained_a):
-    """L(a, W) = 1/2 E[(sum a_i s(w_i.x) - sum c_j s(v_j.x) - beta.x)^2] for autograd."""
+def population_loss_fn(k, d, V, c, beta, trained_a):
+    """L(a, W) = 1/2 E[(sum a_i s(w_i.x) - sum c_j s(v_j.x) - beta.x)^2] written with
+    autograd.numpy, on flat x (a then W when `trained_a`, else W with a = 1): the closed form
+    the population models implement by hand, for :func:`reference_model`."""
     iu, ju = np.triu_indices(k, 1)
     I, J = np.meshgrid(np.arange(k), np.arange(V.shape[0]), indexing="ij")
     I, J = I.ravel(), J.ravel()
@@ -130,26 +132,17 @@ def reference_model(model):
 
     Parameters
     ----------
-    model : ReluTeacherStudent or TwoLayerReLU
+    model : Model
+        Any model with an ``autograd_loss_fn()`` method (ReluTeacherStudent,
+        TwoLayerReLU, EmpiricalReLU).
 
     Returns
     -------
     AutogradModel
     """
-    from .teacher_student import ReluTeacherStudent
-    from .two_layer import TwoLayerReLU
-
-    if isinstance(model, ReluTeacherStudent):
-        k, d = model.n_students, model.input_dim
-        fn = _population_loss_fn(k, d, model.teacher, np.ones(model.teacher.shape[0]),
-                                 np.zeros(d), trained_a=False)
-    elif isinstance(model, TwoLayerReLU):
-        e = model._engine
-        fn = _population_loss_fn(model.n_hidden, model.input_dim, e.V, e.c, e.beta,
-                                 trained_a=True)
-    elif hasattr(model, "_autograd_loss_fn"):
-        fn = model._autograd_loss_fn()
-    else:
-        raise TypeError(f"no autograd reference for {type(model).__name__}")
+    if not callable(getattr(model, "autograd_loss_fn", None)):
+        raise TypeError(f"no autograd reference for {type(model).__name__}: it has no "
+                        "autograd_loss_fn() method")
+    fn = model.autograd_loss_fn()
     return AutogradModel(fn, model.n_params, input_dim=model.input_dim,
                          optimal_loss=model.optimal_loss)

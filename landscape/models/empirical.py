@@ -522,7 +522,7 @@ class EmpiricalReLU(Model):
                 f"{sorted(set(units.tolist()))}); move off the kink or use model.loss, "
                 "which is defined there", neurons=units)
 
-    def _autograd_loss_fn(self):
+    def autograd_loss_fn(self):
         """The same loss written with autograd.numpy (for reference_model)."""
         import autograd.numpy as anp
 

@@ -135,6 +135,14 @@ class ReluTeacherStudent(Model):
         """Unit output weights and W, the arguments of the second-order kernels."""
         return np.ones((X.shape[0], self.n_students)), self._students(X)
 
+    def autograd_loss_fn(self):
+        """The same loss written with autograd.numpy (for ``reference_model``)."""
+        from .autodiff import population_loss_fn
+
+        d = self.input_dim
+        return population_loss_fn(self.n_students, d, self.teacher,
+                                  np.ones(self.teacher.shape[0]), np.zeros(d), trained_a=False)
+
     def loss_kernel(self, X):
         return self._engine.loss(None, self._students(X))
 

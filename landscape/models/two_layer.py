@@ -212,6 +212,14 @@ class TwoLayerReLU(Model):
     def _join(self, ga, gW):
         return np.concatenate([ga, gW.reshape(ga.shape[0], -1)], axis=1)
 
+    def autograd_loss_fn(self):
+        """The same loss written with autograd.numpy (for ``reference_model``)."""
+        from .autodiff import population_loss_fn
+
+        e = self._engine
+        return population_loss_fn(self.n_hidden, self.input_dim, e.V, e.c, e.beta,
+                                  trained_a=True)
+
     def loss_kernel(self, X):
         return self._engine.loss(*self._split(X))
 
