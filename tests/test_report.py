@@ -431,17 +431,16 @@ def test_the_starts_that_visited_a_saddle_are_traced_and_their_diamonds_drawn(vi
 def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
     """A visit without a plateau (descent stopped at visit_gtol where the Hessian is
     indefinite) is marked at the stop."""
-    import importlib
+    from landscape.scan.pipeline import descent_traces
 
-    scan_module = importlib.import_module("landscape.scan")
     d = types.SimpleNamespace(
         record_at=np.array([0.0, 1.0, 3.0]), record_loss=np.array([[3.0, 2.0, 1.0]] * 2),
         record_grad_norm=np.array([[1.0, 0.5, 0.1]] * 2), nit=np.array([3, 3]),
         loss=np.array([1.0, 1.0]), grad_norm=np.array([1e-4, 1e-4]),
         plateau_start=np.zeros(0, dtype=int), plateau_at=np.zeros(0),
         plateau_loss=np.zeros(0), plateau_grad_norm=np.zeros(0))
-    traces = scan_module._traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
-                                 np.zeros(2), np.array([1]))
+    traces = descent_traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
+                            np.zeros(2), np.array([1]))
     assert [t["start"] for t in traces] == [41]
     np.testing.assert_array_equal(traces[0]["plateau_at"], [3.0])
     np.testing.assert_array_equal(traces[0]["plateau_grad_norm"], [1e-4])
