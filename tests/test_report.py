@@ -169,7 +169,7 @@ def test_write_report_refuses_other_inputs(tmp_path):
 def _plots(s, tests):
     return [
         lambda ax: figures.plot_basin_graph(s.graph, ax=ax),
-        lambda ax: figures.plot_disconnectivity(s.points, s.edges, ax=ax),
+        lambda ax: figures.plot_disconnectivity(s.graph, ax=ax),
         lambda ax: figures.plot_spectra(s.points, ax=ax),
         lambda ax: figures.plot_end_losses(s.outcomes.loss, s.outcomes.kind, ax=ax),
         lambda ax: figures.plot_trajectories(s.traces, ax=ax),
@@ -426,6 +426,34 @@ def test_the_starts_that_visited_a_saddle_are_traced_and_their_diamonds_drawn(vi
         len(sample[v]["plateau_at"]) for v in shown)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "plateau (visited saddle)" in legend
+
+
+def test_the_disconnectivity_and_barriers_shown_are_the_graph_algorithms(visited, tmp_path):
+    """report.json, the barrier table and the figure hold what landscape.graph computes."""
+    s = visited
+    assert s.saddles, "the fixture must have a saddle that joins the two minima"
+    G = s.graph
+    d = ls.graph.disconnectivity(G)
+    ls.write_report(s, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["disconnectivity"]["order"] == list(d.order)
+    assert [(j["saddle"], j["loss"], j["groups"]) for j in data["disconnectivity"]["joins"]] == \
+        [(j.saddle, j.loss, [list(g) for g in j.groups]) for j in d.joins]
+    spurious = s.spurious_minima[0].id
+    b = ls.graph.escape_barrier(G, spurious)
+    assert data["barriers"] == [{"minimum": spurious, "to": b.target, "saddle": b.saddle,
+                                 "loss": b.loss, "height": b.height, "path": list(b.path)}]
+    assert b.target == s.minima[0].id and b.height == b.loss - s.points[spurious].loss > 0
+    page = (tmp_path / "index.html").read_text()
+    assert "The lowest barrier from each minimum to a lower one" in page
+    assert " \u2192 ".join(map(str, b.path)) in page
+    ax = figures.plot_disconnectivity(G)
+    x = {m: i for i, m in enumerate(d.order)}
+    for j in d.merges:      # one bar per merge at its loss, over its (single-minimum) groups
+        (bar,) = [ln for ln in ax.lines if ln.get_gid() == f"join {j.saddle}"]
+        assert list(bar.get_ydata()) == [j.loss, j.loss]
+        assert list(bar.get_xdata()) == [min(x[g[0]] for g in j.groups),
+                                         max(x[g[0]] for g in j.groups)]
 
 
 def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
