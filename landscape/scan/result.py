@@ -1,4 +1,4 @@
-"""What a scan returns: :class:`Scan`, its distinct :class:`Point` s and per-start :class:`Outcomes`.
+"""What a scan returns: :class:`Scan`, its distinct :class:`Point` s, per-start :class:`Outcomes`.
 
 All three are frozen dataclasses in the library's result vocabulary (``x``,
 ``loss``, ``grad_norm``, ``lambda_min``, ``success``, ``status``, ``message``)

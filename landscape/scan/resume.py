@@ -134,8 +134,8 @@ def resume_plan(store, **settings):
             conflicts[key] = options.get(key)
     return ResumePlan(path=path, n_starts=int(stored["n_starts"]), n_finished=len(finished),
                       min_starts=int(finished[-1]) + 1 if len(finished) else 0,
-                      is_complete=bool(complete), explicit_init=explicit, options=options, conflicts=conflicts,
-                      annotations=annotations)
+                      is_complete=bool(complete), explicit_init=explicit, options=options,
+                      conflicts=conflicts, annotations=annotations)
 
 
 def resume_scan(model, store, *, n_starts=None, executor=None, chunk_size=DEFAULT_CHUNK,
