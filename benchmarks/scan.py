@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
 from landscape.convexity import wilson_interval  # noqa: E402
-from landscape.scan import _initial_points  # noqa: E402  (the scan's own per-start seeding)
+from landscape.scan import initial_points  # noqa: E402  (the scan's own per-start seeding)
 from protocol import protocol  # noqa: E402  (benchmarks/protocol.py)
 from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
@@ -56,8 +56,7 @@ def scan_initial_points(model, s):
     """The initial points of every start of the finished scan `s`, in start order."""
     settings = s.settings
     assert settings["init"]["kind"] == "normal", settings["init"]
-    return _initial_points(model, {"seed": settings["seed"], "init": settings["init"]},
-                           np.arange(s.n_starts))
+    return initial_points(model, settings, np.arange(s.n_starts))
 
 
 def run(k, n_starts, seed, maxiter):

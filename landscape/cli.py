@@ -418,32 +418,36 @@ _COLT21 = "5/k, the COLT'21 protocol"
 def _cmd_scan(args, out, err):
     import landscape as ls
     from .errors import DivergenceError, LandscapeWarning
+    from .scan import resume_plan, resume_scan
 
     store = _default(args.store, "scan.db")
-    stored = _stored_scan(store) if os.path.exists(store) else None
-    if stored is not None:        # a store another scan is writing: say so before anything else
+    plan = resume_plan(store, **{dest: getattr(args, dest) for dest in _RESUME_FLAGS}) \
+        if os.path.exists(store) else None
+    if plan is not None:          # a store another scan is writing: say so before anything else
         from ._lock import WriteLock
 
         WriteLock.acquire(store).release()
-    if stored is not None and stored["spec"] is None and not _has_model_flags(args):
+    stored_spec = None if plan is None else plan.annotations.get("model", {}).get("spec")
+    if plan is not None and stored_spec is None and not _has_model_flags(args):
         raise UsageError(f"store {store} does not record which model it scanned (it was not "
                          "written by 'landscape scan'); pass the model flags (--teacher ..., "
                          "--students ..., ...) to resume it")
-    spec = _model_spec(args) if stored is None or _has_model_flags(args) else stored["spec"]
-    if stored is not None and stored["spec"] is not None and spec != stored["spec"]:
-        raise UsageError(f"store {store} holds a scan of {_describe(stored['spec'])}, not of "
+    spec = _model_spec(args) if plan is None or _has_model_flags(args) else stored_spec
+    if stored_spec is not None and spec != stored_spec:
+        raise UsageError(f"store {store} holds a scan of {_describe(stored_spec)}, not of "
                          f"{_describe(spec)}; omit the model flags to resume it, or pass "
                          "another --store")
     model = _build_model(spec)
-    if stored is None:
+    if plan is None:
         n_starts, kwargs, source = _new_scan_options(args, spec)
     else:
-        n_starts, kwargs, source = _resume_options(args, store, stored)
-    kwargs.update(store=store, progress=not args.quiet, annotations=_annotations(spec, args))
+        n_starts = _resume_starts(args, store, plan)
+        kwargs, source = {"lr": plan.options["lr"]}, f"stored with the scan in {store}"
+    common = dict(progress=not args.quiet, annotations=_annotations(spec, args))
     if args.chunk_size is not None:
-        kwargs["chunk_size"] = args.chunk_size
+        common["chunk_size"] = args.chunk_size
     if not args.quiet:
-        verb = "resuming" if stored is not None else "scanning"
+        verb = "resuming" if plan is not None else "scanning"
         step = f"lr = {kwargs['lr']:.4g}" if kwargs.get("lr") is not None else "lr"
         print(f"{verb} {_describe(spec)}: {n_starts} starts -> {store}; {step} ({source})",
               file=err)
@@ -453,7 +457,10 @@ def _cmd_scan(args, out, err):
             warnings.simplefilter("always", LandscapeWarning)
             # the CLI says this itself, naming --lr (below)
             warnings.filterwarnings("ignore", r"\d+ of \d+ starts diverged", LandscapeWarning)
-            s = ls.scan(model, n_starts, executor=executor, **kwargs)
+            if plan is None:
+                s = ls.scan(model, n_starts, executor=executor, store=store, **kwargs, **common)
+            else:
+                s = resume_scan(model, store, n_starts=n_starts, executor=executor, **common)
     except DivergenceError as exc:
         raise Failure(_divergence_text(exc, spec, store)) from None
     finally:
@@ -470,16 +477,6 @@ def _cmd_scan(args, out, err):
         path = ls.write_report(s, args.report, self_contained=bool(args.self_contained))
         print(f"report: {path}", file=out)
     return 0
-
-
-def _stored_scan(store):
-    """What a scan's store says about itself: the model spec (or None), settings, progress."""
-    from .store import Store
-
-    with Store.open(store) as st:
-        return {"spec": st.annotations().get("model", {}).get("spec"),
-                "settings": st.settings, "finished": st.finished_starts(),
-                "finalized": st.finalized}
 
 
 def _new_scan_options(args, spec):
@@ -502,40 +499,36 @@ def _new_scan_options(args, spec):
     return n_starts, kwargs, source
 
 
-# flags a resumed scan must agree with its store on: dest -> (flag, setting of the store)
-_RESUME_FLAGS = {"lr": ("--lr", lambda st: st["lr"]),
-                 "gtol": ("--gtol", lambda st: st["gtol"]),
-                 "maxiter": ("--maxiter", lambda st: st["maxiter"]),
-                 "init": ("--init", lambda st: st["init"].get("scale"))}
+# flags a resumed scan must agree with its store on: scan keyword -> flag
+_RESUME_FLAGS = {"lr": "--lr", "gtol": "--gtol", "maxiter": "--maxiter", "init": "--init",
+                 "rng": "--seed"}
 
 
-def _resume_options(args, store, stored):
-    """(n_starts, scan keyword arguments, where lr comes from) to resume `store` as stored."""
-    from .scan import _seed
+def _resume_starts(args, store, plan):
+    """The number of starts of the resumed scan of `store`; flags that contradict it refused.
 
-    settings, finished = stored["settings"], stored["finished"]
-    if settings["init"]["kind"] != "normal":
+    What the store holds and which flags disagree with it is the library's
+    (:func:`landscape.scan.resume_plan`, given the flags); this only words it.
+    """
+    if plan.explicit_init:
         raise UsageError(f"store {store} was scanned from explicit initial points, which are "
                          "not stored; resume it from Python with ls.scan(model, n_starts, "
                          "init=X0, store=...)")
-    for dest, (flag, value_of) in _RESUME_FLAGS.items():
-        given, was = getattr(args, dest), value_of(settings)
-        if given is not None and float(given) != float(was):
-            raise UsageError(f"{flag} {given:g}: store {store} was scanned with {flag} {was:g}; "
-                             f"omit {flag} to resume it, or pass another --store")
-    if args.rng is not None and _seed(args.rng, None) != settings["seed"]:
-        raise UsageError(f"--seed {args.rng}: store {store} was scanned with another seed; omit "
-                         "--seed to resume it, or pass another --store")
-    n_starts = _default(args.n_starts, int(settings["n_starts"]))
-    if len(finished) and n_starts <= int(finished[-1]):
-        raise UsageError(f"--starts {n_starts}: store {store} holds starts 0..{finished[-1]}; "
-                         f"pass --starts {finished[-1] + 1} or more, or omit --starts to "
-                         f"resume the stored scan of {settings['n_starts']} starts")
-    kwargs = dict(rng=None, init=settings["init"]["scale"], lr=settings["lr"])
-    for key in ("gtol", "coarse_gtol", "visit_gtol", "maxiter", "loss_rtol", "xtol",
-                "saddle_step"):
-        kwargs[key] = settings[key]
-    return n_starts, kwargs, f"stored with the scan in {store}"
+    for dest, flag in _RESUME_FLAGS.items():
+        if dest not in plan.conflicts:
+            continue
+        given, was = getattr(args, dest), plan.conflicts[dest]
+        if dest == "rng":
+            raise UsageError(f"--seed {given}: store {store} was scanned with another seed; "
+                             "omit --seed to resume it, or pass another --store")
+        raise UsageError(f"{flag} {given:g}: store {store} was scanned with {flag} {was:g}; "
+                         f"omit {flag} to resume it, or pass another --store")
+    n_starts = _default(args.n_starts, plan.n_starts)
+    if n_starts < plan.min_starts:
+        raise UsageError(f"--starts {n_starts}: store {store} holds starts "
+                         f"0..{plan.min_starts - 1}; pass --starts {plan.min_starts} or more, or "
+                         f"omit --starts to resume the stored scan of {plan.n_starts} starts")
+    return n_starts
 
 
 def _annotations(spec, args):
@@ -658,13 +651,13 @@ def _finished_scan(path, what):
     """The finished scan of the store at `path`; an unfinished one says how to finish it."""
     import shlex
 
-    from .scan import Scan, _is_final
+    from .scan import Scan
     from .store import Store
 
     with Store.open(_existing(path, what)) as st:
         settings = st.settings
         n = settings.get("n_starts") if isinstance(settings, dict) else None
-        final, done = _is_final(st, n), st.n_finished()
+        final, done = st.is_complete, st.n_finished()
         spec = st.annotations().get("model", {}).get("spec")
     if not final:
         how = f"landscape scan --store {shlex.quote(os.fspath(path))}"

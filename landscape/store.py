@@ -120,7 +120,9 @@ class Chunk(Result):
         Start indices, ascending.
     x : ndarray of shape (B, n_params)
         End points.
-    loss, grad_norm, min_eigenvalue : ndarray of shape (B,)
+    loss, grad_norm : ndarray of shape (B,)
+    lambda_min : ndarray of shape (B,)
+        Smallest Hessian eigenvalue at each end point (NaN: not computed).
     status : ndarray of shape (B,)
         :class:`~landscape.Status` values of the descent.
     message : list of str
@@ -142,7 +144,7 @@ class Chunk(Result):
     x: np.ndarray
     loss: np.ndarray
     grad_norm: np.ndarray
-    min_eigenvalue: np.ndarray
+    lambda_min: np.ndarray
     status: np.ndarray
     message: list
     descent_iterations: np.ndarray
@@ -479,7 +481,7 @@ class Store:
 
     def update_settings(self, settings):
         """Replace the stored settings (one transaction)."""
-        self._lock_for_writing()
+        self.lock_for_writing()
         text = json.dumps(_normalise(settings), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (text,))
@@ -494,7 +496,7 @@ class Store:
         """
         if not isinstance(chunk, Chunk):
             raise TypeError(f"write_chunk expects a Chunk, got {type(chunk).__name__}")
-        self._lock_for_writing()
+        self.lock_for_writing()
         try:
             self._write_chunk(chunk, float(elapsed))
         except sqlite3.IntegrityError as exc:
@@ -519,7 +521,7 @@ class Store:
                     "polish_iterations, pushes, classification) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (s, *_pack(chunk.x[i]), float(chunk.loss[i]), float(chunk.grad_norm[i]),
-                     float(chunk.min_eigenvalue[i]), int(chunk.status[i]), str(chunk.message[i]),
+                     float(chunk.lambda_min[i]), int(chunk.status[i]), str(chunk.message[i]),
                      int(chunk.descent_iterations[i]), int(chunk.polish_iterations[i]),
                      int(chunk.pushes[i]), text))
                 self._write_arrays("starts", str(s), arrays)
@@ -542,7 +544,7 @@ class Store:
 
     def add_wall_seconds(self, elapsed):
         """Add `elapsed` seconds to :attr:`wall_seconds` (one transaction)."""
-        self._lock_for_writing()
+        self.lock_for_writing()
         with _transaction(self._conn):
             self._add_seconds(float(elapsed))
 
@@ -565,7 +567,7 @@ class Store:
         """
         if not isinstance(key, str) or not key:
             raise TypeError(f"annotation key must be a non-empty str, got {key!r}")
-        self._lock_for_writing()
+        self.lock_for_writing()
         text = json.dumps(_normalise(value), sort_keys=True)
         with _transaction(self._conn):
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -641,7 +643,7 @@ class Store:
             x=np.array(xs, dtype=np.float64).reshape(len(rows), n),
             loss=np.array([_float(r[4]) for r in rows]),
             grad_norm=np.array([_float(r[5]) for r in rows]),
-            min_eigenvalue=np.array([_float(r[6]) for r in rows]),
+            lambda_min=np.array([_float(r[6]) for r in rows]),
             status=np.array([r[7] for r in rows], dtype=np.int64),
             message=[r[8] for r in rows],
             descent_iterations=np.array([r[9] for r in rows], dtype=np.int64),
@@ -674,7 +676,7 @@ class Store:
         finalized : dict, optional
             Stored as ``meta['finalized']`` in the same transaction.
         """
-        self._lock_for_writing()
+        self.lock_for_writing()
         conn = self._conn
         with _transaction(conn):
             for table in ("points", "assignments", "edges"):
@@ -705,6 +707,15 @@ class Store:
     def finalized(self):
         """``meta['finalized']`` (written with the points), or None."""
         return self._meta("finalized")
+
+    @property
+    def is_complete(self):
+        """The store holds a finished scan: every one of its ``settings["n_starts"]`` starts,
+        and the distinct points, assignment and edges written for that many (a store whose
+        scan was killed, or extended to more starts, is not complete until resumed)."""
+        settings = self.settings
+        n = settings.get("n_starts") if isinstance(settings, dict) else None
+        return n is not None and self.finalized == {"n_starts": n} and self.n_finished() == n
 
     def read_points(self):
         """The distinct points as a list of dicts (keys as in :meth:`write_points`), by id."""
@@ -755,10 +766,38 @@ class Store:
             "SELECT source, target, visits, descents FROM edges ORDER BY source, target")]
 
     # ---- lifetime --------------------------------------------------------------------
-    def _lock_for_writing(self):
-        """Take the write lock unless held (StoreInUseError if another writer holds it)."""
+    def lock_for_writing(self):
+        """Take the write lock unless held (StoreInUseError if another writer holds it).
+
+        Every write takes it; a scan takes it before it computes anything.
+        """
         if self.path != ":memory:" and not self.is_locked:
             self._lock = WriteLock.acquire(self.path)
+
+    def remove(self):
+        """Delete the store's file and close it: only a store that holds no start.
+
+        The write lock is taken first and released last, so no other writer
+        can open the file in between.
+
+        Raises
+        ------
+        StoreError
+            The store holds starts, or lives in memory.
+        """
+        if self.path == ":memory:":
+            raise StoreError("an in-memory store has no file to remove; close it instead",
+                             self.path)
+        self.lock_for_writing()
+        if self.n_finished():
+            raise StoreError(f"store {self.path} holds {self.n_finished()} starts; only a store "
+                             "that holds none is removed (move the file away yourself)",
+                             self.path)
+        self._conn.close()
+        try:
+            os.remove(self.path)
+        finally:
+            self.close()
 
     @property
     def is_locked(self):

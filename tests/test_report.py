@@ -169,7 +169,7 @@ def test_write_report_refuses_other_inputs(tmp_path):
 def _plots(s, tests):
     return [
         lambda ax: figures.plot_basin_graph(s.graph, ax=ax),
-        lambda ax: figures.plot_disconnectivity(s.points, s.edges, ax=ax),
+        lambda ax: figures.plot_disconnectivity(s.graph, ax=ax),
         lambda ax: figures.plot_spectra(s.points, ax=ax),
         lambda ax: figures.plot_end_losses(s.outcomes.loss, s.outcomes.kind, ax=ax),
         lambda ax: figures.plot_trajectories(s.traces, ax=ax),
@@ -428,20 +428,47 @@ def test_the_starts_that_visited_a_saddle_are_traced_and_their_diamonds_drawn(vi
     assert "plateau (visited saddle)" in legend
 
 
+def test_the_disconnectivity_and_barriers_shown_are_the_graph_algorithms(visited, tmp_path):
+    """report.json, the barrier table and the figure hold what landscape.graph computes."""
+    s = visited
+    assert s.saddles, "the fixture must have a saddle that joins the two minima"
+    G = s.graph
+    d = ls.graph.disconnectivity(G)
+    ls.write_report(s, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["disconnectivity"]["order"] == list(d.order)
+    assert [(j["saddle"], j["loss"], j["groups"]) for j in data["disconnectivity"]["joins"]] == \
+        [(j.saddle, j.loss, [list(g) for g in j.groups]) for j in d.joins]
+    spurious = s.spurious_minima[0].id
+    b = ls.graph.escape_barrier(G, spurious)
+    assert data["barriers"] == [{"minimum": spurious, "to": b.target, "saddle": b.saddle,
+                                 "loss": b.loss, "height": b.height, "path": list(b.path)}]
+    assert b.target == s.minima[0].id and b.height == b.loss - s.points[spurious].loss > 0
+    page = (tmp_path / "index.html").read_text()
+    assert "The lowest barrier from each minimum to a lower one" in page
+    assert " \u2192 ".join(map(str, b.path)) in page
+    ax = figures.plot_disconnectivity(G)
+    x = {m: i for i, m in enumerate(d.order)}
+    for j in d.merges:      # one bar per merge at its loss, over its (single-minimum) groups
+        (bar,) = [ln for ln in ax.lines if ln.get_gid() == f"join {j.saddle}"]
+        assert list(bar.get_ydata()) == [j.loss, j.loss]
+        assert list(bar.get_xdata()) == [min(x[g[0]] for g in j.groups),
+                                         max(x[g[0]] for g in j.groups)]
+
+
 def test_a_start_that_stopped_beside_a_saddle_is_marked_where_it_stopped():
     """A visit without a plateau (descent stopped at visit_gtol where the Hessian is
     indefinite) is marked at the stop."""
-    import importlib
+    from landscape.scan.pipeline import descent_traces
 
-    scan_module = importlib.import_module("landscape.scan")
     d = types.SimpleNamespace(
         record_at=np.array([0.0, 1.0, 3.0]), record_loss=np.array([[3.0, 2.0, 1.0]] * 2),
         record_grad_norm=np.array([[1.0, 0.5, 0.1]] * 2), nit=np.array([3, 3]),
         loss=np.array([1.0, 1.0]), grad_norm=np.array([1e-4, 1e-4]),
         plateau_start=np.zeros(0, dtype=int), plateau_at=np.zeros(0),
         plateau_loss=np.zeros(0), plateau_grad_norm=np.zeros(0))
-    traces = scan_module._traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
-                                 np.zeros(2), np.array([1]))
+    traces = descent_traces(d, np.array([40, 41]), np.array([9, 9]), np.zeros(2),
+                            np.zeros(2), np.array([1]))
     assert [t["start"] for t in traces] == [41]
     np.testing.assert_array_equal(traces[0]["plateau_at"], [3.0])
     np.testing.assert_array_equal(traces[0]["plateau_grad_norm"], [1e-4])

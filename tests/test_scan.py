@@ -1,7 +1,9 @@
 """Scans: the V = I_8 landscape of Safran et al., resumption after kill -9, executors, the graph."""
 
 import concurrent.futures
+import dataclasses
 import importlib
+import json
 import multiprocessing
 import os
 import signal
@@ -19,7 +21,7 @@ from numpy.testing import assert_array_equal
 import landscape as ls
 from landscape.errors import StoreError
 from landscape.graph import read_graph
-from landscape.scan import Scan, scan
+from landscape.scan import Scan, resume_plan, resume_scan, scan
 from landscape.store import Store
 
 store_module = importlib.import_module("landscape.store")
@@ -29,9 +31,11 @@ N_STARTS = 500
 LR = 5 / K
 GTOL = 1e-12
 SPURIOUS_RANGE = (0.05, 0.20)
-# the module, not the function ls.scan that shadows it as an attribute of the package
+# the package, not the function ls.scan that shadows it as an attribute of landscape
 scan_module = importlib.import_module("landscape.scan")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(scan_module.__file__)))
+pipeline = importlib.import_module("landscape.scan.pipeline")    # executors run pipeline.run_chunk
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(scan_module.__file__))))
 
 
 def _model(k=K):
@@ -115,6 +119,46 @@ def test_symmetric_copies_are_merged(reference):
     for i, p in enumerate(s.points):
         for q in s.points[i + 1:]:
             assert ls.orbit_distance(m, p.x, q.x) > 1e-3
+
+
+def test_results_use_the_library_vocabulary(reference):
+    s = reference
+    for p in s.points:
+        c = p.classification
+        assert (p.loss, p.grad_norm, p.lambda_min, p.kind) == (c.loss, c.grad_norm, c.lambda_min,
+                                                               c.kind)
+    out = s.outcomes
+    assert_array_equal(out.success, out.status == ls.Status.CONVERGED)
+    assert out.success.all()
+    # every end is a strict minimum, certified by Newton's polish: lambda_min > 0 there
+    assert np.all(out.lambda_min > 0)
+    for q in (p.id for p in s.minima):
+        lam = out.lambda_min[out.point == q]
+        # one orbit, one spectrum: the ends differ from the representative by symmetry and by
+        # |grad L| <= 1e-12 of polish, which moves lambda_min (~0.1) by ~1e-12; 1e-8 is loose
+        np.testing.assert_allclose(lam, s.points[q].lambda_min, rtol=1e-8)
+
+
+def test_scan_is_frozen_and_round_trips_through_json(reference):
+    s = reference
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.points = ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.points[0].loss = 1.0
+    back = Scan.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert_same_scan(back, s)
+    assert back.settings == s.settings and back.n_starts == s.n_starts
+    assert back.path == s.path and back.wall_seconds == s.wall_seconds
+    assert back.outcomes.message == s.outcomes.message
+    assert_array_equal(back.outcomes.lambda_min, s.outcomes.lambda_min)
+    assert back.points[1].classification.eigenvalues.tolist() == \
+        s.points[1].classification.eigenvalues.tolist()
+    assert sorted(back.traces) == sorted(s.traces) and s.traces
+    for start, trace in s.traces.items():
+        assert trace.keys() == back.traces[start].keys()
+        for name, values in trace.items():
+            assert_array_equal(back.traces[start][name], values, err_msg=f"{start} {name}")
+    assert repr(back) == repr(s)
 
 
 def test_graph_edges_go_from_saddles_to_minima(reference):
@@ -235,13 +279,13 @@ def test_a_scan_killed_mid_way_resumes_to_the_same_result(reference, tmp_path, m
         Scan.load(path)
 
     computed = []
-    run_chunk = scan_module._run_chunk
+    run_chunk = pipeline.run_chunk
 
     def counting(model, config, starts, X0=None):
         computed.extend(int(s) for s in starts)
         return run_chunk(model, config, starts, X0)
 
-    monkeypatch.setattr(scan_module, "_run_chunk", counting)
+    monkeypatch.setattr(pipeline, "run_chunk", counting)
     resumed = scan(_model(), N_STARTS, rng=0, lr=LR, store=path, chunk_size=64, progress=False)
     assert sorted(computed) == sorted(set(range(N_STARTS)) - set(finished.tolist()))
     assert_same_scan(resumed, reference)
@@ -257,22 +301,75 @@ def test_scan_load_resumes_with_a_model(tmp_path, monkeypatch):
     m = _model(4)
     path = tmp_path / "run.db"
     full = scan(m, 30, rng=5, lr=5 / 4, chunk_size=10, progress=False)
-    run_chunk = scan_module._run_chunk
+    run_chunk = pipeline.run_chunk
 
     def crash_on_third(model, config, starts, X0=None):
         if starts[0] >= 20:
             raise KeyboardInterrupt("interrupted")
         return run_chunk(model, config, starts, X0)
 
-    monkeypatch.setattr(scan_module, "_run_chunk", crash_on_third)
+    monkeypatch.setattr(pipeline, "run_chunk", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         scan(m, 30, rng=5, lr=5 / 4, store=path, chunk_size=10, progress=False)
-    monkeypatch.setattr(scan_module, "_run_chunk", run_chunk)
+    monkeypatch.setattr(pipeline, "run_chunk", run_chunk)
     with pytest.raises(StoreError, match="20 of 30 starts"):
         Scan.load(path)
     assert_same_scan(Scan.load(path, m, progress=False), full)
     assert_same_scan(Scan.load(path), full)
     assert Scan.load(path).path == str(path)
+
+
+def test_resume_plan_reads_the_stored_settings_and_resume_scan_uses_them(tmp_path,
+                                                                          monkeypatch):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    full = scan(m, 30, rng=5, lr=5 / 4, chunk_size=10, progress=False)
+    run_chunk = pipeline.run_chunk
+
+    def crash_on_third(model, config, starts, X0=None):
+        if starts[0] >= 20:
+            raise KeyboardInterrupt("interrupted")
+        return run_chunk(model, config, starts, X0)
+
+    monkeypatch.setattr(pipeline, "run_chunk", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        scan(m, 30, rng=5, lr=5 / 4, store=path, chunk_size=10, progress=False)
+    monkeypatch.setattr(pipeline, "run_chunk", run_chunk)
+
+    plan = resume_plan(path, lr=1.0, gtol=GTOL, rng=5, init=None)
+    assert (plan.n_starts, plan.n_finished, plan.min_starts) == (30, 20, 20)
+    assert not plan.is_complete and not plan.explicit_init
+    assert plan.conflicts == {"lr": 5 / 4}                        # gtol and the seed agree
+    assert plan.options == dict(rng=None, init=0.5, lr=5 / 4, gtol=GTOL, coarse_gtol=1e-3,
+                                visit_gtol=1e-4, maxiter=100_000, loss_rtol=1e-9, xtol=1e-6,
+                                saddle_step=1e-3)                 # init: 1/sqrt(d), d = 4
+    assert resume_plan(path, rng=6).conflicts == {"rng": {"entropy": 5, "spawn_key": []}}
+    with pytest.raises(TypeError, match=r"unknown settings \['step'\]"):
+        resume_plan(path, step=1.0)
+    with pytest.raises(ValueError, match=r"n_starts = 19: store .* holds starts 0\.\.19; pass "
+                                         r"n_starts >= 20"):
+        resume_scan(m, path, n_starts=19, progress=False)
+    with pytest.raises(StoreError, match="model.probe: stored"):           # another model
+        resume_scan(_model(3), path, progress=False)
+
+    assert_same_scan(resume_scan(m, path, progress=False), full)
+    assert resume_plan(path).is_complete
+    assert_same_scan(Scan.load(path), full)
+    longer = resume_scan(m, path, n_starts=35, chunk_size=4, progress=False)
+    assert_same_scan(longer, scan(m, 35, rng=5, lr=5 / 4, progress=False))
+
+
+def test_a_scan_from_explicit_starts_is_resumed_only_with_them(tmp_path):
+    m = _model(4)
+    path = tmp_path / "run.db"
+    X0 = m.sample_init(6, rng=0)
+    first = scan(m, 6, rng=0, init=X0, lr=5 / 4, store=path, progress=False)
+    plan = resume_plan(path)
+    assert plan.explicit_init and "init" not in plan.options
+    with pytest.raises(StoreError, match=r"explicit initial points, which are not stored; "
+                                         r"resume it with ls\.scan\(model, n_starts, init=X0"):
+        resume_scan(m, path, progress=False)
+    assert_same_scan(scan(m, 6, rng=0, init=X0, lr=5 / 4, store=path, progress=False), first)
 
 
 def test_a_store_with_other_settings_is_refused(tmp_path):
@@ -369,17 +466,17 @@ def test_verify_needs_the_model_the_scan_was_run_with(tmp_path):
 def test_verify_checks_an_unfinished_store_before_resuming_it(tmp_path, monkeypatch):
     m = _model(4)
     path = tmp_path / "run.db"
-    run_chunk = scan_module._run_chunk
+    run_chunk = pipeline.run_chunk
 
     def stop_at_second(model, config, starts, X0=None):
         if starts[0] >= 5:
             raise KeyboardInterrupt("interrupted")
         return run_chunk(model, config, starts, X0)
 
-    monkeypatch.setattr(scan_module, "_run_chunk", stop_at_second)
+    monkeypatch.setattr(pipeline, "run_chunk", stop_at_second)
     with pytest.raises(KeyboardInterrupt):
         scan(m, 10, rng=0, lr=5 / 4, store=path, chunk_size=5, progress=False)
-    monkeypatch.setattr(scan_module, "_run_chunk", run_chunk)
+    monkeypatch.setattr(pipeline, "run_chunk", run_chunk)
     with Store.open(path) as st:
         x = st.read_outcomes(m.n_params).x[2]
     _replace_x(path, "starts", "start", 2, x + 0.05)
@@ -427,8 +524,8 @@ def test_a_diverging_step_stops_the_scan_naming_lr_and_the_stable_step(tmp_path)
         scan(m, 5, rng=0, lr=50.0, maxiter=2000, store=store, progress=False)
     exc = info.value
     # the estimate is 2 / lambda_max over the first starts (all 5 here)
-    X0 = scan_module._initial_points(m, {"seed": scan_module._seed(0, None),
-                                         "init": {"scale": 0.5}}, range(5))
+    X0 = scan_module.initial_points(m, {"seed": scan_module.seed_settings(0),
+                                        "init": {"kind": "normal", "scale": 0.5}}, range(5))
     lam = max(np.linalg.eigvalsh(m.hess(x))[-1] for x in X0)
     np.testing.assert_allclose(exc.lr_stable, 2 / lam, rtol=1e-10)
     assert f"{2 / lam:.4g}" in str(exc)

@@ -41,7 +41,7 @@ def _chunk(starts, rng, n=9, visits=1):
     vs = np.repeat(np.asarray(starts[:1], dtype=int), visits)
     return Chunk(start=np.asarray(starts, dtype=int), x=rng.standard_normal((B, n)),
                  loss=rng.random(B), grad_norm=np.full(B, 1e-13),
-                 min_eigenvalue=np.where(np.arange(B) % 2, np.nan, 0.25),
+                 lambda_min=np.where(np.arange(B) % 2, np.nan, 0.25),
                  status=np.zeros(B, dtype=int), message=[f"it's \"done\" {s}" for s in starts],
                  descent_iterations=np.arange(B), polish_iterations=np.ones(B, dtype=int),
                  pushes=np.zeros(B, dtype=int),
@@ -65,7 +65,7 @@ def _same_classification(a, b):
 
 
 def _same_chunk(a, b):
-    for name in ("start", "x", "loss", "grad_norm", "min_eigenvalue", "status",
+    for name in ("start", "x", "loss", "grad_norm", "lambda_min", "status",
                  "descent_iterations", "polish_iterations", "pushes", "visit_start", "visit_x"):
         assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert a.message == b.message
@@ -94,7 +94,7 @@ def test_chunks_round_trip_exactly(tmp_path):
         return np.concatenate([getattr(first, name), getattr(second, name)])[order]
 
     assert_array_equal(got.x, cat("x"))                 # float64 bit-exact
-    assert_array_equal(got.min_eigenvalue, cat("min_eigenvalue"))   # NaN survives NULL
+    assert_array_equal(got.lambda_min, cat("lambda_min"))   # NaN survives NULL
     assert got.message == [(first.message + second.message)[i] for i in order]
     cls = first.classification + second.classification
     for i, c in zip(order, got.classification, strict=True):
@@ -390,7 +390,7 @@ def test_a_killed_writer_leaves_whole_chunks(tmp_path):
         for i in range(100000):
             st = np.arange(25 * i, 25 * i + 25)
             s.write_chunk(Chunk(start=st, x=rng.standard_normal((25, 2000)), loss=np.ones(25),
-                grad_norm=np.ones(25), min_eigenvalue=np.ones(25), status=np.ones(25, int),
+                grad_norm=np.ones(25), lambda_min=np.ones(25), status=np.ones(25, int),
                 message=["m"] * 25, descent_iterations=st, polish_iterations=st, pushes=st,
                 classification=[c] * 25, visit_start=np.zeros(0, int),
                 visit_x=np.zeros((0, 2000)), visit_classification=[]))

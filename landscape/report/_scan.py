@@ -8,6 +8,7 @@ import numpy as np
 
 from ..classify import _loss_tolerance
 from ..convexity import DirectionalTest
+from ..graph import disconnectivity, escape_barrier, minima
 from . import figures
 from ._mpl import new_figure, save_figure
 from ._page import Section, Table, json_ready, write_json, write_page
@@ -75,6 +76,20 @@ def _known_optima(scan):
     return out
 
 
+def _escape_barriers(graph):
+    """Each minimum's lowest barrier to a lower minimum (:func:`landscape.graph.escape_barrier`),
+    by minimum; minima with none (the lowest of their part of the graph) are left out."""
+    import networkx as nx
+
+    out = []
+    for m in minima(graph):
+        try:
+            out.append(escape_barrier(graph, m))
+        except nx.NetworkXNoPath:
+            continue
+    return out
+
+
 def _loss_text(loss, optimum=None):
     return f"{optimum:.6g} (global)" if optimum is not None else f"{loss:.6g}"
 
@@ -85,6 +100,7 @@ def report_data(scan, convexity=()):
 
     kinds = Counter(scan.outcomes.kind)
     optima = _known_optima(scan)
+    tree = disconnectivity(scan.graph)
     points = []
     for p in scan.points:
         c = p.classification
@@ -123,6 +139,12 @@ def report_data(scan, convexity=()):
         "points": points,
         "edges": [{"source": s, "target": t, "visits": v, "descents": d}
                   for s, t, v, d in scan.edges],
+        "disconnectivity": {"order": list(tree.order), "joins": [
+            {"saddle": j.saddle, "loss": j.loss, "groups": [list(g) for g in j.groups],
+             "basin_count": j.basin_count} for j in tree.joins]},
+        "barriers": [{"minimum": b.source, "to": b.target, "saddle": b.saddle, "loss": b.loss,
+                      "height": b.height, "path": list(b.path)}
+                     for b in _escape_barriers(scan.graph)],
         "convexity": [{"kind": t.kind, "n_directions": t.n_directions, "radii": t.radii,
                        "threshold": t.threshold, "fraction": t.fraction,
                        "fraction_interval": t.fraction_interval,
@@ -174,7 +196,7 @@ def write_report(scan_or_store, out_dir, *, self_contained=False, title=None, co
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = report_data(scan, tests)
-    sections = [_points_section(scan, data, out), _graph_section(scan, out),
+    sections = [_points_section(scan, data, out), _graph_section(scan, data, out),
                 _descents_section(scan, out)]
     if tests:
         sections.append(_convexity_section(tests, out))
@@ -247,7 +269,7 @@ def _points_section(scan, data, out):
                        "Hessian spectrum; symmetric copies are merged and counted together."))
 
 
-def _graph_section(scan, out):
+def _graph_section(scan, data, out):
     optima = _known_optima(scan)
     fig, ax = new_figure(*figures.basin_graph_size(scan.graph))
     figures.plot_basin_graph(scan.graph, ax=ax, loss_labels={
@@ -258,18 +280,30 @@ def _graph_section(scan, out):
                     "from saddles to the minima they lead to, wider for more starts, drawn "
                     "around the nodes they do not join.")
     fig, ax = new_figure(6.4, 4.2)
-    figures.plot_disconnectivity(scan.points, scan.edges, ax=ax)
-    d = save_figure(fig, out, "disconnectivity.png", caption="Loss levels of the minima and "
-                    "the saddles connecting them.")
+    figures.plot_disconnectivity(scan.graph, ax=ax)
+    d = save_figure(fig, out, "disconnectivity.png", caption="Disconnectivity: the loss levels "
+                    "of the minima and of the saddles that join them into ever larger groups.")
     rows = [[s, scan.points[s].kind, t, scan.points[t].kind, v, n] for s, t, v, n in scan.edges]
-    table = Table(columns=["saddle", "kind", "minimum", "kind", "visits", "descents"],
-                  rows=rows, caption="Edges: starts that passed the saddle and ended at the "
-                  "minimum (visits), and descents off the saddle that reached it.")
     if not rows:
         return Section(title="Basin graph", id="basin-graph", figures=[g, d],
                        text="No saddle \u2192 minimum edges: the scan found no saddle, or no "
                             "descent passed one.")
-    return Section(title="Basin graph", id="basin-graph", figures=[g, d], tables=[table])
+    table = Table(columns=["saddle", "kind", "minimum", "kind", "visits", "descents"],
+                  rows=rows, caption="Edges: starts that passed the saddle and ended at the "
+                  "minimum (visits), and descents off the saddle that reached it.")
+    tables = [table]
+    barriers = [[b["minimum"], _loss_text(scan.points[b["minimum"]].loss,
+                                          optima.get(b["minimum"])),
+                 b["saddle"], f"{b['loss']:.6g}", f"{b['height']:.4g}", b["to"],
+                 " \u2192 ".join(str(n) for n in b["path"])] for b in data["barriers"]]
+    if barriers:
+        tables.append(Table(columns=["minimum", "loss", "saddle", "saddle loss", "barrier",
+                                     "to minimum", "path"], rows=barriers, caption=(
+            "The lowest barrier from each minimum to a lower one along the graph: the "
+            "saddle at which its group first holds a lower minimum in the disconnectivity "
+            "graph, the barrier height (saddle loss minus the minimum's loss) and a path "
+            "through saddles no higher.")))
+    return Section(title="Basin graph", id="basin-graph", figures=[g, d], tables=tables)
 
 
 def _descents_section(scan, out):

@@ -163,52 +163,63 @@ def _text_color(fill):
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
-def plot_disconnectivity(points, edges, ax=None):
-    """A loss-level diagram: each minimum a vertical line from its loss up to the lowest
-    saddle joining it to another minimum; saddles as horizontal bars over the minima they
-    connect.
+def plot_disconnectivity(graph, ax=None):
+    """The disconnectivity diagram of a basin graph: each minimum a vertical line from its
+    loss up to the saddles it leads to; at each saddle that joins groups of minima, a
+    horizontal bar over them from which the joined group goes on up as one line; every
+    saddle a square at its loss, over the group(s) it leads into.
+
+    The joins are :func:`landscape.graph.disconnectivity`'s; this only draws them.  The
+    bar of a join has gid ``"join <saddle>"``, the line of a group ``"branch <ids>"``.
 
     Parameters
     ----------
-    points : sequence of Point
-        ``Scan.points``.
-    edges : sequence of (source, target, visits, descents)
-        ``Scan.edges`` (saddle -> minimum).
+    graph : networkx.DiGraph
+        ``Scan.graph`` (node attributes ``kind``, ``loss``, ``basin_fraction``).
     ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
     """
+    from ..graph import disconnectivity
+
     ax = new_axes(ax, 6.4, 4.2)
-    minima = [p for p in points if p.is_minimum]
-    if not minima:
+    d = disconnectivity(graph)
+    if not d.order:
         ax.text(0.5, 0.5, "no minima", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    by_id = {p.id: p for p in points}
-    xpos = {p.id: i for i, p in enumerate(minima)}
-    joins = {}
-    for s, t, *_ in edges:
-        if s in by_id and t in xpos:
-            joins.setdefault(s, set()).add(t)
-    top = {p.id: p.loss for p in minima}
-    for s, targets in sorted(joins.items(), key=lambda kv: by_id[kv[0]].loss):
-        level = by_id[s].loss
-        xs = sorted(xpos[t] for t in targets)
-        for t in targets:
-            top[t] = max(top[t], level)
-        if len(xs) > 1:
-            ax.plot([xs[0], xs[-1]], [level, level], color=_color(by_id[s].kind), lw=2)
-        ax.plot([np.mean(xs)], [level], marker="s", ms=6, color=_color(by_id[s].kind))
-        ax.annotate(str(s), (np.mean(xs), level), textcoords="offset points", xytext=(4, 3),
-                    fontsize=7)
-    for p in minima:
-        x = xpos[p.id]
-        ax.plot([x, x], [p.loss, top[p.id]], color=_color(p.kind), lw=1.5)
-        ax.plot([x], [p.loss], marker="o", ms=4 + 10 * np.sqrt(p.basin_fraction),
-                color=_color(p.kind))
-    ax.set_xticks(range(len(minima)), [str(p.id) for p in minima], fontsize=8)
+    nodes = graph.nodes
+    # every group of minima: its x (mean of its leaves) and the level its line starts at
+    x = {(m,): float(i) for i, m in enumerate(d.order)}
+    base = {(m,): nodes[m]["loss"] for m in d.order}
+    for j in d.joins:
+        color = _color(nodes[j.saddle].get("kind"))
+        xs = [x[g] for g in j.groups]
+        for g in j.groups:                  # each group's line rises to the saddle
+            ax.plot([x[g], x[g]], [base[g], j.loss], color="#546e7a", lw=1.5,
+                    gid=f"branch {' '.join(map(str, g))}")
+            base[g] = j.loss
+        if j.is_merge:                      # ... and goes on up as one group
+            ax.plot([min(xs), max(xs)], [j.loss, j.loss], color=color, lw=2,
+                    gid=f"join {j.saddle}")
+            for g in j.groups:
+                x.pop(g), base.pop(g)
+            x[j.minima], base[j.minima] = float(np.mean(xs)), j.loss
+        ax.plot([np.mean(xs)], [j.loss], marker="s", ms=6, color=color)
+        ax.annotate(str(j.saddle), (np.mean(xs), j.loss), textcoords="offset points",
+                    xytext=(4, 3), fontsize=7)
+    for i, m in enumerate(d.order):
+        ax.plot([i], [nodes[m]["loss"]], marker="o",
+                ms=4 + 10 * np.sqrt(nodes[m].get("basin_fraction", 0.0)),
+                color=_color(nodes[m].get("kind")))
+    ax.set_xticks(range(len(d.order)), [str(m) for m in d.order], fontsize=8)
     ax.set_xlabel("minimum (id)")
     ax.set_ylabel("loss")
-    ax.set_xlim(-0.7, len(minima) - 0.3)
-    ax.set_title("loss levels of minima and the saddles joining them", fontsize="medium")
+    ax.set_xlim(-0.7, len(d.order) - 0.3)
+    ax.set_title("disconnectivity: loss levels at which saddles join the minima",
+                 fontsize="medium")
     return ax
 
 

@@ -1,0 +1,106 @@
+"""The last step of a scan: distinct points, basins and saddle -> minimum edges, stored.
+
+When every start is done, the end points and visited saddles are deduplicated
+(:class:`~landscape.scan.Orbits`), each saddle is descended from along +- its
+most negative curvature direction (or from its witness, for a non-strict
+saddle), and the distinct points (numbered by increasing loss), the start ->
+point assignment and the edges are written to the store in one transaction.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+from ..classify import classify
+from ..critical import descend_and_polish
+from ..critical.polish import min_curvature
+from ..graph import MINIMUM_KINDS, SADDLE_KINDS
+from .dedup import Orbits
+from .result import CRITICAL_KINDS
+
+__all__ = ["finalize"]
+
+# saddles found by descending off saddles are descended from in turn, this many rounds at most
+_SADDLE_ROUNDS = 5
+
+
+def finalize(model, store, settings):
+    """Deduplicate the stored ends and visits, descend off every saddle, and store the
+    points, the assignment and the edges (marking the store finished for its n_starts).
+
+    Parameters
+    ----------
+    model : Model
+    store : Store
+        Holding every start of the scan, open for writing.
+    settings : dict
+        The scan's settings (``loss_rtol``, ``xtol``, ``saddle_step``, ``lr``,
+        ``gtol``, ``coarse_gtol``, ``maxiter``, ``n_starts``).
+    """
+    rec = store.read_outcomes(model.n_params)
+    orbits = Orbits(model, settings["loss_rtol"], settings["xtol"])
+    ended = np.full(len(rec.start), -1)
+    for i, (x, c) in enumerate(zip(rec.x, rec.classification)):
+        if c.kind in CRITICAL_KINDS:
+            ended[i] = orbits.add(x, c, "descent", rec.start[i])
+    visited = set()
+    for s, x, c in zip(rec.visit_start, rec.visit_x, rec.visit_classification):
+        visited.add((int(s), orbits.add(x, c, "visit")))
+    descents = _descend_off_saddles(model, orbits, settings)
+    visits = Counter()
+    for s, q in visited:
+        target = ended[int(np.searchsorted(rec.start, s))]
+        if target >= 0 and target != q:
+            visits[(q, target)] += 1
+    # number the points by increasing loss (ties: order of discovery)
+    order = sorted(range(len(orbits)), key=lambda q: (orbits.loss[q], q))
+    new = {q: i for i, q in enumerate(order)}
+    counts = Counter(int(e) for e in ended if e >= 0)
+    points = [dict(id=new[q], x=orbits.x[q], classification=orbits.classification[q],
+                   basin_count=counts.get(q, 0), first_start=orbits.first_start[q],
+                   found_by=orbits.found_by[q], dimension=orbits.dimension[q],
+                   n_members=len(orbits.members[q])) for q in order]
+    assignment = [(int(s), new[int(e)] if e >= 0 else -1) for s, e in zip(rec.start, ended)]
+    edges = sorted((new[a], new[b], visits.get((a, b), 0), descents.get((a, b), 0))
+                   for a, b in set(visits) | set(descents)
+                   if orbits.kind(a) in SADDLE_KINDS and orbits.kind(b) in MINIMUM_KINDS)
+    store.write_points(points, assignment, edges,
+                       finalized={"n_starts": int(settings["n_starts"])})
+
+
+def _descend_off_saddles(model, orbits, settings):
+    """Counter of (saddle, point) over the descents off every saddle of `orbits` (adding the
+    points they reach)."""
+    step = settings["saddle_step"]
+    descents = Counter()
+    done = set()
+    for _ in range(_SADDLE_ROUNDS):
+        todo = [q for q in range(len(orbits)) if orbits.kind(q) in SADDLE_KINDS and q not in done]
+        if not todo:
+            break
+        done.update(todo)
+        X, owner = [], []
+        for q in todo:
+            x, c = orbits.x[q], orbits.classification[q]
+            if c.kind == "strict-saddle":
+                _, v = min_curvature(model, x)
+                X += [x + step * v, x - step * v]
+                owner += [q, q]
+            elif c.witness is not None:
+                X.append(c.witness)
+                owner.append(q)
+        if not X:
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):    # divergence is data
+            p = descend_and_polish(model, np.array(X), lr=settings["lr"], gtol=settings["gtol"],
+                                   coarse_gtol=settings["coarse_gtol"],
+                                   maxiter=settings["maxiter"])
+        for q, x, good in zip(owner, p.x, p.success):
+            if not good:
+                continue
+            c = classify(model, x, gtol=settings["gtol"])
+            if c.kind in CRITICAL_KINDS:
+                target = orbits.add(x, c, "saddle-descent")
+                if target != q:
+                    descents[(q, target)] += 1
+    return descents

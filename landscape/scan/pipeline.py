@@ -1,0 +1,213 @@
+"""The per-start pipeline of a scan: descend, polish, classify, and find the saddles passed.
+
+:func:`run_starts` is what a scan does to each batch of starts, usable on its
+own: batched gradient descent recording near-critical plateaus down to
+``visit_gtol``, :func:`~landscape.descend_and_polish` to ``gtol`` (ending
+where plain gradient descent would), a classification of every end point, and
+the saddles each descent passed (plateaus, and stops beside a saddle),
+polished by Newton and classified.  Every start depends on its own row only.
+:func:`run_chunk` is the task an executor runs: the same, with the initial
+points drawn from the scan's seed.
+"""
+
+import numpy as np
+
+from .._validation import as_batch, as_positive_float, as_positive_int
+from ..classify import Classification, classify
+from ..critical import Status, descend, descend_and_polish
+from ..critical.polish import is_positive_definite, newton_batch
+from ..graph import SADDLE_KINDS
+from ..models.base import check_model
+from ..store import Chunk
+from .seeding import initial_points
+
+__all__ = ["run_starts", "run_chunk", "descent_traces", "TRACED_STARTS"]
+
+#: Starts whose descent curves are kept (for reports) besides every start that visited a saddle:
+#: those with index below this.
+TRACED_STARTS = 32
+
+
+def run_starts(model, X0, *, lr, starts=None, gtol=1e-12, coarse_gtol=1e-3, visit_gtol=1e-4,
+               maxiter=100_000):
+    """Descend from each row of X0, polish, classify, and find the saddles each descent passed.
+
+    Parameters
+    ----------
+    model : Model
+    X0 : array_like of shape (B, n_params)
+        The starts.
+    lr : float
+        Gradient-descent step size.
+    starts : array_like of int, shape (B,), optional
+        Start indices (default 0 .. B-1): the labels of the results, and which
+        descent curves are kept (index below :data:`TRACED_STARTS`, or a visit).
+    gtol, coarse_gtol, visit_gtol, maxiter
+        As in :func:`~landscape.scan`.
+
+    Returns
+    -------
+    Chunk
+        Per start: end point, loss, gradient norm, ``lambda_min``, status,
+        message, iterations and classification (a diverged start is not
+        classified: kind ``not-critical``, status ``DIVERGED``); the visited
+        saddles (``visit_start``, ``visit_x``, ``visit_classification``); the
+        kept descent curves (``traces``).
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> from landscape.scan import run_starts
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
+    >>> c = run_starts(m, m.sample_init(4, rng=0), lr=5 / 4)
+    >>> [k.kind for k in c.classification], bool(np.all(c.grad_norm <= 1e-12))
+    (['strict-minimum', 'strict-minimum', 'strict-minimum', 'strict-minimum'], True)
+    """
+    check_model(model)
+    X0 = as_batch(X0, model.n_params, "X0")
+    starts = np.arange(len(X0)) if starts is None else np.asarray(starts)
+    if starts.shape != (len(X0),) or not np.issubdtype(starts.dtype, np.integer):
+        raise ValueError(f"starts must hold one integer index per row of X0 ({len(X0)}), got "
+                         f"shape {starts.shape} and dtype {starts.dtype}")
+    settings = dict(lr=as_positive_float(lr, "lr"), gtol=as_positive_float(gtol, "gtol"),
+                    coarse_gtol=as_positive_float(coarse_gtol, "coarse_gtol"),
+                    visit_gtol=as_positive_float(visit_gtol, "visit_gtol"),
+                    maxiter=as_positive_int(maxiter, "maxiter"))
+    with np.errstate(over="ignore", invalid="ignore"):        # divergence is data
+        return _descend(model, settings, starts.astype(np.int64), X0)
+
+
+def run_chunk(model, settings, starts, X0=None):
+    """The task of one chunk of a scan (what an executor runs): :func:`run_starts` with the
+    scan's settings, the initial points drawn from its seed unless given.
+
+    Parameters
+    ----------
+    model : Model
+    settings : dict
+        The scan's settings: ``lr``, ``gtol``, ``coarse_gtol``, ``visit_gtol``,
+        ``maxiter``, and ``seed`` and ``init`` when X0 is None.
+    starts : array_like of int
+    X0 : ndarray of shape (len(starts), n_params), optional
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    if X0 is None:
+        X0 = initial_points(model, settings, starts)
+    with np.errstate(over="ignore", invalid="ignore"):        # divergence is data
+        return _descend(model, settings, starts, X0)
+
+
+def _not_critical(message):
+    return Classification(kind="not-critical", loss=float("nan"), grad_norm=float("nan"),
+                          message=message)
+
+
+def _descend(model, settings, starts, X0):
+    B, n = X0.shape
+    lr, gtol, maxiter = settings["lr"], settings["gtol"], settings["maxiter"]
+    d = descend(model, X0, lr=lr, gtol=settings["visit_gtol"], maxiter=maxiter, record=True)
+    go = np.isin(d.status, [int(Status.CONVERGED), int(Status.MAXITER)])
+    x, loss, gnorm = d.x.copy(), d.loss.copy(), d.grad_norm.copy()
+    lam = np.full(B, np.nan)
+    status = d.status.copy()
+    message = ["descent: " + Status(s).message for s in d.status]
+    it_descent, it_polish, pushes = d.nit.copy(), np.zeros(B, dtype=int), np.zeros(B, dtype=int)
+    if go.any():
+        p = descend_and_polish(model, d.x[go], lr=lr, gtol=gtol,
+                               coarse_gtol=settings["coarse_gtol"], maxiter=maxiter)
+        x[go], loss[go], gnorm[go], lam[go] = p.x, p.loss, p.grad_norm, p.min_eigenvalue
+        status[go] = p.status
+        for j, i in enumerate(np.flatnonzero(go)):
+            message[i] = p.message[j]
+        it_descent[go] += p.descent_iterations
+        it_polish[go], pushes[go] = p.polish_iterations, p.pushes
+    # a diverged start is not classified: its end is a far-away point, not a candidate
+    ended = ((status != int(Status.DIVERGED)) & np.isfinite(loss)
+             & np.all(np.isfinite(x), axis=1))
+    classes = [classify(model, x[i], gtol=gtol) if ended[i]
+               else _not_critical(Status.DIVERGED.message) for i in range(B)]
+    status[~ended] = int(Status.DIVERGED)
+    v_start, v_x, v_class = _visits(model, d, go, gtol)
+    return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, lambda_min=lam,
+                 status=status, message=message, descent_iterations=it_descent,
+                 polish_iterations=it_polish, pushes=pushes, classification=classes,
+                 visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class,
+                 traces=descent_traces(d, starts, it_descent, loss, gnorm, v_start))
+
+
+def descent_traces(d, starts, nit, loss, grad_norm, visited):
+    """The descent curves a scan keeps: of the starts below :data:`TRACED_STARTS` and of the
+    starts that visited a saddle, each ending with its final (polished) point.
+
+    A visit is a plateau of the descent or its stop beside a saddle; a visiting
+    start without a plateau gets its stop as the mark.
+
+    Parameters
+    ----------
+    d : Descent
+        The recorded descent (``descend(..., record=True)``) of the rows.
+    starts : ndarray of int, shape (B,)
+        Start index of each row.
+    nit : ndarray of shape (B,)
+        Gradient steps of each row, descent and polish together.
+    loss, grad_norm : ndarray of shape (B,)
+        At each row's final point.
+    visited : ndarray of int
+        Rows that visited a saddle.
+
+    Returns
+    -------
+    list of dict
+        Keys ``start`` and the arrays ``at``, ``loss``, ``grad_norm``,
+        ``plateau_at``, ``plateau_loss``, ``plateau_grad_norm``.
+    """
+    out = []
+    traced = (starts < TRACED_STARTS) | np.isin(np.arange(len(starts)), visited)
+    for r in np.flatnonzero(traced):
+        seen = np.isfinite(d.record_loss[r])
+        at, L, g = d.record_at[seen], d.record_loss[r, seen], d.record_grad_norm[r, seen]
+        if len(at) and at[-1] >= nit[r]:      # Newton's polish steps are not gradient steps
+            at, L, g = at[:-1], L[:-1], g[:-1]
+        mine = d.plateau_start == r
+        marks = d.plateau_at[mine], d.plateau_loss[mine], d.plateau_grad_norm[mine]
+        if not mine.any() and r in visited:       # stopped beside the saddle it visited
+            marks = [np.array([v], dtype=float) for v in (d.nit[r], d.loss[r], d.grad_norm[r])]
+        out.append(dict(
+            start=int(starts[r]),
+            at=np.append(at, nit[r]), loss=np.append(L, loss[r]),
+            grad_norm=np.append(g, grad_norm[r]),
+            plateau_at=marks[0], plateau_loss=marks[1], plateau_grad_norm=marks[2]))
+    return out
+
+
+def _visits(model, d, go, gtol):
+    """Saddles the descents passed: plateaus, and stops beside a saddle, polished by Newton."""
+    n = model.n_params
+    rows = [d.plateau_start]
+    X = [d.plateau_x]
+    # a descent that reached visit_gtol where the Hessian is indefinite is passing a saddle
+    stop = np.flatnonzero(go & (d.status == int(Status.CONVERGED)))
+    if stop.size:
+        indefinite = ~is_positive_definite(model, d.x[stop])
+        rows.append(stop[indefinite])
+        X.append(d.x[stop[indefinite]])
+    rows = np.concatenate(rows).astype(np.int64)
+    X = np.concatenate(X).reshape(len(rows), n)
+    if len(rows) == 0:
+        return rows, X, []
+    order = np.argsort(rows, kind="stable")
+    rows, X = rows[order], X[order]
+    smooth = ~model.nondifferentiable_units(X).any(axis=1)
+    rows, X = rows[smooth], X[smooth]
+    Xp, _, ok, _ = newton_batch(model, X, gtol=gtol) if len(rows) else (X, None, [], None)
+    keep_rows, keep_x, keep_c = [], [], []
+    for r, xp, good in zip(rows, Xp, ok):
+        if not good:
+            continue
+        c = classify(model, xp, gtol=gtol)
+        if c.kind in SADDLE_KINDS:
+            keep_rows.append(r)
+            keep_x.append(xp)
+            keep_c.append(c)
+    return (np.array(keep_rows, dtype=np.int64), np.array(keep_x).reshape(len(keep_rows), n),
+            keep_c)
