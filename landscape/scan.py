@@ -40,12 +40,12 @@ from ._results import Result
 from ._validation import as_batch, as_positive_float, as_positive_int
 from .classify import Classification, classify
 from .convexity import wilson_interval
-from .critical import Status, descend, descend_and_polish
-from .critical.polish import is_positive_definite, min_curvature, newton_batch
+from .critical import Status, descend, descend_and_polish, newton_batch
 from .models.base import check_model
 from .errors import DivergenceError, LandscapeWarning, StoreError
 from .graph import basin_graph, write_graph
 from .models.symmetry import orbit_distance, orbit_norms
+from .spectrum import is_positive_definite, min_curvature
 from .store import Chunk, Store
 
 __all__ = ["scan", "Scan", "Point", "Outcomes", "deduplicate", "Distinct"]

@@ -32,9 +32,11 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         Starting point.
     method : {"newton", "newton-mr", "trust-region"}
         ``"newton"``: dense Newton steps with a backtracking line search on
-        |grad L|^2 (quadratic convergence at nondegenerate points).
+        |grad L|^2 (quadratic convergence at nondegenerate points); the one-start
+        case of :func:`~landscape.critical.newton_batch`.
         ``"newton-mr"``: MINRES on Hessian-vector products (never forms H); keeps
-        converging where H is singular, e.g. at degenerate minima.
+        converging where H is singular, e.g. at degenerate minima.  Same driver
+        and line search as ``"newton"``.
         ``"trust-region"``: Levenberg-Marquardt trust region on 1/2 |grad L|^2;
         converges from farther away.
     gtol : float
@@ -43,9 +45,9 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
     history : bool
         Record loss, gradient norm and step length per iteration.
     **options
-        Method options: ``max_backtracks`` (line searches), ``forcing`` and
-        ``minres_maxiter`` (newton-mr), ``initial_radius`` and ``max_radius``
-        (trust-region).
+        Method options: ``max_backtracks`` (integer: step halvings per line search,
+        default 40), ``forcing`` and ``minres_maxiter`` (integer) of newton-mr,
+        ``initial_radius`` and ``max_radius`` of trust-region.
 
     Returns
     -------
