@@ -367,6 +367,17 @@ def test_trust_region_converges_from_farther_than_newton():
     assert_allclose(r.x, [1.0, 1.0], atol=X_ATOL)
 
 
+def test_trust_region_with_an_exactly_zero_eigenvalue_along_the_gradient():
+    # f = (x - 1)^4 + 0 y: H = diag(12 (x - 1)^2, 0) and g = (4 (x - 1)^3, 0).  From x = 7 the
+    # Gauss-Newton step is longer than the unit radius, so the secular equation is solved;
+    # its zero eigenvalue has lam g = 0 and once made |p(0)| a 0 / 0 (brentq on a NaN).
+    model = ls.AutogradModel(lambda x: (x[0] - 1.0) ** 4 + 0.0 * x[1], 2)
+    r = ls.find_critical_point(model, [7.0, 0.5], method="trust-region", gtol=GTOL)
+    assert r.success, r.message
+    assert r.x[1] == 0.5                       # steps never move along the null direction
+    # |grad f| = 4 |x - 1|^3 <= GTOL at a degenerate (quartic) minimum
+    assert abs(r.x[0] - 1.0) <= (GTOL / 4) ** (1 / 3)
+
 
 # ---- descend ------------------------------------------------------------------------
 def test_descend_batched_equals_one_start_at_a_time():
@@ -623,6 +634,7 @@ def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):
     (dict(method="newton", forcing=0.1), TypeError, "unknown option.*forcing"),
     (dict(method="trust-region", initial_radius=-1.0), ValueError, "initial_radius"),
     (dict(method="newton-mr", max_backtracks=True), ValueError, "max_backtracks"),
+    (dict(method="newton", max_backtracks=2.5), ValueError, "max_backtracks must be a positive int"),
 ])
 def test_find_critical_point_rejects_bad_options(kwargs, error, match):
     model = teacher_student(3)

@@ -15,6 +15,7 @@ _OPTIONS = {
     "newton-mr": {"max_backtracks", "forcing", "minres_maxiter"},
     "trust-region": {"initial_radius", "max_radius"},
 }
+_INTEGER_OPTIONS = {"max_backtracks", "minres_maxiter"}
 
 
 def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, history=False,
@@ -74,7 +75,9 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         raise TypeError(f"unknown option(s) {sorted(unknown)} for method {method!r}; "
                         f"valid options: {sorted(_OPTIONS[method])}")
     for key, value in options.items():
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"option {key} must be a positive number, got {value!r}")
+        kind = numbers.Integral if key in _INTEGER_OPTIONS else numbers.Real
+        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+            what = "integer" if key in _INTEGER_OPTIONS else "number"
+            raise ValueError(f"option {key} must be a positive {what}, got {value!r}")
     return METHODS[method](model, x0, gtol=gtol, maxiter=maxiter, history=bool(history),
                            options=options)

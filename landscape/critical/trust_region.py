@@ -35,9 +35,12 @@ def _lm_step(lam, b, radius):
     if np.linalg.norm(c) <= radius:
         return c
     lb = lam * b
+    # components with lam b = 0 (H singular along g's null part) add nothing to |p(mu)|;
+    # left in, they would make |p(0)| a 0 / 0
+    lb_nz, lam2_nz = lb[lb != 0], lam[lb != 0] ** 2
 
     def excess(mu):
-        return np.linalg.norm(lb / (lam**2 + mu)) - radius
+        return np.linalg.norm(lb_nz / (lam2_nz + mu)) - radius
 
     hi = np.linalg.norm(lb) / radius
     lo = hi * 1e-300 if excess(0.0) > 0 else 0.0
