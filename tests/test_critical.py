@@ -634,7 +634,8 @@ def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):
     (dict(method="newton", forcing=0.1), TypeError, "unknown option.*forcing"),
     (dict(method="trust-region", initial_radius=-1.0), ValueError, "initial_radius"),
     (dict(method="newton-mr", max_backtracks=True), ValueError, "max_backtracks"),
-    (dict(method="newton", max_backtracks=2.5), ValueError, "max_backtracks must be a positive int"),
+    (dict(method="newton", max_backtracks=2.5), ValueError,
+     "max_backtracks must be a positive integer"),
 ])
 def test_find_critical_point_rejects_bad_options(kwargs, error, match):
     model = teacher_student(3)
