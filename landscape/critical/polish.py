@@ -6,6 +6,9 @@ in a handful of steps.  To end where plain GD would, a polished point that is no
 a minimum (GD was only passing slowly by a saddle when it reached the coarse
 tolerance) is not accepted: the start is pushed off the saddle along its most
 negative curvature direction, on the side GD was on, and descends again.
+
+The Newton part is :func:`~landscape.critical.newton_batch` (the one Newton driver:
+Levenberg-Marquardt steps and the split-manifold moves), with Newton-MR as a rescue.
 """
 
 import dataclasses
