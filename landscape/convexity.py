@@ -23,8 +23,8 @@ import numpy as np
 from ._results import Result
 from ._validation import as_batch, as_choice, as_float_array, as_positive_float
 from ._validation import as_positive_int, as_rng
-from .critical.polish import smallest_eigenvalues
 from .models.base import check_model
+from .spectrum import smallest_eigenvalues
 from .errors import LandscapeWarning
 from .stats import wilson_interval
 

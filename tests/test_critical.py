@@ -18,7 +18,9 @@ import scipy.optimize
 from numpy.testing import assert_allclose, assert_array_equal
 
 import landscape as ls
-from landscape.critical import Status, descend_and_polish, min_curvature
+from landscape.critical import Status, descend_and_polish, newton_batch
+from landscape.critical.newton import dense_directions
+from landscape.spectrum import min_curvature
 
 METHODS = ("newton", "newton-mr", "trust-region")
 
@@ -208,6 +210,81 @@ def test_methods_agree_with_each_other_and_scipy_root(case, saddle):
             assert_allclose(r.x, reference.x, rtol=0, atol=X_ATOL)
 
 
+# ---- one batched driver -------------------------------------------------------------
+@pytest.mark.parametrize("method", ["newton", "newton-mr"])
+def test_find_critical_point_is_the_one_start_case_of_newton_batch(saddle, method):
+    model, xs = saddle
+    rng = np.random.default_rng(2)
+    X0 = np.vstack([xs + 0.02 * rng.standard_normal((3, xs.size)),             # -> the saddle
+                    np.eye(4).ravel() + NEARBY * rng.standard_normal((3, xs.size)),  # -> W = I
+                    model.sample_init(2, rng=rng)])                           # from anywhere
+    X, gn, ok, nit = newton_batch(model, X0, gtol=GTOL, maxiter=100, method=method,
+                                  manifold=None)
+    for i, x0 in enumerate(X0):
+        r = ls.find_critical_point(model, x0, method=method, gtol=GTOL, maxiter=100)
+        assert ok[i] == r.success, (i, r.message)
+        assert_allclose(X[i], r.x, rtol=0, atol=X_ATOL)
+        # batched and one-row gradients may round differently: that can decide one step
+        # at the rounding floor, never more
+        assert abs(nit[i] - r.nit) <= 1
+        if r.success:
+            assert gn[i] <= GTOL
+    assert ok[:6].all()                          # the nearby starts converge
+
+
+def test_newton_line_search_decreases_the_gradient_norm_every_step():
+    # f = sum log cosh x_i, grad f = tanh x: from |x_i| > 1.09 the full Newton step
+    # x -> x - sinh x cosh x overshoots to a larger |tanh|; the backtracking on |grad f|^2
+    # shortens it, and every accepted step decreases |grad f|
+    model = ls.AutogradModel(lambda x: anp.sum(anp.log(anp.cosh(x))), 2)
+    x0 = np.array([1.3, -1.2])
+    full_step = np.linalg.norm(np.linalg.solve(model.hess(x0), model.grad(x0)))
+    r = ls.find_critical_point(model, x0, method="newton", history=True)
+    assert r.success, r.message
+    g = r.history["grad_norm"]
+    assert np.all(g[1:] < g[:-1])
+    assert r.history["step"][1] < 0.75 * full_step          # halved at least once
+    assert_allclose(r.x, [0.0, 0.0], atol=GTOL)             # |tanh x| <= GTOL
+
+
+def test_newton_batch_returns_unusable_starts_unchanged():
+    model = teacher_student(3)
+    W = np.eye(3)
+    W[1] = 0.0                                   # a zero neuron: L is not differentiable
+    X0 = np.vstack([model.flatten(W), np.eye(3).ravel() + 0.01])
+    for method in ("lm", "newton", "newton-mr"):
+        X, gn, ok, nit = newton_batch(model, X0, gtol=GTOL, method=method)
+        assert_array_equal(X[0], X0[0])
+        assert np.isnan(gn[0]) and not ok[0] and nit[0] == 0
+        assert ok[1] and gn[1] <= GTOL           # the other row is not held back
+
+
+def test_dense_directions_newton_and_levenberg_marquardt():
+    # H with a prescribed spectrum, one eigenvalue exactly 0: Newton's solve fails there,
+    # the damped step is -Q diag(lam / (lam^2 + |g|)) Q^T g (Fan & Yuan 2005)
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    model = ls.AutogradModel(lambda x: 0.0 * x[0], 5)          # only its n_params is used
+
+    class Quadratic(type(model)):
+        def hess_kernel(self, X):
+            return np.stack([(Q * lam) @ Q.T for lam in spectra])
+
+    spectra = [np.array([-2.0, -0.5, 0.3, 1.0, 4.0]), np.array([-1.0, 0.0, 0.5, 1.0, 2.0])]
+    quad = Quadratic(lambda x: 0.0 * x[0], 5)
+    G = rng.standard_normal((2, 5))
+    P, HP = dense_directions(quad, np.zeros((2, 5)), G, damped=False)
+    assert_allclose(P[0], -Q @ ((Q.T @ G[0]) / spectra[0]), rtol=1e-12)
+    assert_allclose(HP[0], -G[0], rtol=1e-12)
+    assert np.all(np.isnan(P[1])) and np.all(np.isnan(HP[1]))    # singular: no Newton step
+    P, HP = dense_directions(quad, np.zeros((2, 5)), G, damped=True)
+    for lam, g, p, hp in zip(spectra, G, P, HP):
+        mu = np.linalg.norm(g)
+        assert_allclose(p, -Q @ (lam * (Q.T @ g) / (lam ** 2 + mu)), rtol=1e-10, atol=1e-14)
+        assert_allclose(hp, (Q * lam) @ Q.T @ p, rtol=1e-12, atol=1e-14)
+        assert g @ hp < 0                        # a descent direction for |grad L|^2
+
+
 # ---- Newton's quadratic order -------------------------------------------------------
 @pytest.mark.parametrize("seed", range(4))
 def test_newton_converges_quadratically_at_a_nondegenerate_minimum(seed):
@@ -288,6 +365,18 @@ def test_trust_region_converges_from_farther_than_newton():
     assert r.success, r.message
     assert r.nit <= 30
     assert_allclose(r.x, [1.0, 1.0], atol=X_ATOL)
+
+
+def test_trust_region_with_an_exactly_zero_eigenvalue_along_the_gradient():
+    # f = (x - 1)^4 + 0 y: H = diag(12 (x - 1)^2, 0) and g = (4 (x - 1)^3, 0).  From x = 7 the
+    # Gauss-Newton step is longer than the unit radius, so the secular equation is solved;
+    # its zero eigenvalue has lam g = 0 and once made |p(0)| a 0 / 0 (brentq on a NaN).
+    model = ls.AutogradModel(lambda x: (x[0] - 1.0) ** 4 + 0.0 * x[1], 2)
+    r = ls.find_critical_point(model, [7.0, 0.5], method="trust-region", gtol=GTOL)
+    assert r.success, r.message
+    assert r.x[1] == 0.5                       # steps never move along the null direction
+    # |grad f| = 4 |x - 1|^3 <= GTOL at a degenerate (quartic) minimum
+    assert abs(r.x[0] - 1.0) <= (GTOL / 4) ** (1 / 3)
 
 
 # ---- descend ------------------------------------------------------------------------
@@ -545,11 +634,30 @@ def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):
     (dict(method="newton", forcing=0.1), TypeError, "unknown option.*forcing"),
     (dict(method="trust-region", initial_radius=-1.0), ValueError, "initial_radius"),
     (dict(method="newton-mr", max_backtracks=True), ValueError, "max_backtracks"),
+    (dict(method="newton", max_backtracks=2.5), ValueError,
+     "max_backtracks must be a positive integer"),
 ])
 def test_find_critical_point_rejects_bad_options(kwargs, error, match):
     model = teacher_student(3)
     with pytest.raises(error, match=match):
         ls.find_critical_point(model, np.eye(3).ravel(), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(method="bfgs"), ValueError, "method must be one of"),
+    (dict(manifold="always"), ValueError, "manifold must be one of"),
+    (dict(method="lm", forcing=0.1), TypeError, "unknown option.*forcing"),
+    (dict(method="newton-mr", minres_maxiter=0), ValueError, "minres_maxiter"),
+    (dict(max_backtracks=0), ValueError, "max_backtracks"),
+    (dict(gtol=-1.0), ValueError, "gtol"),
+])
+def test_newton_batch_rejects_bad_options(kwargs, error, match):
+    model = teacher_student(3)
+    kwargs = {"gtol": GTOL, **kwargs}
+    with pytest.raises(error, match=match):
+        newton_batch(model, np.eye(3).ravel()[None], **kwargs)
+    with pytest.raises(ValueError, match=r"X must have shape \(B, 9\)"):
+        newton_batch(model, np.zeros((2, 4)), gtol=GTOL)
 
 
 def test_find_critical_point_rejects_bad_points():

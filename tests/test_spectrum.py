@@ -13,7 +13,8 @@ from threadpoolctl import threadpool_limits
 import landscape as ls
 import landscape.spectrum as spectrum
 from landscape.models.base import Model
-from landscape.spectrum import HessianSpectrum, hessian_spectrum, inertia
+from landscape.spectrum import (HessianSpectrum, hessian_spectrum, inertia, is_positive_definite,
+                                min_curvature, smallest_eigenvalues)
 
 # Named tolerances.
 EXTREMES_ATOL = 1e-8        # Lanczos vs dense extreme eigenvalues
@@ -22,6 +23,7 @@ EIGEN_RTOL = 1e-12          # dense eigenvalues vs the prescribed ones, relative
 GAP_RTOL = 1e-6             # Lanczos (shift-invert) gap vs dense gap
 TAU_RTOL = 1e-12            # tolerance τ computed by the two methods
 TS_ATOL = 1e-10             # teacher-student reference value
+BATCH_RTOL = 1e-12          # batched helpers vs numpy's eigvalsh, relative to ‖H‖
 
 TS_LAMBDA_MIN = 0.25 - 1.0 / (2.0 * np.pi)   # λ_min at W = V = I (DESIGN.md)
 
@@ -287,6 +289,61 @@ def test_block_decoding_matches_scipy_ldl():
     lam = scipy.linalg.eigvalsh(A)
     assert inertia(A, 0.0) == counts(lam, 0.0)
     assert inertia(A, 0.5) == counts(lam, 0.5)
+
+
+# ---- many points at once: smallest_eigenvalues, is_positive_definite, min_curvature ----
+
+def random_points(m, B, rng):
+    """B generic points of a teacher-student model (no zero neuron)."""
+    return m.sample_init(B, rng=rng)
+
+
+def test_smallest_eigenvalues_match_eigvalsh_row_by_row(monkeypatch):
+    m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=5)
+    X = random_points(m, 7, 0)
+    expected = [np.linalg.eigvalsh(m.hess(x))[0] for x in X]
+    norm = max(np.abs(np.linalg.eigvalsh(m.hess(x))).max() for x in X)
+    assert_allclose(smallest_eigenvalues(m, X), expected, rtol=0, atol=BATCH_RTOL * norm)
+    # Hessians built in chunks of one row give the same numbers
+    monkeypatch.setattr("landscape._linalg._CHUNK_ENTRIES", 1)
+    assert_allclose(smallest_eigenvalues(m, X), expected, rtol=0, atol=BATCH_RTOL * norm)
+    assert smallest_eigenvalues(m, X[:0]).shape == (0,)
+
+
+def test_smallest_eigenvalues_and_min_curvature_by_lanczos_above_the_dense_limit(monkeypatch):
+    rng = np.random.default_rng(7)
+    lam = np.sort(rng.uniform(-3.0, 5.0, 40))
+    m = QuadraticModel(prescribed(lam, rng))
+    dense_lam, dense_v = min_curvature(m, np.zeros(40))
+    monkeypatch.setattr(spectrum, "DENSE_LIMIT", 30)
+    calls = m.hvp_rows
+    lanczos_lam, lanczos_v = min_curvature(m, np.zeros(40))
+    assert m.hvp_rows > calls                          # the Lanczos path ran on hvp
+    for value, v in ((dense_lam, dense_v), (lanczos_lam, lanczos_v)):
+        assert_allclose(value, lam[0], rtol=0, atol=EXTREMES_ATOL)
+        assert_allclose(np.linalg.norm(v), 1.0, rtol=1e-12)
+        assert np.linalg.norm(m.A @ v - value * v) <= RESIDUAL_RTOL * np.abs(lam).max()
+    assert_allclose(smallest_eigenvalues(m, np.zeros((2, 40))), [lam[0]] * 2, rtol=0,
+                    atol=EXTREMES_ATOL)
+
+
+@pytest.mark.parametrize("lam_min, expected", [(1e-3, True), (-1e-3, False), (-2.0, False)])
+def test_is_positive_definite_on_prescribed_spectra(lam_min, expected):
+    rng = np.random.default_rng(11)
+    lam = np.concatenate([[lam_min], rng.uniform(0.5, 4.0, 19)])
+    m = QuadraticModel(prescribed(lam, rng))
+    assert_array_equal(is_positive_definite(m, np.zeros((3, 20))), [expected] * 3)
+    assert is_positive_definite(m, np.zeros((0, 20))).shape == (0,)
+
+
+def test_is_positive_definite_agrees_with_the_smallest_eigenvalue():
+    m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
+    near = m.flatten(np.eye(4)) + 0.01 * np.random.default_rng(3).standard_normal((3, 16))
+    X = np.vstack([random_points(m, 4, 3), near])     # indefinite at random, PD near W = I
+    lam = smallest_eigenvalues(m, X)
+    assert np.all(np.abs(lam) > 1e-6)                  # no verdict within rounding of 0
+    assert_array_equal(is_positive_definite(m, X), lam > 0)
+    assert_array_equal(is_positive_definite(m, X), [False] * 4 + [True] * 3)
 
 
 # ---- points from the papers --------------------------------------------------------

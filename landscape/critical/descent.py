@@ -39,7 +39,7 @@ DIVERGENCE_EVERY = 20
 DIVERGENCE_CHECKS = 3
 
 
-class _Divergence:
+class Divergence:
     """The divergence rule above, for the rows of one batched descent loop.
 
     ``check`` is called once per iteration with the active rows (original indices), their
@@ -515,7 +515,7 @@ def _gd(model, X0, lr, maxiter, gtol, record, plateau_factor, recorder, stop_whe
     next_at = recorder.next_at if recorder is not None else -1
     plateaus = None
     grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
-    divergence = _Divergence(model, X0)
+    divergence = Divergence(model, X0)
     next_check = np.zeros(B, dtype=int)       # stop_when: ask again from this iteration
     wait = np.full(B, check_every)            # ... doubling after each refusal
     for it in range(maxiter + 1):

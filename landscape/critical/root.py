@@ -15,6 +15,7 @@ _OPTIONS = {
     "newton-mr": {"max_backtracks", "forcing", "minres_maxiter"},
     "trust-region": {"initial_radius", "max_radius"},
 }
+_INTEGER_OPTIONS = {"max_backtracks", "minres_maxiter"}
 
 
 def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, history=False,
@@ -32,9 +33,11 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         Starting point.
     method : {"newton", "newton-mr", "trust-region"}
         ``"newton"``: dense Newton steps with a backtracking line search on
-        |grad L|^2 (quadratic convergence at nondegenerate points).
+        |grad L|^2 (quadratic convergence at nondegenerate points); the one-start
+        case of :func:`~landscape.critical.newton_batch`.
         ``"newton-mr"``: MINRES on Hessian-vector products (never forms H); keeps
-        converging where H is singular, e.g. at degenerate minima.
+        converging where H is singular, e.g. at degenerate minima.  Same driver
+        and line search as ``"newton"``.
         ``"trust-region"``: Levenberg-Marquardt trust region on 1/2 |grad L|^2;
         converges from farther away.
     gtol : float
@@ -43,9 +46,9 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
     history : bool
         Record loss, gradient norm and step length per iteration.
     **options
-        Method options: ``max_backtracks`` (line searches), ``forcing`` and
-        ``minres_maxiter`` (newton-mr), ``initial_radius`` and ``max_radius``
-        (trust-region).
+        Method options: ``max_backtracks`` (integer: step halvings per line search,
+        default 40), ``forcing`` and ``minres_maxiter`` (integer) of newton-mr,
+        ``initial_radius`` and ``max_radius`` of trust-region.
 
     Returns
     -------
@@ -72,7 +75,9 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         raise TypeError(f"unknown option(s) {sorted(unknown)} for method {method!r}; "
                         f"valid options: {sorted(_OPTIONS[method])}")
     for key, value in options.items():
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"option {key} must be a positive number, got {value!r}")
+        kind = numbers.Integral if key in _INTEGER_OPTIONS else numbers.Real
+        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+            what = "integer" if key in _INTEGER_OPTIONS else "number"
+            raise ValueError(f"option {key} must be a positive {what}, got {value!r}")
     return METHODS[method](model, x0, gtol=gtol, maxiter=maxiter, history=bool(history),
                            options=options)

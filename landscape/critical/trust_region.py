@@ -19,7 +19,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 
 from ._result import CriticalPoint, Status
-from .newton import _evaluate, _unusable_start
+from .newton import evaluate, unusable_start
 
 __all__ = ["trust_region"]
 
@@ -35,9 +35,12 @@ def _lm_step(lam, b, radius):
     if np.linalg.norm(c) <= radius:
         return c
     lb = lam * b
+    # components with lam b = 0 (H singular along g's null part) add nothing to |p(mu)|;
+    # left in, they would make |p(0)| a 0 / 0
+    lb_nz, lam2_nz = lb[lb != 0], lam[lb != 0] ** 2
 
     def excess(mu):
-        return np.linalg.norm(lb / (lam**2 + mu)) - radius
+        return np.linalg.norm(lb_nz / (lam2_nz + mu)) - radius
 
     hi = np.linalg.norm(lb) / radius
     lo = hi * 1e-300 if excess(0.0) > 0 else 0.0
@@ -48,10 +51,10 @@ def _lm_step(lam, b, radius):
 def trust_region(model, x0, *, gtol, maxiter, history, options):
     """Levenberg-Marquardt trust region on 1/2 |grad L|^2."""
     x = x0.copy()
-    ev = _evaluate(model, x)
+    ev = evaluate(model, x)
     method = "trust-region"
     if ev is None:
-        return _unusable_start(model, x, method, history)
+        return unusable_start(model, x, method, history)
     loss, g = ev
     nfev = 1
     gnorm = float(np.linalg.norm(g))
@@ -82,7 +85,7 @@ def trust_region(model, x0, *, gtol, maxiter, history, options):
         p = Q @ c
         step = float(np.linalg.norm(c))
         trial = x + p
-        ev = _evaluate(model, trial)
+        ev = evaluate(model, trial)
         nfev += 1
         if ev is None:
             rho = -np.inf

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..classify import classify
 from ..critical import descend_and_polish
-from ..critical.polish import min_curvature
+from ..spectrum import min_curvature
 from ..graph import MINIMUM_KINDS, SADDLE_KINDS
 from .dedup import Orbits
 from .result import CRITICAL_KINDS

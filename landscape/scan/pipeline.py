@@ -15,7 +15,8 @@ import numpy as np
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ..classify import Classification, classify
 from ..critical import Status, descend, descend_and_polish
-from ..critical.polish import is_positive_definite, newton_batch
+from ..critical import newton_batch
+from ..spectrum import is_positive_definite
 from ..graph import SADDLE_KINDS
 from ..models.base import check_model
 from ..store import Chunk
