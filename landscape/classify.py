@@ -33,7 +33,7 @@ from ._validation import as_choice, as_positive_float, as_positive_int, as_rng
 from .models.base import check_model
 from .spectrum import DENSE_LIMIT, METHODS, hessian_spectrum
 
-__all__ = ["classify", "Classification", "KINDS"]
+__all__ = ["classify", "Classification", "KINDS", "loss_tolerance"]
 
 KINDS = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle",
          "degenerate", "maximum", "not-critical", "non-differentiable")
@@ -118,8 +118,13 @@ class Classification(Result):
         return self.kind in ("strict-saddle", "non-strict-saddle")
 
 
-def _loss_tolerance(model, loss):
-    """How far from the known optimum a loss may be and still count as equal to it."""
+def loss_tolerance(model, loss):
+    """How far from the known optimum a loss may be and still count as equal to it.
+
+    1000 ulps of max(1, |loss|), times sqrt(n_params) for the rounding of a sum over that
+    many terms: the test of ``Classification.is_global`` and of the report's "equals the
+    optimum" display.
+    """
     return 1e3 * _EPS * max(1.0, abs(loss)) * max(1.0, np.sqrt(model.n_params))
 
 
@@ -238,7 +243,7 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     if margin is None:
         margin = max(1e4 * _EPS * max(1.0, abs(loss)) * np.sqrt(n), noise_L)
     known = model.optimal_loss
-    is_global = None if known is None else bool(loss <= known + _loss_tolerance(model, loss))
+    is_global = None if known is None else bool(loss <= known + loss_tolerance(model, loss))
     sym = _tangent_basis(model, x, model.symmetry_tangents(x), spec.tau)
     man = _tangent_basis(model, x, model.manifold_tangents(x), spec.tau, exclude=sym)
     n_sym, n_man = sym.shape[1], man.shape[1]

@@ -772,7 +772,7 @@ def _cmd_convexity(args, out, err):
         elif t == "opsc":
             results.append(ls.one_point_strong_convexity(model, x, U, radii))
         else:
-            results.append(ls.pl_condition(model, U, radii, x_star=x,
+            results.append(ls.pl_condition(model, x, U, radii,
                                            optimal_loss=float(model.loss(x))))
     if args.json:
         print(dumps([r.to_dict() for r in results]), file=out)

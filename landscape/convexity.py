@@ -416,19 +416,19 @@ def one_point_strong_convexity(model, x_star, directions, radii, *, reference=No
                       None, n_bad)
 
 
-def pl_condition(model, directions, radii, *, x_star, optimal_loss=None, threshold=None,
+def pl_condition(model, x_star, directions, radii, *, optimal_loss=None, threshold=None,
                  loss_atol=None):
     r"""Polyak-Lojasiewicz ratio |grad L(y)|^2 / (2 (L(y) - L*)) at y = x* + r u.
 
     Parameters
     ----------
     model : Model
+    x_star : array_like of shape (n_params,)
+        The minimum around which to test.
     directions : array_like of shape (n_directions, n_params)
         Directions u, normalised to unit length here.
     radii : array_like of shape (n_radii,)
         Positive distances r.
-    x_star : array_like of shape (n_params,)
-        The minimum around which to test.
     optimal_loss : float, optional
         L*; default ``model.optimal_loss`` (a ValueError if that is None).
     threshold : float, optional
@@ -461,7 +461,7 @@ def pl_condition(model, directions, radii, *, x_star, optimal_loss=None, thresho
     >>> import numpy as np, landscape as ls
     >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
     >>> U = ls.random_directions(m, 20, rng=0)
-    >>> t = ls.pl_condition(m, U, [1e-4, 1e-3, 1e-2], x_star=m.flatten(np.eye(3)))
+    >>> t = ls.pl_condition(m, m.flatten(np.eye(3)), U, [1e-4, 1e-3, 1e-2])
     >>> t.fraction, bool(np.all(np.abs(t.exponents) < 0.05))
     (1.0, True)
     """

@@ -42,6 +42,7 @@ import numpy as np
 from ._lock import WriteLock
 from ._results import Result
 from .classify import Classification
+from .critical._result import Status
 from .errors import StoreError
 
 __all__ = ["Store", "Chunk", "SCHEMA_VERSION"]
@@ -126,7 +127,7 @@ class Chunk(Result):
     status : ndarray of shape (B,)
         :class:`~landscape.Status` values of the descent.
     message : list of str
-    descent_iterations, polish_iterations, pushes : ndarray of shape (B,)
+    nit_descent, nit_polish, pushes : ndarray of shape (B,)
     classification : list of Classification
         Of each end point.
     visit_start : ndarray of shape (V,)
@@ -147,14 +148,24 @@ class Chunk(Result):
     lambda_min: np.ndarray
     status: np.ndarray
     message: list
-    descent_iterations: np.ndarray
-    polish_iterations: np.ndarray
+    nit_descent: np.ndarray
+    nit_polish: np.ndarray
     pushes: np.ndarray
     classification: list
     visit_start: np.ndarray
     visit_x: np.ndarray
     visit_classification: list
     traces: list = dataclasses.field(default_factory=list)
+
+    @property
+    def nit(self):
+        """Per start: all iterations, ``nit_descent + nit_polish``."""
+        return np.asarray(self.nit_descent) + np.asarray(self.nit_polish)
+
+    @property
+    def success(self):
+        """Per start: it ended at a critical point (``status`` is ``Status.CONVERGED``)."""
+        return np.asarray(self.status) == int(Status.CONVERGED)
 
     def __len__(self):
         return len(self.start)
@@ -522,7 +533,7 @@ class Store:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (s, *_pack(chunk.x[i]), float(chunk.loss[i]), float(chunk.grad_norm[i]),
                      float(chunk.lambda_min[i]), int(chunk.status[i]), str(chunk.message[i]),
-                     int(chunk.descent_iterations[i]), int(chunk.polish_iterations[i]),
+                     int(chunk.nit_descent[i]), int(chunk.nit_polish[i]),
                      int(chunk.pushes[i]), text))
                 self._write_arrays("starts", str(s), arrays)
             seq = {}
@@ -646,8 +657,8 @@ class Store:
             lambda_min=np.array([_float(r[6]) for r in rows]),
             status=np.array([r[7] for r in rows], dtype=np.int64),
             message=[r[8] for r in rows],
-            descent_iterations=np.array([r[9] for r in rows], dtype=np.int64),
-            polish_iterations=np.array([r[10] for r in rows], dtype=np.int64),
+            nit_descent=np.array([r[9] for r in rows], dtype=np.int64),
+            nit_polish=np.array([r[10] for r in rows], dtype=np.int64),
             pushes=np.array([r[11] for r in rows], dtype=np.int64),
             classification=[_decode_classification(r[12], arrays.get(str(r[0]), {}), self.path)
                             for r in rows],

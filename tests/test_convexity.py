@@ -66,7 +66,7 @@ def test_k_equals_n_opsc_pl_and_convexity_hold_in_every_direction():
     radii = np.array([TINY_R, 1e-4, 1e-3, 1e-2])
 
     opsc = one_point_strong_convexity(m, x_star, U, radii)
-    pl = pl_condition(m, U, radii, x_star=x_star)
+    pl = pl_condition(m, x_star, U, radii)
     convex = local_convexity(m, x_star, U, radii, lambda_min=True)
 
     for t in (opsc, pl, convex):
@@ -96,7 +96,7 @@ def test_split_rotation_constants_vanish_linearly_and_loss_grows_cubically():
     radii = np.geomspace(1e-4, 1e-2, 5)
 
     opsc = one_point_strong_convexity(m, x_split, U, radii)
-    pl = pl_condition(m, U, radii, x_star=x_split)
+    pl = pl_condition(m, x_split, U, radii)
     for t in (opsc, pl):
         assert_allclose(t.exponents, 1.0, atol=SLOPE_TOL)
         assert np.all(t.constants[:, 0] < SPLIT_SMALL)
@@ -105,7 +105,7 @@ def test_split_rotation_constants_vanish_linearly_and_loss_grows_cubically():
         # asking for a constant mu fails at the smallest radius
         strict = (one_point_strong_convexity(m, x_split, U, radii, threshold=SPLIT_SMALL)
                   if t.kind == "opsc" else
-                  pl_condition(m, U, radii, x_star=x_split, threshold=SPLIT_SMALL))
+                  pl_condition(m, x_split, U, radii, threshold=SPLIT_SMALL))
         assert strict.fraction == 0.0 and strict.fraction_interval[0] == 0.0
 
     for u in U:                                   # F along the rotation grows as r^3
@@ -190,7 +190,7 @@ def test_pl_is_undefined_on_the_set_of_minimizers():
     U = np.vstack([along.ravel(), uniform])
     radii = np.array([1e-3, 1e-2, 1e-1])
     with pytest.warns(ls.LandscapeWarning, match="optimal to rounding"):
-        t = pl_condition(m, U, radii, x_star=x_split)
+        t = pl_condition(m, x_split, U, radii)
     assert t.n_undefined == radii.size
     assert np.all(np.isnan(t.constants[0])) and np.all(np.isfinite(t.constants[1]))
     assert_array_equal(t.passes, [False, True])              # nothing tested along it
@@ -198,7 +198,7 @@ def test_pl_is_undefined_on_the_set_of_minimizers():
     assert t.worst_direction == 1
 
     with pytest.warns(ls.LandscapeWarning, match="is optimal_loss"):
-        pl_condition(m, U[1:], radii, x_star=x_split, optimal_loss=1.0)
+        pl_condition(m, x_split, U[1:], radii, optimal_loss=1.0)
 
 
 def test_non_differentiable_points_are_undefined():
@@ -240,7 +240,7 @@ def test_batched_equals_one_direction_at_a_time(rows_per_chunk):
     radii = np.geomspace(1e-3, 1e-1, 3)
     runs = {
         "opsc": lambda D: one_point_strong_convexity(m, x_split, D, radii),
-        "pl": lambda D: pl_condition(m, D, radii, x_star=x_split),
+        "pl": lambda D: pl_condition(m, x_split, D, radii),
         "local-convexity": lambda D: local_convexity(m, x_split, D, radii, lambda_min=True),
     }
     for kind, run in runs.items():
@@ -266,7 +266,7 @@ def test_result_round_trips_through_dict():
     x_star = m.flatten(np.eye(n))
     U = random_directions(m, 4, np.random.default_rng(1))
     for t in (local_convexity(m, x_star, U, [1e-2, 1e-1], lambda_min=True),
-              pl_condition(m, U, [1e-2, 1e-1], x_star=x_star)):
+              pl_condition(m, x_star, U, [1e-2, 1e-1])):
         back = DirectionalTest.from_dict(t.to_dict())
         assert_array_equal(back.constants, t.constants)
         assert back.threshold == t.threshold and back.worst_direction == t.worst_direction
@@ -351,8 +351,8 @@ def test_bad_input_is_rejected_with_the_argument_named():
         (lambda: one_point_strong_convexity(m, x_split, U, r, threshold=np.nan), "threshold must"),
         (lambda: one_point_strong_convexity(m, x_split, U, r, reference=lambda Y: Y[:1]),
          "reference"),
-        (lambda: pl_condition(m, U, r, x_star=x_split, optimal_loss=np.nan), "optimal_loss must"),
-        (lambda: pl_condition(m, U, r, x_star=x_split, loss_atol=-1.0), "loss_atol must"),
+        (lambda: pl_condition(m, x_split, U, r, optimal_loss=np.nan), "optimal_loss must"),
+        (lambda: pl_condition(m, x_split, U, r, loss_atol=-1.0), "loss_atol must"),
         (lambda: random_directions(m, 2, 0, kind="spherical"), "kind must"),
         (lambda: random_directions(m, 0, 0), "n must"),
         (lambda: random_directions(m, 2, 0, kind="split-rotation"), "x is required"),
@@ -372,7 +372,7 @@ def test_bad_input_is_rejected_with_the_argument_named():
             call()
     no_optimum = ls.AutogradModel(lambda x: anp.sum(x**2), 4)
     with pytest.raises(ValueError, match="optimal_loss"):
-        pl_condition(no_optimum, np.eye(4), [0.1], x_star=np.zeros(4))
+        pl_condition(no_optimum, np.zeros(4), np.eye(4), [0.1])
     with pytest.raises(ValueError, match="neuron"):
         random_directions(no_optimum, 2, 0, kind="neuron")
     with pytest.raises(TypeError, match="reference"):

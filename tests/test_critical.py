@@ -530,7 +530,7 @@ def test_a_step_too_large_diverges_in_both_descent_loops():
     X0 = model.sample_init(5, rng=0)
     d = ls.descend(model, X0, lr=50.0, maxiter=2000, gtol=1e-4, record=True)
     p = descend_and_polish(model, X0, lr=50.0, maxiter=2000)
-    for status, nit in ((d.status, d.nit), (p.status, p.descent_iterations)):
+    for status, nit in ((d.status, d.nit), (p.status, p.nit_descent)):
         assert_array_equal(status, Status.DIVERGED)
         assert np.all(nit <= 2 * DIVERGENCE_LATENCY)        # stopped soon, not at maxiter
     assert not np.any(p.success) and all("diverged" in m for m in p.message)
@@ -576,7 +576,7 @@ def test_colt21_gd_then_polish_ends_at_two_loss_levels():
     assert np.all(p.grad_norm <= GTOL)
     assert_allclose(p.grad_norm, np.linalg.norm(model.grad_batch(p.x), axis=1),
                     rtol=0, atol=GTOL)
-    assert np.all(p.min_eigenvalue > 0)
+    assert np.all(p.lambda_min > 0)
     levels = _levels(p.loss)
     assert len(levels) == 2
     assert abs(levels[0]) <= LEVEL_ATOL
@@ -604,7 +604,7 @@ def test_descend_and_polish_pushes_off_a_saddle(saddle):
     p = descend_and_polish(model, X0, lr=0.5)
     assert np.all(p.success)
     assert np.all(p.pushes >= 1)
-    assert np.all(p.min_eigenvalue > 0)
+    assert np.all(p.lambda_min > 0)
     assert np.all(p.grad_norm <= GTOL)
     assert np.all(p.loss < CYCLIC_SADDLE_LOSS - 1e-3)
     # exactly on the saddle there is no unstable offset to follow: the jump is along
@@ -619,7 +619,7 @@ def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):
     p = descend_and_polish(model, xs, lr=0.5, max_pushes=0)
     assert p.success[0] and p.pushes[0] == 0
     assert_allclose(p.x[0], xs, atol=X_ATOL)
-    assert p.min_eigenvalue[0] < 0
+    assert p.lambda_min[0] < 0
     assert "saddle" in p.message[0]
 
 

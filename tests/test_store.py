@@ -43,7 +43,7 @@ def _chunk(starts, rng, n=9, visits=1):
                  loss=rng.random(B), grad_norm=np.full(B, 1e-13),
                  lambda_min=np.where(np.arange(B) % 2, np.nan, 0.25),
                  status=np.zeros(B, dtype=int), message=[f"it's \"done\" {s}" for s in starts],
-                 descent_iterations=np.arange(B), polish_iterations=np.ones(B, dtype=int),
+                 nit_descent=np.arange(B), nit_polish=np.ones(B, dtype=int),
                  pushes=np.zeros(B, dtype=int),
                  classification=[cs[i % 3] for i in range(B)],
                  visit_start=vs, visit_x=rng.standard_normal((len(vs), n)),
@@ -66,7 +66,7 @@ def _same_classification(a, b):
 
 def _same_chunk(a, b):
     for name in ("start", "x", "loss", "grad_norm", "lambda_min", "status",
-                 "descent_iterations", "polish_iterations", "pushes", "visit_start", "visit_x"):
+                 "nit_descent", "nit_polish", "pushes", "visit_start", "visit_x"):
         assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert a.message == b.message
     for ca, cb in zip(a.classification + a.visit_classification,
@@ -391,7 +391,7 @@ def test_a_killed_writer_leaves_whole_chunks(tmp_path):
             st = np.arange(25 * i, 25 * i + 25)
             s.write_chunk(Chunk(start=st, x=rng.standard_normal((25, 2000)), loss=np.ones(25),
                 grad_norm=np.ones(25), lambda_min=np.ones(25), status=np.ones(25, int),
-                message=["m"] * 25, descent_iterations=st, polish_iterations=st, pushes=st,
+                message=["m"] * 25, nit_descent=st, nit_polish=st, pushes=st,
                 classification=[c] * 25, visit_start=np.zeros(0, int),
                 visit_x=np.zeros((0, 2000)), visit_classification=[]))
     """)

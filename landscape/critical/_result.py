@@ -59,8 +59,9 @@ class CriticalPoint(Result):
         Gradient evaluations (the loss is evaluated alongside).
     success : bool
         ``grad_norm <= gtol``.
-    status : int
-        A :class:`Status` value; ``message`` says it in words.
+    status : Status
+        How the search ended (an ``IntEnum``: compares equal to its int value);
+        ``message`` says it in words.
     message : str
     method : str
     history : dict or None
@@ -73,7 +74,11 @@ class CriticalPoint(Result):
     nit: int
     nfev: int
     success: bool
-    status: int
+    status: Status
     message: str
     method: str
     history: dict | None = None
+
+    def __post_init__(self):
+        # the Status enum whatever the caller passed (an int from a solver or from to_dict)
+        object.__setattr__(self, "status", Status(int(self.status)))

@@ -38,11 +38,13 @@ class PolishedDescent(Result):
     x : ndarray of shape (B, n_params)
         Final points: critical points with |grad L| <= gtol where ``success``.
     loss, grad_norm : ndarray of shape (B,)
-    min_eigenvalue : ndarray of shape (B,)
+    lambda_min : ndarray of shape (B,)
         Smallest Hessian eigenvalue at the final point (NaN where not reached).
-    descent_iterations : ndarray of shape (B,)
+    nit : ndarray of shape (B,)
+        All iterations: ``nit_descent + nit_polish``.
+    nit_descent : ndarray of shape (B,)
         Gradient steps taken in all descent phases.
-    polish_iterations : ndarray of shape (B,)
+    nit_polish : ndarray of shape (B,)
         Newton iterations taken in all polishing phases.
     pushes : ndarray of shape (B,)
         How many times the start was pushed off a saddle.
@@ -56,9 +58,10 @@ class PolishedDescent(Result):
     x: np.ndarray
     loss: np.ndarray
     grad_norm: np.ndarray
-    min_eigenvalue: np.ndarray
-    descent_iterations: np.ndarray
-    polish_iterations: np.ndarray
+    lambda_min: np.ndarray
+    nit: np.ndarray
+    nit_descent: np.ndarray
+    nit_polish: np.ndarray
     pushes: np.ndarray
     status: np.ndarray
     success: np.ndarray
@@ -143,7 +146,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     >>> import numpy as np, landscape as ls
     >>> m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
     >>> p = ls.descend_and_polish(m, m.sample_init(20, rng=0), lr=5 / 4)
-    >>> bool(np.all(p.grad_norm <= 1e-12)), bool(np.all(p.min_eigenvalue > 0))
+    >>> bool(np.all(p.grad_norm <= 1e-12)), bool(np.all(p.lambda_min > 0))
     (True, True)
     """
     check_model(model)
@@ -253,8 +256,8 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             clock += 1
     with np.errstate(over="ignore", invalid="ignore"):     # diverged starts: inf/NaN loss
         loss = model.in_chunks(model.loss_kernel, X, out_shape=())
-    return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, min_eigenvalue=lam_min,
-                           descent_iterations=it_descent, polish_iterations=it_polish,
+    return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, lambda_min=lam_min,
+                           nit=it_descent + it_polish, nit_descent=it_descent, nit_polish=it_polish,
                            pushes=pushes, status=status,
                            success=status == int(Status.CONVERGED), message=message)
 

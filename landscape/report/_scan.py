@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classify import _loss_tolerance
+from ..classify import loss_tolerance
 from ..convexity import DirectionalTest
 from ..graph import disconnectivity, escape_barrier, minima
 from . import figures
@@ -59,7 +59,7 @@ def _known_optima(scan):
     """The known optimal loss of each point that classify found global (``is_global``).
 
     Classify compared the point's loss with the model's known optimal value within
-    ``_loss_tolerance``; the value shown is the loss rounded at that tolerance, so that
+    ``landscape.classify.loss_tolerance``; the value shown is the loss rounded at that tolerance, so that
     rounding noise (a global minimum at -1.8e-15) is shown as the optimum (0).
 
     Returns
@@ -71,7 +71,7 @@ def _known_optima(scan):
     out = {}
     for p in scan.points:
         if p.classification.is_global:
-            tol = _loss_tolerance(size, p.loss)
+            tol = loss_tolerance(size, p.loss)
             out[p.id] = float(np.round(p.loss, int(-np.floor(np.log10(tol))))) + 0.0
     return out
 

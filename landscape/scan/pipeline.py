@@ -116,12 +116,12 @@ def _descend(model, settings, starts, X0):
     if go.any():
         p = descend_and_polish(model, d.x[go], lr=lr, gtol=gtol,
                                coarse_gtol=settings["coarse_gtol"], maxiter=maxiter)
-        x[go], loss[go], gnorm[go], lam[go] = p.x, p.loss, p.grad_norm, p.min_eigenvalue
+        x[go], loss[go], gnorm[go], lam[go] = p.x, p.loss, p.grad_norm, p.lambda_min
         status[go] = p.status
         for j, i in enumerate(np.flatnonzero(go)):
             message[i] = p.message[j]
-        it_descent[go] += p.descent_iterations
-        it_polish[go], pushes[go] = p.polish_iterations, p.pushes
+        it_descent[go] += p.nit_descent
+        it_polish[go], pushes[go] = p.nit_polish, p.pushes
     # a diverged start is not classified: its end is a far-away point, not a candidate
     ended = ((status != int(Status.DIVERGED)) & np.isfinite(loss)
              & np.all(np.isfinite(x), axis=1))
@@ -130,8 +130,8 @@ def _descend(model, settings, starts, X0):
     status[~ended] = int(Status.DIVERGED)
     v_start, v_x, v_class = _visits(model, d, go, gtol)
     return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, lambda_min=lam,
-                 status=status, message=message, descent_iterations=it_descent,
-                 polish_iterations=it_polish, pushes=pushes, classification=classes,
+                 status=status, message=message, nit_descent=it_descent,
+                 nit_polish=it_polish, pushes=pushes, classification=classes,
                  visit_start=starts[v_start], visit_x=v_x, visit_classification=v_class,
                  traces=descent_traces(d, starts, it_descent, loss, gnorm, v_start))
 
