@@ -291,7 +291,7 @@ def convexity_study(n, cfg):
     U = ls.random_directions(m, cfg.n_directions, rng=cfg.seed)
     lc = ls.local_convexity(m, x, U, radii, lambda_min=True)
     op = ls.one_point_strong_convexity(m, x, U, radii)
-    pl = ls.pl_condition(m, U, radii, x_star=x)
+    pl = ls.pl_condition(m, x, U, radii)
     small = dict(
         kind=c.kind, lambda_min=c.lambda_min, reference=LAMBDA_MIN_GLOBAL,
         lambda_min_error=abs(c.lambda_min - LAMBDA_MIN_GLOBAL),
@@ -324,8 +324,8 @@ def convexity_study(n, cfg):
                 exponent_median=_finite(t.exponents), min_constant=_finite(t.constants, np.min)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ls.LandscapeWarning)
-        plU = ls.pl_condition(big, U, radii, x_star=x_star)
-        plR = ls.pl_condition(big, R, radii, x_star=x_star)
+        plU = ls.pl_condition(big, x_star, U, radii)
+        plR = ls.pl_condition(big, x_star, R, radii)
 
     def rotation_summary(t):
         medians = [_finite(c) for c in t.constants.T]
