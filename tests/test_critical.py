@@ -218,8 +218,8 @@ def test_find_critical_point_is_the_one_start_case_of_newton_batch(saddle, metho
     X0 = np.vstack([xs + 0.02 * rng.standard_normal((3, xs.size)),             # -> the saddle
                     np.eye(4).ravel() + NEARBY * rng.standard_normal((3, xs.size)),  # -> W = I
                     model.sample_init(2, rng=rng)])                           # from anywhere
-    X, gn, ok, nit = newton_batch(model, X0, gtol=GTOL, maxiter=100, method=method,
-                                  manifold=None)
+    b = newton_batch(model, X0, gtol=GTOL, maxiter=100, method=method, manifold=None)
+    X, gn, ok, nit = b.x, b.grad_norm, b.success, b.nit
     for i, x0 in enumerate(X0):
         r = ls.find_critical_point(model, x0, method=method, gtol=GTOL, maxiter=100)
         assert ok[i] == r.success, (i, r.message)
@@ -253,8 +253,10 @@ def test_newton_batch_returns_unusable_starts_unchanged():
     W[1] = 0.0                                   # a zero neuron: L is not differentiable
     X0 = np.vstack([model.flatten(W), np.eye(3).ravel() + 0.01])
     for method in ("lm", "newton", "newton-mr"):
-        X, gn, ok, nit = newton_batch(model, X0, gtol=GTOL, method=method)
+        b = newton_batch(model, X0, gtol=GTOL, method=method)
+        X, gn, ok, nit = b.x, b.grad_norm, b.success, b.nit
         assert_array_equal(X[0], X0[0])
+        assert b.status[0] != int(ls.Status.CONVERGED) and len(b.message) == 2
         assert np.isnan(gn[0]) and not ok[0] and nit[0] == 0
         assert ok[1] and gn[1] <= GTOL           # the other row is not held back
 

@@ -84,7 +84,8 @@ def test_newton_lands_on_the_continuum_without_travelling_along_it():
     m = ls.ReluTeacherStudent(teacher=np.eye(6), n_students=7)
     x0 = m.sample_init(1, rng=np.random.SeedSequence(0, spawn_key=(35,)))
     d = ls.descend(m, x0, lr=5 / 7, gtol=3e-5, maxiter=10_000)
-    X, gn, ok, _ = newton_batch(m, d.x, gtol=GTOL)
+    r = newton_batch(m, d.x, gtol=GTOL)
+    X, gn, ok = r.x, r.grad_norm, r.success
     assert ok[0] and gn[0] <= GTOL and abs(m.loss(X[0])) <= ROUND
     small = row_norms(m.unflatten(d.x[0])).min()
     assert row_norms(m.unflatten(X[0])).min() == pytest.approx(small, rel=1e-2)

@@ -2,9 +2,9 @@
 
 from ._result import CriticalPoint, Status
 from .descent import Descent, Trace, descend
-from .newton import newton_batch
+from .newton import NewtonBatch, newton_batch
 from .polish import PolishedDescent, descend_and_polish
 from .root import METHODS, find_critical_point
 
 __all__ = ["CriticalPoint", "Status", "Descent", "Trace", "descend", "PolishedDescent",
-           "descend_and_polish", "newton_batch", "find_critical_point", "METHODS"]
+           "descend_and_polish", "newton_batch", "NewtonBatch", "find_critical_point", "METHODS"]

@@ -42,6 +42,7 @@ F. Roosta, Y. Liu, P. Xu, M. W. Mahoney, "Newton-MR: inexact Newton method with
 minimum residual sub-problem solver", EURO J. Comput. Optim. 10 (2022) 100035.
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -50,11 +51,12 @@ import scipy.linalg.lapack
 from scipy.sparse.linalg import LinearOperator, minres
 
 from .._linalg import each_hessian
+from .._results import Result
 from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
 from ..models.base import check_model
 from ._result import CriticalPoint, Status
 
-__all__ = ["newton", "newton_mr", "newton_batch", "dense_directions", "evaluate",
+__all__ = ["newton", "newton_mr", "newton_batch", "NewtonBatch", "dense_directions", "evaluate",
            "unusable_start", "uphill_tolerance", "DIRECTIONS", "MANIFOLD_STEPS"]
 
 # Armijo constant c of the sufficient decrease phi(t) <= phi(0) + c t phi'(0).
@@ -349,6 +351,27 @@ def _check_newton_options(method, manifold, options):
         as_positive_int(options["minres_maxiter"], "minres_maxiter")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class NewtonBatch(Result):
+    """Outcome of :func:`newton_batch` for B rows (the batched :class:`CriticalPoint`).
+
+    Attributes
+    ----------
+    x : ndarray of shape (B, n_params)
+    grad_norm, nit, nfev, status : ndarray of shape (B,)
+    success : ndarray of shape (B,), bool
+    message : list of str
+    """
+
+    x: np.ndarray
+    grad_norm: np.ndarray
+    nit: np.ndarray
+    nfev: np.ndarray
+    status: np.ndarray
+    success: np.ndarray
+    message: list
+
+
 def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, method="lm",
                  manifold="every-step", **options):
     """Newton's method on grad L = 0 for every row of X at once.
@@ -396,14 +419,11 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, 
 
     Returns
     -------
-    X : ndarray of shape (B, n_params)
-    grad_norm : ndarray of shape (B,)
-        NaN at unusable starts.
-    success : ndarray of shape (B,), bool
-        ``grad_norm <= gtol``.
-    nit : ndarray of shape (B,)
-        Newton iterations per row: those in which a direction was found and searched
-        along.
+    NewtonBatch
+        ``x`` (B, n_params); ``grad_norm`` (NaN at unusable starts); ``nit`` (Newton
+        iterations per row: those in which a direction was found and searched along);
+        ``nfev``; ``status`` (:class:`Status` values); ``success`` (``grad_norm <= gtol``);
+        ``message`` per row.
 
     Examples
     --------
@@ -411,8 +431,8 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, 
     >>> from landscape.critical import newton_batch
     >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
     >>> X0 = m.flatten(np.eye(3)) + 0.05 * np.random.default_rng(0).standard_normal((4, 9))
-    >>> X, grad_norm, success, nit = newton_batch(m, X0, gtol=1e-12)
-    >>> bool(success.all()), bool(np.all(grad_norm <= 1e-12)), bool(np.all(nit <= 8))
+    >>> r = newton_batch(m, X0, gtol=1e-12)
+    >>> bool(r.success.all()), bool(np.all(r.grad_norm <= 1e-12)), bool(np.all(r.nit <= 8))
     (True, True, True)
     """
     check_model(model)
@@ -424,7 +444,11 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, 
     out = _iterate(model, X, method=method, gtol=gtol, maxiter=maxiter,
                    max_backtracks=max_backtracks, manifold=manifold, history=False,
                    options=options)
-    return out.x, out.grad_norm, out.status == int(Status.CONVERGED), out.nit
+    status = np.asarray(out.status, dtype=int)
+    return NewtonBatch(x=out.x, grad_norm=out.grad_norm, nit=np.asarray(out.nit),
+                       nfev=np.asarray(out.nfev), status=status,
+                       success=status == int(Status.CONVERGED),
+                       message=[Status(int(v)).message for v in status])
 
 
 def _one_start(model, x0, method, *, gtol, maxiter, history, options):

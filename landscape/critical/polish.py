@@ -272,17 +272,18 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     pushed off) or ``"pushed"`` (it converged to a saddle and the start jumps
     ahead along GD's escape from it).
     """
-    Xs, gs, ok, nits = newton_batch(model, Xc, gtol=gtol, maxiter=20)
-    it_polish[rows] += nits
+    r = newton_batch(model, Xc, gtol=gtol, maxiter=20)
+    Xs, gs, ok = r.x.copy(), r.grad_norm.copy(), r.success.copy()
+    it_polish[rows] += r.nit
     fail = np.flatnonzero(~ok)
     if fail.size:
         # a cheap rescue only (Newton-MR, then onto the split manifold where it converged):
         # a start it cannot finish goes back to descent
-        Xr, gr, okr, nitr = newton_batch(model, Xc[fail], gtol=gtol, maxiter=20,
-                                         method="newton-mr", manifold="end",
-                                         minres_maxiter=max(50, model.n_params))
-        it_polish[rows[fail]] += nitr
-        Xs[fail[okr]], gs[fail[okr]], ok[fail[okr]] = Xr[okr], gr[okr], True
+        rr = newton_batch(model, Xc[fail], gtol=gtol, maxiter=20, method="newton-mr",
+                          manifold="end", minres_maxiter=max(50, model.n_params))
+        it_polish[rows[fail]] += rr.nit
+        okr = rr.success
+        Xs[fail[okr]], gs[fail[okr]], ok[fail[okr]] = rr.x[okr], rr.grad_norm[okr], True
     back = [(rows[j], Xc[j], "failed") for j in np.flatnonzero(~ok)]   # descend on
     good = np.flatnonzero(ok)
     start = model.in_chunks(model.loss_kernel, Xc[good], out_shape=())

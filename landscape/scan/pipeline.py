@@ -200,7 +200,11 @@ def _visits(model, d, go, gtol):
     rows, X = rows[order], X[order]
     smooth = ~model.nondifferentiable_units(X).any(axis=1)
     rows, X = rows[smooth], X[smooth]
-    Xp, _, ok, _ = newton_batch(model, X, gtol=gtol) if len(rows) else (X, None, [], None)
+    if len(rows):
+        r = newton_batch(model, X, gtol=gtol)
+        Xp, ok = r.x, r.success
+    else:
+        Xp, ok = X, []
     keep_rows, keep_x, keep_c = [], [], []
     for r, xp, good in zip(rows, Xp, ok):
         if not good:
