@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
-from landscape.convexity import wilson_interval  # noqa: E402
+from landscape.stats import wilson_interval  # noqa: E402
 from landscape.scan import initial_points  # noqa: E402  (the scan's own per-start seeding)
 from protocol import protocol  # noqa: E402  (benchmarks/protocol.py)
 from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)

@@ -13,7 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import landscape as ls
 from landscape.convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
-                                 pl_condition, random_directions, wilson_interval)
+                                 pl_condition, random_directions)
+from landscape.stats import wilson_interval
 
 LAMBDA_REF = 0.25 - 1.0 / (2.0 * np.pi)   # lambda_min of the Hessian at W = V, k = n
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._results import Result
 from ..classify import Classification
-from ..convexity import wilson_interval
+from ..stats import wilson_interval
 from ..critical import Status
 from ..errors import StoreError
 from ..graph import MINIMUM_KINDS, SADDLE_KINDS, basin_graph, write_graph
