@@ -36,7 +36,7 @@ from .models.base import check_model
 from .errors import LandscapeWarning
 
 __all__ = ["hessian_spectrum", "HessianSpectrum", "inertia", "smallest_eigenvalues",
-           "is_positive_definite", "min_curvature", "DENSE_LIMIT", "METHODS"]
+           "is_positive_definite", "min_curvature", "lowest_modes", "DENSE_LIMIT", "METHODS"]
 
 #: ``method="auto"`` uses a dense ``eigh`` up to this many parameters and Lanczos
 #: with LDLᵀ inertia beyond.  At n = 2,000 a dense ``eigh`` with eigenvectors takes
@@ -99,8 +99,10 @@ class HessianSpectrum(Result):
         path only, with a :class:`~landscape.LandscapeWarning`).
     residuals : ndarray of shape (m,)
         ‖H v - λ v‖ of each returned eigenpair (Lanczos: with ``model.hvp``).
-    inertia_method : {"eigenvalues", "ldl"}
-        Whether the counts come from all eigenvalues or from LDLᵀ factorisations.
+    inertia_method : {"eigenvalues", "ldl", "cholesky"}
+        Whether the counts come from all eigenvalues, from LDLᵀ factorisations of
+        H ∓ τI, or (a minimum: the smallest Ritz value above τ) from a Cholesky
+        factorisation of H - τI, which exists only when every eigenvalue is > τ.
     """
 
     eigenvalues: np.ndarray
@@ -206,7 +208,7 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
     (0.090845, 0.090845)
     >>> t = ls.hessian_spectrum(m, m.flatten(np.eye(4)), method="lanczos", k=2)
     >>> t.inertia_method, (t.n_negative, t.n_zero, t.n_positive), round(t.lambda_min, 6)
-    ('ldl', (0, 0, 16), 0.090845)
+    ('cholesky', (0, 0, 16), 0.090845)
     >>> bool(np.all(t.residuals <= 1e-8 * t.norm))
     True
     """
@@ -330,7 +332,8 @@ def is_positive_definite(model, X):
 
     A Cholesky factorisation (LAPACK ``dpotrf``) of each Hessian, built batched,
     with one BLAS thread for small matrices: about a third of the cost of the
-    smallest eigenvalue.  A Hessian is positive definite here when ``dpotrf``
+    smallest eigenvalue.  Beyond :data:`DENSE_LIMIT` parameters, the sign of the
+    smallest eigenvalue by Lanczos (:func:`min_curvature`), without a dense Hessian.  A Hessian is positive definite here when ``dpotrf``
     succeeds, so an eigenvalue within rounding of zero may go either way.  No
     validation: the rows must lie where the loss is twice differentiable.
 
@@ -352,6 +355,9 @@ def is_positive_definite(model, X):
     >>> is_positive_definite(m, np.vstack([m.flatten(np.eye(3)), m.flatten(W_saddle)]))
     array([ True, False])
     """
+    if model.n_params > DENSE_LIMIT:
+        # no dense Hessian at this size: the smallest eigenvalue by Lanczos
+        return np.array([min_curvature(model, x)[0] > 0 for x in X], dtype=bool)
     out = np.zeros(len(X), dtype=bool)
     for i, H in each_hessian(model, X):
         _, info = lapack.dpotrf(H, lower=1, overwrite_a=1, clean=0)
@@ -395,6 +401,22 @@ def min_curvature(model, x):
                         dtype=np.float64)
     lam, Q = eigsh(op, k=1, which="SA", tol=1e-10)
     return float(lam[0]), Q[:, 0]
+
+
+def lowest_modes(model, x, k):
+    """The k smallest Hessian eigenvalues at x (ascending) and unit eigenvectors (n, k), by
+    Lanczos on Hessian-vector products (tolerance 1e-10), without a dense Hessian.
+
+    A multiple eigenvalue may be returned with fewer copies than its multiplicity (Krylov
+    spaces see one direction per eigenspace; copies appear through rounding): use it for
+    directions, not for counts.
+    """
+    n = model.n_params
+    op = LinearOperator((n, n), matvec=lambda v: model.hvp_kernel(x[None], v[None])[0],
+                        dtype=np.float64)
+    lam, Q = eigsh(op, k=k, which="SA", tol=1e-10)
+    order = np.argsort(lam)
+    return lam[order], Q[:, order]
 
 
 # ---- dense and Lanczos paths -------------------------------------------------------
@@ -447,14 +469,21 @@ def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):
     residuals = np.linalg.norm(HQ - (Q * lam).T, axis=1)
     norm = float(max(abs(lam[0]), abs(lam[-1])))
     tau = max(atol, rtol * norm) if tau is None else tau
-    # Inertia (and the gap) by LDLᵀ factorisations of the dense Hessian.
-    n_negative, n_zero, n_positive, gap = _ldl_inertia(model.hess_kernel(x[None])[0], tau, gap=True,
-                                                       rng=rng, ritz=lam)
+    if lam[0] > tau and _is_positive_definite_shifted(model.hess_kernel(x[None])[0], tau):
+        # Every eigenvalue > tau (H - tau I has a Cholesky factor): one dpotrf, a third of one
+        # dsytrf, settles the inertia of a minimum; the gap is the smallest eigenvalue.
+        n_negative, n_zero, n_positive, gap = 0, 0, n, float(lam[0])
+        inertia_method = "cholesky"
+    else:
+        # Inertia (and the gap) by LDLᵀ factorisations of the dense Hessian.
+        n_negative, n_zero, n_positive, gap = _ldl_inertia(model.hess_kernel(x[None])[0], tau,
+                                                           gap=True, rng=rng, ritz=lam)
+        inertia_method = "ldl"
     return HessianSpectrum(
         eigenvalues=lam, eigenvectors=Q if vectors else None, n_params=n,
         method="lanczos", tau=float(tau), norm=norm, n_negative=n_negative, n_zero=n_zero,
         n_positive=n_positive, lambda_min=float(lam[0]), lambda_max=float(lam[-1]),
-        gap=gap, residuals=residuals, inertia_method="ldl")
+        gap=gap, residuals=residuals, inertia_method=inertia_method)
 
 
 # ---- LDLᵀ inertia ------------------------------------------------------------------
@@ -471,6 +500,22 @@ def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):
 # turns that into a 15-30x slowdown (n = 4,000 at load average 4-5: 27-54 s with
 # 2 threads, 1.8 s with 1; n = 10,000 with 1 thread at load 4: 8.5 s, no slower
 # than 2 threads on the quieter machine).
+
+def _is_positive_definite_shifted(H, tau):
+    """Whether H - tau I has a Cholesky factor (LAPACK dpotrf), overwriting H.
+
+    H is symmetric, so its C-ordered array read as H.T is the Fortran-ordered matrix dpotrf
+    wants: no copy (at 10^4 parameters a copy is 800 MB and several seconds of page faults).
+    dpotrf is blocked level-3 work and uses the BLAS threads available (unlike dsytrf, see
+    below).
+    """
+    n = H.shape[0]
+    A = H.T if H.flags.c_contiguous else np.array(H, dtype=np.float64, order="F")
+    idx = np.arange(n)
+    A[idx, idx] -= tau
+    _, info = lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
+    return info == 0
+
 
 def _ldl_inertia(H, tau, *, gap, rng=None, ritz=None):
     """(n_negative, n_zero, n_positive, gap or None) from LDLᵀ of H - τI and H + τI.

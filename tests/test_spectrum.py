@@ -441,3 +441,23 @@ def test_inertia_bad_input():
         inertia(np.ones(3), 0.1)
     with pytest.raises(ValueError, match="H must be finite"):
         inertia(np.array([[np.inf]]), 0.1)
+
+
+def test_lanczos_inertia_of_a_minimum_by_one_cholesky_agrees_with_ldl():
+    """Issue 17: a minimum's inertia beyond the dense limit costs one dpotrf, not two dsytrf."""
+    rng = np.random.default_rng(4)
+    n = 40
+    lam = np.sort(rng.uniform(0.5, 10.0, n))
+    lam[:3] = [1e-6, 2e-6, 0.01]                 # small but above tau = 1e-9 * 10
+    A = prescribed(lam, rng)
+    m = ls.AutogradModel(lambda x: 0.5 * x @ A @ x, n)
+    s = hessian_spectrum(m, rng.standard_normal(n), method="lanczos", k=3)
+    assert s.inertia_method == "cholesky"
+    assert (s.n_negative, s.n_zero, s.n_positive) == (0, 0, n)
+    assert_allclose(s.gap, 1e-6, rtol=1e-6)      # the smallest eigenvalue, from Lanczos
+    # one eigenvalue inside the band: no Cholesky factor of H - tau I, so LDL decides
+    lam[0] = 1e-12
+    B = prescribed(lam, rng)
+    m2 = ls.AutogradModel(lambda x: 0.5 * x @ B @ x, n)
+    t = hessian_spectrum(m2, rng.standard_normal(n), method="lanczos", k=3)
+    assert t.inertia_method == "ldl" and (t.n_negative, t.n_zero, t.n_positive) == (0, 1, n - 1)

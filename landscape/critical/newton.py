@@ -54,6 +54,7 @@ from .._linalg import each_hessian
 from .._results import Result
 from .._validation import as_batch, as_choice, as_positive_float, as_positive_int
 from ..models.base import check_model
+from ..spectrum import DENSE_LIMIT
 from ._result import CriticalPoint, Status
 
 __all__ = ["newton", "newton_mr", "newton_batch", "NewtonBatch", "dense_directions", "evaluate",
@@ -372,7 +373,7 @@ class NewtonBatch(Result):
     message: list
 
 
-def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, method="lm",
+def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, method="auto",
                  manifold="every-step", **options):
     """Newton's method on grad L = 0 for every row of X at once.
 
@@ -408,9 +409,12 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, 
         Iterations per row.
     max_backtracks : int
         Halvings of the step per line search before a row stalls.
-    method : {"lm", "newton", "newton-mr"}
+    method : {"auto", "lm", "newton", "newton-mr"}
         The direction: Levenberg-Marquardt damped by |grad L|, the plain Newton
         solve, or MINRES on Hessian-vector products (see the module documentation).
+        ``"auto"``: ``"lm"`` up to :data:`~landscape.spectrum.DENSE_LIMIT` parameters,
+        ``"newton-mr"`` beyond (no dense Hessian: at 10^4 parameters one is 800 MB and
+        its solve takes ~15 s, a Hessian-vector product a few ms).
     manifold : {"every-step", "end", None}
         Manifold steps after the start and every Newton step and onto the manifold
         at the end (converged rows); only at the end; or never.
@@ -440,6 +444,8 @@ def newton_batch(model, X, *, gtol, maxiter=50, max_backtracks=_MAX_BACKTRACKS, 
     gtol = as_positive_float(gtol, "gtol", allow_zero=True)
     maxiter = as_positive_int(maxiter, "maxiter", minimum=0)
     max_backtracks = as_positive_int(max_backtracks, "max_backtracks")
+    if method == "auto":
+        method = "lm" if model.n_params <= DENSE_LIMIT else "newton-mr"
     _check_newton_options(method, manifold, options)
     out = _iterate(model, X, method=method, gtol=gtol, maxiter=maxiter,
                    max_backtracks=max_backtracks, manifold=manifold, history=False,
