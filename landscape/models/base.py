@@ -128,6 +128,17 @@ class Model(abc.ABC):
         """Boolean array (B, n_units): which units of each row sit on the non-smooth set."""
         return np.zeros((X.shape[0], 0), dtype=bool)
 
+    def fused_kernel(self):
+        """A compiled first-order kernel for gradient descent, or None (the default).
+
+        Optional part of the contract.  A model may return an object with the method
+        ``advance(run, active, stop_below, check_from, gn, reason)`` that steps the active
+        rows of a :class:`landscape.critical.advance.DescentRun` to their next event, exactly
+        as the run's numpy back end does with :meth:`grad_kernel` (the reference it is
+        tested against).  :class:`~landscape.ReluTeacherStudent` returns a numba kernel.
+        """
+        return None
+
     def work_per_row(self):
         """Rough number of float64 entries a batched kernel touches per row."""
         return self.n_params
