@@ -409,7 +409,10 @@ def test_descend_is_deterministic_and_finished_rows_stop():
     d = runs[0]
     assert np.all(d.status == Status.CONVERGED) and np.all(d.grad_norm <= 1e-8)
     assert np.all(d.nit < 3000)
-    assert_allclose(d.grad_norm, np.linalg.norm(model.grad_batch(d.x), axis=1), rtol=1e-12)
+    # the descent's own kernel (compiled, where numba is) and the numpy kernel round the O(1)
+    # terms of a ~1e-8 gradient differently: agreement to a few ulps of those terms
+    assert_allclose(d.grad_norm, np.linalg.norm(model.grad_batch(d.x), axis=1), rtol=1e-12,
+                    atol=1e-15)
     assert_allclose(d.loss, model.loss_batch(d.x), rtol=1e-12)
     assert d.messages == [Status.CONVERGED.message] * 6
 

@@ -17,6 +17,9 @@ LR = 0.5
 # The trace and a direct evaluation call the same kernels on the same iterates, but on batches
 # of other sizes (rows drop out), so only the summation order can differ: a few ulps.
 SAME_KERNEL_RTOL = 1e-13
+# the descent's compiled kernel and the numpy kernel round the O(1) terms of a small gradient
+# differently: a few ulps of those terms, absolute
+KERNELS_ATOL = 1e-15
 # RK45 at rtol 1e-10, read at t_eval through its dense-output interpolant (4th order).
 FLOW_RTOL = 1e-7
 
@@ -55,7 +58,7 @@ def test_record_at_holds_the_iterates_of_shorter_runs():
         assert_array_equal(tr.x[r], short.x)
         assert_allclose(tr.loss[r], m.loss_batch(short.x), rtol=SAME_KERNEL_RTOL)
         assert_allclose(tr.grad_norm[r], np.linalg.norm(m.grad_batch(short.x), axis=1),
-                        rtol=SAME_KERNEL_RTOL)
+                        rtol=SAME_KERNEL_RTOL, atol=KERNELS_ATOL)
     assert_array_equal(tr.x[-1], d.x)
 
 

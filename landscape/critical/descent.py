@@ -18,70 +18,11 @@ from .._results import Result
 from .._validation import (as_batch, as_choice, as_float_array, as_positive_float,
                            as_positive_int)
 from ._result import Status
+from .advance import (CONVERGED, DIVERGENCE_CHECKS, DIVERGENCE_EVERY, DIVERGENCE_FACTOR, DUE,
+                      FAILED, NONDIFF, DescentRun)
 from ..models.base import check_model
 
 __all__ = ["descend", "Descent", "Trace"]
-
-# ---- divergence -------------------------------------------------------------------------
-# A start of gradient descent has diverged (Status.DIVERGED) when its gradient or loss is not
-# finite, or when its loss keeps growing far above where it started: every DIVERGENCE_EVERY
-# steps, a start whose gradient norm is above its starting value has its loss checked, and
-# one whose loss exceeded L(x0) + DIVERGENCE_FACTOR * max(1, |L(x0)|) at DIVERGENCE_CHECKS
-# consecutive checks, each higher than the last, has diverged.  With a stable step gradient
-# descent never increases the loss (the descent lemma: L(x - lr g) <= L(x) - lr (1 - lr
-# lambda / 2) |g|^2 while lr < 2 / lambda), so a loss a thousand units (or times, for
-# |L(x0)| > 1) above its start and still rising comes from a step too large for the curvature.
-# The ReLU losses grow quadratically at infinity, so such a start runs away geometrically and
-# crosses the bound within a few dozen steps.  Converging starts, whose gradient norm stays
-# below its starting value, cost no loss evaluations.
-DIVERGENCE_FACTOR = 1e3
-DIVERGENCE_EVERY = 20
-DIVERGENCE_CHECKS = 3
-
-
-class Divergence:
-    """The divergence rule above, for the rows of one batched descent loop.
-
-    ``check`` is called once per iteration with the active rows (original indices), their
-    iterates and gradient norms; it returns which of them have diverged.  The first call
-    (iteration 0, every row active) records the starting gradient norms.
-    """
-
-    def __init__(self, model, X0, name="X0"):
-        self.model = model
-        L0 = model.in_chunks(model.loss_kernel, X0, out_shape=())
-        bad = np.flatnonzero(~np.isfinite(L0))
-        if bad.size:
-            i = bad[0]
-            raise ValueError(f"{name} row {i}: the loss is not finite there ({L0[i]}; largest "
-                             f"|entry| {np.abs(X0[i]).max():.3g}): the model overflows float64 "
-                             f"at this start; pass smaller starting points")
-        self.bound = L0 + DIVERGENCE_FACTOR * np.maximum(1.0, np.abs(L0))
-        self.last = L0.copy()
-        self.streak = np.zeros(len(L0), dtype=int)
-        self.g0 = np.full(len(L0), np.nan)
-
-    def check(self, rows, X, gn, it):
-        """Bool array over the active rows: which have diverged by the loss rule."""
-        out = np.zeros(len(rows), dtype=bool)
-        if it == 0:
-            self.g0[rows] = gn
-            return out
-        if it % DIVERGENCE_EVERY:
-            return out
-        watch = np.isfinite(gn) & (gn > self.g0[rows])
-        self.streak[rows[~watch]] = 0
-        j = np.flatnonzero(watch)
-        if j.size == 0:
-            return out
-        r = rows[j]
-        L = self.model.in_chunks(self.model.loss_kernel, X[j], out_shape=())
-        rising = ~(L <= self.bound[r]) & ~(L <= self.last[r])     # NaN counts as rising
-        self.streak[r] = np.where(rising, self.streak[r] + 1, 0)
-        self.last[r] = L
-        out[j] = ~np.isfinite(L) | (self.streak[r] >= DIVERGENCE_CHECKS)
-        return out
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
 class Trace(Result):
@@ -504,67 +445,55 @@ def descend(model, X0, *, lr=None, maxiter=10_000, gtol=1e-8, method="gd", t_max
 
 
 def _gd(model, X0, lr, maxiter, gtol, record, plateau_factor, recorder, stop_when=None,
-        check_every=10):
+         check_every=10):
+    """Gradient descent on a :class:`~landscape.critical.advance.DescentRun`.
+
+    Loss and gradient-norm records are taken inside the run; iterates and callback metrics
+    (``record_x``, ``callback``) need every start at the record step, so then the run is
+    advanced one record segment at a time.  ``stop_when`` turns convergence into a check
+    (DUE events) that the callable accepts or refuses (asked again after `check_every`
+    steps, doubling).
+    """
     B, n = X0.shape
-    X = X0.copy()
-    nit = np.full(B, maxiter)
+    snap = recorder is not None and (recorder.x is not None or recorder.callback is not None)
+    run = DescentRun(model, X0, lr=lr, gtol=-1.0 if stop_when is not None else gtol,
+                     maxiter=maxiter, record_at=None if recorder is None or snap else recorder.at,
+                     plateau_factor=plateau_factor if record else None)
     status = np.full(B, int(Status.MAXITER))
-    gnorm = np.full(B, np.nan)
-    rows = np.arange(B)                      # original indices of the working set
-    Xa = X.copy()
-    next_at = recorder.next_at if recorder is not None else -1
-    plateaus = None
-    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
-    divergence = Divergence(model, X0)
-    next_check = np.zeros(B, dtype=int)       # stop_when: ask again from this iteration
-    wait = np.full(B, check_every)            # ... doubling after each refusal
-    for it in range(maxiter + 1):
-        if rows.size == 0:
-            break
-        bad = model.nondifferentiable_units(Xa).any(axis=1)
-        G = np.zeros_like(Xa)
-        if np.any(~bad):
-            G[~bad] = grad(Xa[~bad])
-        gn = np.sqrt(np.einsum("bn,bn->b", G, G))
-        gn[bad] = np.nan
-        finite = np.isfinite(gn)
-        if record:
-            if plateaus is None:
-                plateaus = _Plateaus(Xa, np.where(finite, gn, np.inf), plateau_factor)
-            else:
-                plateaus.update(rows, Xa, np.where(finite, gn, np.inf), it)
-        if it == next_at:
-            recorder.take(rows, Xa, gn, X)
-            next_at = recorder.next_at
-        done = finite & (gn <= gtol)
-        if stop_when is not None and np.any(done):
-            ask = np.flatnonzero(done & (it >= next_check[rows]))
-            accepted = np.zeros(len(rows), dtype=bool)
-            if ask.size:
-                accepted[ask] = np.asarray(stop_when(Xa[ask], rows[ask]), dtype=bool)
-                refused = rows[ask[~accepted[ask]]]
-                next_check[refused] = it + wait[refused]
-                wait[refused] *= 2
-            done &= accepted
-        failed = ~finite | divergence.check(rows, Xa, gn, it)
-        done &= ~failed
-        stop = done | failed | (it == maxiter)
-        if np.any(stop):
-            idx = rows[stop]
-            X[idx] = Xa[stop]
-            gnorm[idx] = gn[stop]
-            nit[idx] = it
-            status[rows[done]] = int(Status.CONVERGED)
-            status[rows[failed & bad]] = int(Status.NON_DIFFERENTIABLE)
-            status[rows[failed & ~bad]] = int(Status.DIVERGED)
-            keep = ~stop
-            rows, Xa, G = rows[keep], Xa[keep], G[keep]
-            if plateaus is not None:
-                plateaus.keep(keep)
-        Xa -= lr * G
+    stop_below = check_from = None
+    if stop_when is not None:
+        stop_below = np.full(B, gtol)
+        check_from = np.zeros(B, dtype=np.int64)
+        wait = np.full(B, check_every, dtype=np.int64)
+    rows = np.arange(B)
+    while rows.size:
+        at = recorder.next_at if snap else -1
+        run.max_it[rows] = maxiter if at < 0 else min(at, maxiter)
+        why = run.advance(rows, stop_below, check_from)
+        if at >= 0:
+            here = rows[run.it[rows] == at]
+            recorder.take(here, run.X[here], run.gn[here], run.X)
+        done = why == CONVERGED
+        if stop_when is not None and np.any(why == DUE):
+            ask = np.flatnonzero(why == DUE)
+            ok = np.asarray(stop_when(run.X[rows[ask]], rows[ask]), dtype=bool)
+            done[ask[ok]] = True
+            refused = rows[ask[~ok]]
+            check_from[refused] = run.it[refused] + wait[refused]
+            wait[refused] *= 2
+        status[rows[done]] = int(Status.CONVERGED)
+        status[rows[why == NONDIFF]] = int(Status.NON_DIFFERENTIABLE)
+        status[rows[why == FAILED]] = int(Status.DIVERGED)
+        out = done | (why == NONDIFF) | (why == FAILED) | (run.it[rows] >= maxiter)
+        rows = rows[~out]
+    X, nit, gnorm = run.X, run.it.astype(int), run.gn
     loss = model.in_chunks(model.loss_kernel, X, out_shape=())
     extra = {}
     if recorder is not None:
+        if not snap:
+            recorder.loss, recorder.grad_norm = run.rec_loss, run.rec_g
+            recorder.finished = ~run.rec_open
+            recorder.k = len(recorder.at)
         none = np.zeros(0, dtype=int)
         while recorder.next_at >= 0:          # every start stopped before these records
             recorder.take(none, X[none], gnorm[none], X)
@@ -573,13 +502,13 @@ def _gd(model, X0, lr, maxiter, gtol, record, plateau_factor, recorder, stop_whe
         if record:
             extra.update(recorder.legacy(), record_at=recorder.at.astype(float))
     if record:
-        extra.update(_plateau_fields(model, plateaus, n))
+        extra.update(_plateau_fields(model, sorted(run.plateaus, key=lambda f: (f[0], f[1])),
+                                     n))
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
                    success=status == int(Status.CONVERGED), method="gd", lr=lr, **extra)
 
 
-def _plateau_fields(model, plateaus, n):
-    found = plateaus.found if plateaus is not None else []
+def _plateau_fields(model, found, n):
     px = np.array([f[3] for f in found]).reshape(len(found), n)
     return dict(
         plateau_start=np.array([f[0] for f in found], dtype=int),
@@ -661,6 +590,6 @@ def _flow(model, X0, t_max, maxiter, gtol, record, plateau_factor, recorder):
         if record:
             extra.update(recorder.legacy(), record_at=recorder.at)
     if record:
-        extra.update(_plateau_fields(model, plateaus, n))
+        extra.update(_plateau_fields(model, plateaus.found if plateaus is not None else [], n))
     return Descent(x=X, loss=loss, grad_norm=gnorm, nit=nit, status=status,
                    success=status == int(Status.CONVERGED), method="flow", lr=None, **extra)

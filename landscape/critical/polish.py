@@ -21,9 +21,9 @@ from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ..models.base import check_model
-from ..spectrum import DENSE_LIMIT, is_positive_definite, smallest_eigenvalues
+from ..spectrum import DENSE_LIMIT, is_positive_definite, lowest_modes, smallest_eigenvalues
 from ._result import Status
-from .descent import Divergence
+from .advance import CONVERGED, DUE, FAILED, MAXITER, NONDIFF, DescentRun
 from .newton import newton_batch, uphill_tolerance
 
 __all__ = ["descend_and_polish", "PolishedDescent"]
@@ -79,7 +79,12 @@ def _escape(model, x_saddle, x_near, lr, push, tol):
     plain GD leaves only through rounding errors), the jump is along the most
     negative curvature direction.  Returns (point, exact) with exact False in that case.
     """
-    lam, Q = scipy.linalg.eigh(model.hess_kernel(x_saddle[None])[0], check_finite=False)
+    if model.n_params <= DENSE_LIMIT:
+        lam, Q = scipy.linalg.eigh(model.hess_kernel(x_saddle[None])[0], check_finite=False)
+    else:
+        # no dense Hessian at this size: the few lowest modes by Lanczos (a saddle of a
+        # gradient-descent path has a low index)
+        lam, Q = lowest_modes(model, x_saddle, min(8, model.n_params - 1))
     neg = lam < -tol
     c = Q[:, neg].T @ (x_near - x_saddle)
     if np.linalg.norm(c) <= 1e-13 * max(1.0, np.linalg.norm(x_saddle)):
@@ -162,100 +167,85 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     check_every = as_positive_int(check_every, "check_every")
 
     B, n = X0.shape
-    divergence = Divergence(model, X0)
-    X = X0.copy()
-    loss = np.full(B, np.nan)
+    run = DescentRun(model, X0, lr=lr, gtol=gtol, maxiter=maxiter)
+    X = run.X                           # current iterates, final points once a start ends
     gnorm = np.full(B, np.nan)
     lam_min = np.full(B, np.nan)
-    it_descent = np.zeros(B, dtype=int)
     it_polish = np.zeros(B, dtype=int)
     pushes = np.zeros(B, dtype=int)
     status = np.full(B, int(Status.MAXITER))
     message = ["descent: " + Status.MAXITER.message] * B
-    next_check = np.zeros(B, dtype=int)
-    wait = np.full(B, check_every)
+    check_from = np.zeros(B, dtype=np.int64)     # the next hand-off check, in steps
+    wait = np.full(B, check_every, dtype=np.int64)
     refused = np.zeros(B, dtype=int)
-    grad = lambda A: model.in_chunks(model.grad_kernel, A, out_shape=(n,))  # noqa: E731
     saddle = {}          # row -> (just below) the loss of the saddle it was last pushed off
     handoff_below = np.full(B, coarse_gtol)   # after a failed Newton: 100x lower
 
     rows = np.arange(B)
-    Xa = X.copy()
-    clock = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while rows.size:
-            bad = model.nondifferentiable_units(Xa).any(axis=1)
-            G = np.zeros_like(Xa)
-            if np.any(~bad):
-                G[~bad] = grad(Xa[~bad])
-            gn = np.sqrt(np.einsum("bn,bn->b", G, G))
-            gn[bad] = np.nan
-            finite = np.isfinite(gn)
-            failed = ~finite | divergence.check(rows, Xa, gn, clock)   # bad or diverged
-            finished = ~failed & (gn <= gtol)
-            due = (~failed & ~finished & (gn <= handoff_below[rows])
-                   & (clock >= next_check[rows]))
+            why = run.advance(rows, handoff_below, check_from)
+            it = run.it[rows]
+            due = why == DUE
             pushed = [j for j in np.flatnonzero(due) if rows[j] in saddle]
             if pushed:
                 # a start pushed off a saddle is handed over once it is below the saddle's
                 # loss: gradient descent, never increasing the loss, cannot go back there
-                below = model.loss_kernel(Xa[pushed]) < [saddle[rows[j]] for j in pushed]
+                below = model.loss_kernel(X[rows[pushed]]) < [saddle[rows[j]] for j in pushed]
                 for j, ok in zip(pushed, below):
                     if ok:
                         del saddle[rows[j]]
                     else:
                         due[j] = False
-                        next_check[rows[j]] = clock + check_every
+                        check_from[rows[j]] = it[j] + check_every
             handoff = np.zeros(len(rows), dtype=bool)
             if np.any(due):
                 idx = np.flatnonzero(due)
                 r = rows[idx]
-                pd = is_positive_definite(model, Xa[idx])
+                pd = is_positive_definite(model, X[r])
                 no = r[~pd]
                 refused[no] += 1
-                next_check[no] = clock + wait[no]
+                check_from[no] = run.it[no] + wait[no]
                 wait[no] *= 2
                 handoff[idx] = pd | (refused[r] > patience)
-            out_of_budget = it_descent[rows] >= maxiter
-            leave = failed | finished | handoff | out_of_budget
+            failed = (why == NONDIFF) | (why == FAILED)
             for j in np.flatnonzero(failed):
                 row = rows[j]
-                status[row] = int(Status.NON_DIFFERENTIABLE if bad[j] else Status.DIVERGED)
+                status[row] = int(Status.NON_DIFFERENTIABLE if why[j] == NONDIFF
+                                  else Status.DIVERGED)
                 message[row] = "descent: " + Status(status[row]).message
-                X[row] = Xa[j]
-            for j in np.flatnonzero(leave & ~failed & out_of_budget & ~handoff & ~finished):
-                X[rows[j]], gnorm[rows[j]] = Xa[j], gn[j]
-            back = []
+            spent = why == MAXITER
+            gnorm[rows[spent]] = run.gn[rows[spent]]
             # starts that reached gtol by descent alone still get the saddle check
-            hand = np.flatnonzero(leave & ~failed & (handoff | finished))
+            hand = np.flatnonzero(handoff | (why == CONVERGED))
+            back = []
             if hand.size:
-                back = _polish_handed(model, rows[hand], Xa[hand], lr, gtol, push, max_pushes,
-                                      curvature_tol, X, gnorm, lam_min, it_polish, pushes,
-                                      status, message, saddle)
+                back = _polish_handed(model, rows[hand], X[rows[hand]], lr, gtol, push,
+                                      max_pushes, curvature_tol, X, gnorm, lam_min, it_polish,
+                                      pushes, status, message, saddle)
                 # Newton failed on these: descent carries them until |grad| is 100x lower,
                 # instead of handing them back (and failing) every few hundred steps
-                failed = [r for r, _, why in back if why == "failed"]
-                handoff_below[failed] /= 100.0
-            keep = ~leave
-            rows, Xa, G = rows[keep], Xa[keep], G[keep]
-            Xa -= lr * G
-            it_descent[rows] += 1
+                failed_newton = [r for r, _, why_ in back if why_ == "failed"]
+                handoff_below[failed_newton] /= 100.0
+            leave = failed | spent | handoff | (why == CONVERGED)
+            rows = rows[~leave]
             if back:
                 rb = np.array([b[0] for b in back])
+                X[rb] = np.array([b[1] for b in back]).reshape(-1, n)
                 rows = np.concatenate([rows, rb])
-                Xa = np.concatenate([Xa, np.array([b[1] for b in back]).reshape(-1, n)])
                 # Newton went uphill (to a critical point GD cannot reach from here): back
                 # off as after a refused check; otherwise check again soon
-                up = np.array([why == "uphill" for _, _, why in back])
+                up = np.array([why_ == "uphill" for _, _, why_ in back])
                 fresh = rb[~up]
                 refused[fresh] = 0
                 wait[fresh] = check_every
-                next_check[fresh] = clock + check_every
-                next_check[rb[up]] = clock + wait[rb[up]]
+                check_from[fresh] = run.it[fresh] + check_every
+                check_from[rb[up]] = run.it[rb[up]] + wait[rb[up]]
                 wait[rb[up]] *= 2
-            clock += 1
+            rows = np.sort(rows)
     with np.errstate(over="ignore", invalid="ignore"):     # diverged starts: inf/NaN loss
         loss = model.in_chunks(model.loss_kernel, X, out_shape=())
+    it_descent = run.it.astype(int)
     return PolishedDescent(x=X, loss=loss, grad_norm=gnorm, lambda_min=lam_min,
                            nit=it_descent + it_polish, nit_descent=it_descent, nit_polish=it_polish,
                            pushes=pushes, status=status,
