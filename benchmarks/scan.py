@@ -10,8 +10,8 @@ script runs, in one process and from the SAME initial points:
   classification, the saddles each descent visited, deduplication modulo
   symmetry, descents off every saddle and the basin graph (in-memory store,
   in-process, no progress bar);
-* ``protocol``: the published protocol as a batched numpy program
-  (``protocol`` from benchmarks/protocol.py), started from the scan's own
+* ``protocol``: the published protocol as the straightforward batched numpy program
+  (``straightforward`` from benchmarks/protocol.py), started from the scan's own
   initial points, reproduced with the scan's per-start seeding helper
   (start i draws from child i of ``SeedSequence(seed).spawn(n_starts)``).
 
@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
 from landscape.stats import wilson_interval  # noqa: E402
 from landscape.scan import initial_points  # noqa: E402  (the scan's own per-start seeding)
-from protocol import protocol  # noqa: E402  (benchmarks/protocol.py)
+from protocol import straightforward  # noqa: E402  (benchmarks/protocol.py)
 from record import begin, write_results  # noqa: E402  (benchmarks/record.py: the shared writer)
 
 GTOL = 1e-12
@@ -70,7 +70,8 @@ def run(k, n_starts, seed, maxiter):
     assert X0.shape == (n_starts, model.n_params)
     assert np.array_equal(s.outcomes.start, np.arange(n_starts))
     t = time.perf_counter()
-    proto_loss, proto_nit = protocol(X0, k, lr, maxiter)
+    proto_W, proto_nit = straightforward(X0, k, lr, maxiter)
+    proto_loss = model.loss_batch(proto_W)
     t_proto = time.perf_counter() - t
 
     out = s.outcomes
