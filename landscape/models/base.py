@@ -382,7 +382,7 @@ class Model(abc.ABC):
 
     def require_differentiable(self, X):
         bad = self.nondifferentiable_units(X)
-        if np.any(bad):
+        if bad.any():
             rows, units = np.nonzero(bad)
             where = (f"neuron {units[0]}" if X.shape[0] == 1
                      else f"row {rows[0]}, neuron {units[0]}")
@@ -421,7 +421,7 @@ def check_model(model, name="model"):
 
 def _finite(out, X, what, name, batch=False):
     """`out` (one row per row of X) if finite, else a ValueError naming the argument and row."""
-    if out.size == 0:
+    if out.size == 0 or np.isfinite(out).all():
         return out
     ok = np.isfinite(out.reshape(len(X), -1)).all(axis=1)
     if ok.all():
