@@ -27,6 +27,7 @@ Writes benchmarks/results/protocol.json (or protocol-quick.json).
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -179,13 +180,16 @@ def run(k, n_starts, seed, maxiter, workers, jax_run):
     row["scan_agreement"] = agree(s.outcomes.loss)
     row["scan_distinct"] = len(s.points)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        # spawned workers: a forked child of a process that imported jax can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) \
+                as pool:
             # start both workers and load the compiled kernels in each (numba's disk cache)
             warm = [pool.submit(_warm, model, X0[:2], lr) for _ in range(workers)]
             [w.result() for w in warm]
             t = time.perf_counter()
             s2 = ls.scan(model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter,
-                         progress=False, executor=pool, chunk_size=max(5, n_starts // 40))
+                         progress=False, executor=pool,
+                         chunk_size=max(5, n_starts // (4 * workers)))
             row[f"scan{workers}_seconds"] = time.perf_counter() - t
         row[f"scan{workers}_agreement"] = agree(s2.outcomes.loss)
     base = row["straightforward_seconds"]
