@@ -18,6 +18,11 @@ starts, in one process (one BLAS thread: run with OPENBLAS_NUM_THREADS=1), each 
   the saddles passed, deduplication modulo symmetry, descents off the saddles, the basin graph),
   in this process; ``scan2``: the same with two worker processes (``--workers 2``).
 
+With ``--profile`` each k also runs the scan once more under cProfile (after the timed rows, so
+the timings are not affected) and records where its time goes: descent, Newton polish,
+lambda_min of the polished ends, classification, the saddles passed, deduplication and the
+basin graph (with the descents off the saddles), the store.
+
 Agreement: the fraction of starts whose final loss equals the straightforward program's within
 1e-9 (the same critical value: the same basin up to symmetry).
 
@@ -135,7 +140,37 @@ def _warm(model, X, lr):
     time.sleep(0.5)
 
 
-def run(k, n_starts, seed, maxiter, workers, jax_run):
+# where a scan's time goes: (file, function) of each phase, cumulative seconds under cProfile
+PHASES = {
+    "descent": [("advance.py", "advance")],
+    "newton polish (with lambda_min)": [("polish.py", "_polish_handed")],
+    "  of which lambda_min of the ends": [("spectrum.py", "smallest_eigenvalues")],
+    "classification": [("pipeline.py", "classify_ends")],
+    "saddles passed": [("pipeline.py", "_visits")],
+    "dedup + graph (+ descents off saddles)": [("basins.py", "finalize")],
+    "store": [("store.py", "write_chunk")],
+}
+
+
+def scan_profile(model, n_starts, seed, X0, lr, maxiter):
+    """Cumulative seconds of each scan phase (PHASES) and the total, from a cProfile run."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    t = time.perf_counter()
+    prof.enable()
+    ls.scan(model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter, progress=False)
+    prof.disable()
+    out = {"total": time.perf_counter() - t}
+    stats = pstats.Stats(prof).stats
+    for name, where in PHASES.items():
+        out[name] = sum(ct for (f, _, fn), (_, _, _, ct, _) in stats.items()
+                        if (os.path.basename(f), fn) in where)
+    return out
+
+
+def run(k, n_starts, seed, maxiter, workers, jax_run, profile=False):
     model = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
     X0 = model.sample_init(n_starts, rng=seed)          # N(0, 1/k) entries
     lr = 5.0 / k
@@ -197,6 +232,8 @@ def run(k, n_starts, seed, maxiter, workers, jax_run):
         if f"{name}_seconds" in row:
             row[f"{name}_speedup"] = base / row[f"{name}_seconds"]
     row["spurious_fraction"] = float(np.mean(ref > 1e-9))
+    if profile:
+        row["scan_profile_seconds"] = scan_profile(model, n_starts, seed, X0, lr, maxiter)
     return row
 
 
@@ -210,6 +247,8 @@ def main(argv=None):
     parser.add_argument("--maxiter", type=int, default=500_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-jax", action="store_true", help="skip the jax row")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile one more scan per k: where its time goes")
     parser.add_argument("--output")
     args = parser.parse_args(argv)
     ks = args.ks or ([6, 8] if args.quick else [12, 16, 20])
@@ -221,7 +260,7 @@ def main(argv=None):
     print(f"{'k':>3} " + " ".join(f"{n + ' (s)':>20}" for n in names) + "   agreement")
     rows = []
     for k in ks:
-        r = run(k, starts, args.seed, args.maxiter, args.workers, jax_run)
+        r = run(k, starts, args.seed, args.maxiter, args.workers, jax_run, args.profile)
         rows.append(r)
         cells = []
         for n in names:
@@ -230,6 +269,10 @@ def main(argv=None):
                          f"{sec:>11.2f} ({r.get(f'{n}_speedup', 1.0):>5.2f}x)")
         agreements = [r[key] for key in r if key.endswith("_agreement")]
         print(f"{k:>3} " + " ".join(cells) + f"   >= {min(agreements):.1%}", flush=True)
+        if "scan_profile_seconds" in r:
+            print("    scan profile (s): " + ", ".join(
+                f"{name} {sec:.2f}" for name, sec in r["scan_profile_seconds"].items()),
+                flush=True)
     summary = {"targets": {"polish_speedup": ">= 4x", "scan_speedup": ">= 3x",
                            f"scan{args.workers}_speedup": ">= 5x", "agreement": ">= 99.8%"}}
     for n in names[1:]:
@@ -240,8 +283,10 @@ def main(argv=None):
                                          if key.endswith("_agreement")))
     print("min speedups:", {k: round(v, 2) for k, v in summary.items() if k.endswith("_min")},
           f"min agreement {summary['min_agreement']:.1%}")
-    write_results(out, "protocol", "OPENBLAS_NUM_THREADS=1 python benchmarks/protocol.py"
-                  + (" --quick" if args.quick else ""), {"rows": rows, "summary": summary},
+    write_results(out, "protocol", " ".join(
+                      ["OPENBLAS_NUM_THREADS=1", "python", "benchmarks/protocol.py"]
+                      + (sys.argv[1:] if argv is None else list(argv))),
+                  {"rows": rows, "summary": summary},
                   started=started)
     print(f"wrote {out}")
     return 0
