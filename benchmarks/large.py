@@ -5,8 +5,9 @@ For each k: ``ls.scan`` of the teacher V = I_k with k students (k^2 parameters; 
 scan uses no dense factorisation per start but one Cholesky or LDL^T per classified point:
 Newton-MR polish on Hessian-vector products, positive-definiteness checks by Lanczos), from
 Xavier starts with step 5/k, every end certified to |grad F| <= 1e-12 and classified.  It
-reports seconds per start, the split of the time (descent, polish, classification: from a
-profile of the run), the distinct points and how many ends are certified; then the projection
+reports seconds per start, the split of the time (descent, Newton polish, lambda_min,
+classification, saddles passed, deduplication and graph, store: from a profile of the run,
+the phases of ``benchmarks/protocol.py --profile``), the distinct points and how many ends are certified; then the projection
 of 500 starts at every k = 6...100 from a power law fitted (``ls.power_law_fit``) to the
 measured per-start costs.
 
@@ -31,20 +32,14 @@ sys.path.insert(0, HERE)
 import landscape as ls  # noqa: E402
 from record import begin, write_results  # noqa: E402
 
-PHASES = {"descent": ("advance.py", "advance"), "polish (Newton)": ("polish.py", "_polish_handed"),
-          "classification": ("classify.py", "classify")}
+from protocol import PHASES  # noqa: E402  (the scan phases, as the protocol benchmark profiles them)
 
 
 def phase_seconds(stats):
-    """Cumulative seconds of the phases above, read off a cProfile run."""
-    out = {}
-    for name, (file, func) in PHASES.items():
-        total = 0.0
-        for (f, _, fn), (_, _, _, ct, _) in stats.stats.items():
-            if f.endswith(file) and fn == func:
-                total += ct
-        out[name] = total
-    return out
+    """Cumulative seconds of each scan phase (PHASES), read off a cProfile run."""
+    return {name: sum(ct for (f, _, fn), (_, _, _, ct, _) in stats.stats.items()
+                      if (os.path.basename(f), fn) in where)
+            for name, where in PHASES.items()}
 
 
 def run(k, n_starts, seed):
@@ -80,16 +75,15 @@ def main(argv=None):
     if len(starts) == 1:
         starts = starts * len(args.ks)
     rows = []
-    print(f"{'k':>4} {'params':>7} {'starts':>6} {'s/start':>9} {'descent':>8} {'polish':>8} "
-          f"{'classify':>9} {'certified':>9} {'distinct':>8}")
+    print(f"{'k':>4} {'params':>7} {'starts':>6} {'s/start':>9} {'certified':>9} {'distinct':>8}")
     for k, n in zip(args.ks, starts):
         r = run(k, n, args.seed)
         rows.append(r)
-        ph = r["phases_seconds_profiled"]
         print(f"{k:>4} {r['n_params']:>7} {n:>6} {r['seconds_per_start']:>9.2f} "
-              f"{ph['descent'] / n:>8.2f} {ph['polish (Newton)'] / n:>8.2f} "
-              f"{ph['classification'] / n:>9.2f} {r['certified']:>9} {r['distinct']:>8}",
-              flush=True)
+              f"{r['certified']:>9} {r['distinct']:>8}", flush=True)
+        print("     seconds per start by phase: " + ", ".join(
+            f"{name.strip()} {sec / n:.2f}" for name, sec in
+            r["phases_seconds_profiled"].items()), flush=True)
     payload = {"rows": rows}
     if len(rows) >= 2:
         fit = ls.power_law_fit([r["k"] for r in rows], [r["seconds_per_start"] for r in rows])
