@@ -70,6 +70,7 @@ class Orbits:
     def __init__(self, model, loss_rtol, xtol):
         self.model, self.loss_rtol, self.xtol = model, loss_rtol, xtol
         self.x, self.key, self.classification, self.loss = [], [], [], []
+        self.own_key = []             # whether a point's key is its first member itself
         self.first_start, self.found_by = [], []
         self.members, self.member_norms, self.dimension, self.regularity = [], [], [], []
 
@@ -94,6 +95,7 @@ class Orbits:
         L = c.loss if loss is None else loss
         window = self.loss_rtol * max(1.0, abs(L))
         key = self.model.merge_collinear(x)
+        own_key = key.shape == x.shape and np.array_equal(key, x)     # nothing merged
         tol = self.xtol * max(1.0, float(np.linalg.norm(key)))
         smooth = self.model.smooth_radius(x)
         dim = int(getattr(c, "manifold_nullity", None) or 0)
@@ -103,7 +105,11 @@ class Orbits:
                 if self.first_start[pid] < 0 and start >= 0:
                     self.first_start[pid] = int(start)
                     self.found_by[pid] = found_by
-                self._add_member(pid, x)
+                if not (own_key and self.own_key[pid]):
+                    self._add_member(pid, x)
+                # else: the point's key is its first member and x its own key, so the
+                # distance just measured says x is a copy of that member (as _add_member
+                # would find, one orbit distance later)
                 self.dimension[pid] = max(self.dimension[pid], dim)
                 if smooth > self.regularity[pid]:
                     self.x[pid], self.classification[pid] = x, c
@@ -111,6 +117,7 @@ class Orbits:
                 return pid
         self.x.append(x)
         self.key.append(key)
+        self.own_key.append(own_key)
         self.classification.append(c)
         self.loss.append(L)
         self.first_start.append(int(start))
