@@ -239,9 +239,8 @@ def _attempt(model, x, r, prec):
     with flint_context(prec) as flint:
         m = D.hess.nrows()
         gnorm = _norm_upper(flint, D.grad)
-        spread = 2 * _norm_upper(flint, D.hess, radii=True)
         inertia = _inertia(flint, D.hess)
-        common = dict(grad_norm_upper=gnorm, hessian_spread=spread, n_free=m,
+        common = dict(grad_norm_upper=gnorm, hessian_spread=2 * inertia["spread"], n_free=m,
                       lambda_min_lower=inertia["lower"], lambda_min_upper=inertia["upper"])
         if inertia["unresolved"]:
             return _fail(x, r, f"the Hessian is not proved nonsingular on the ball of radius "
@@ -252,8 +251,17 @@ def _attempt(model, x, r, prec):
                          **common), False
         Q, lam = inertia["Q"], inertia["lam"]
         A = flint.arb_mat(((Q / lam) @ Q.T).tolist())
-        K = _identity(flint, m) - A * D.hess
-        q = _norm_upper(flint, K)
+        # |A|_2 <= |A - Q diag(1/lam) Q^T|_2 + |Q|_2^2 max 1/|lam|
+        Qb = flint.arb_mat(Q.tolist())
+        inv = flint.arb_mat(m, m)
+        for i in range(m):
+            inv[i, i] = 1 / flint.arb(float(lam[i]))
+        norm_A = (flint.arb(_norm_upper(flint, A - Qb * inv * Qb.transpose()))
+                  + (1 + flint.arb(inertia["eta"])) * max(abs(inv[i, i]).upper()
+                                                          for i in range(m)))
+        # q >= |I - A H(y)|_2 for every y: |I - A Hm|_2 + |A|_2 |H(y) - Hm|_2
+        q = _up(flint.arb(_norm_upper(flint, _identity(flint, m) - A * inertia["Hm"]))
+                + norm_A * flint.arb(inertia["spread"]))
         beta = _norm_upper(flint, A * D.grad)
         common["contraction"] = q
         if not q < 1:
@@ -297,7 +305,7 @@ def _certify_split(model, x, parent, radius, prec):
         m = D.hess.nrows()
         inertia = _inertia(flint, D.hess)
         common = dict(grad_norm_upper=_norm_upper(flint, D.grad), n_free=m,
-                      hessian_spread=2 * _norm_upper(flint, D.hess, radii=True),
+                      hessian_spread=2 * inertia["spread"],
                       lambda_min_lower=inertia["lower"], lambda_min_upper=inertia["upper"])
     neg, pos = inertia["neg"], inertia["pos"]
     if neg == 0:
@@ -334,21 +342,18 @@ def _identity(flint, m):
     return eye
 
 
-def _abs_upper(M, radii=False):
-    """Entrywise upper bounds of |M| (or of the radii of M) as a float array (>= exact)."""
+def _abs_upper(M):
+    """Entrywise upper bounds of |M| as a float array (>= exact)."""
     rows, cols = M.nrows(), M.ncols()
-    if radii:
-        vals = [[float(M[i, j].rad()) for j in range(cols)] for i in range(rows)]
-    else:
-        vals = [[float(M[i, j].abs_upper()) for j in range(cols)] for i in range(rows)]
+    vals = [[float(M[i, j].abs_upper()) for j in range(cols)] for i in range(rows)]
     # arb returns its bounds as exact binary numbers; float() rounds to nearest: step up
     return np.nextafter(np.array(vals), np.inf)
 
 
-def _norm_upper(flint, M, radii=False):
+def _norm_upper(flint, M):
     """An upper bound of |M|_2 (min of Frobenius and max row sum, symmetric or not: the
     row-sum bound sqrt(|M|_1 |M|_inf)), computed in ball arithmetic from float bounds."""
-    B = _abs_upper(M, radii)
+    B = _abs_upper(M)
     Bl = [[flint.arb(float(v)) for v in row] for row in B]
     fro = sum((v * v for row in Bl for v in row), flint.arb(0)).sqrt()
     rows = max((sum(row, flint.arb(0)) for row in Bl), key=lambda a: float(a.upper()))
@@ -358,30 +363,36 @@ def _norm_upper(flint, M, radii=False):
 
 
 def _inertia(flint, Hb):
-    """Inertia and lambda_min bounds valid for every member of the ball matrix Hb."""
+    """Inertia and lambda_min bounds valid for every member of the ball matrix Hb.
+
+    Hb = Hm + E with Hm the float midpoint and |E| <= R entrywise, so |E|_2 <= |R|_2 =: spread.
+    M = Q^T Hm Q is enclosed tightly (point matrices); Weyl puts the eigenvalues of
+    Q^T H(y) Q within |offdiag M|_2 + |Q|_2^2 spread of the diagonal of M.
+    """
     m = Hb.nrows()
-    Hmid = np.array([[float(Hb[i, j].mid()) for j in range(m)] for i in range(m)])
-    Hmid = 0.5 * (Hmid + Hmid.T)
-    lam, Q = np.linalg.eigh(Hmid)
+    Hm = np.array([[float(Hb[i, j].mid()) for j in range(m)] for i in range(m)])
+    Hm = 0.5 * (Hm + Hm.T)
+    Hmb = flint.arb_mat(Hm.tolist())
+    spread = _norm_upper(flint, Hb - Hmb)
+    lam, Q = np.linalg.eigh(Hm)
     Qb = flint.arb_mat(Q.tolist())
     Qt = Qb.transpose()
-    M = Qt * Hb * Qb
+    M = Qt * Hmb * Qb
     eta = _norm_upper(flint, Qt * Qb - _identity(flint, m))
-    off = flint.arb_mat(m, m)
-    for i in range(m):
-        for j in range(m):
-            if i != j:
-                off[i, j] = M[i, j]
-    rho = flint.arb(_norm_upper(flint, off))
-    lo = [M[i, i].lower() - rho for i in range(m)]
-    hi = [M[i, i].upper() + rho for i in range(m)]
-    out = dict(Q=Q, lam=lam, rho=float(rho.upper()), gap=float(np.min(np.abs(lam))),
-               neg=sum(1 for h in hi if h < 0), pos=sum(1 for v in lo if v > 0))
-    out["unresolved"] = m - out["neg"] - out["pos"]
+    out = dict(Q=Q, lam=lam, Hm=Hmb, spread=spread, eta=eta, gap=float(np.min(np.abs(lam))))
     if eta >= 1:                                  # Q not provably invertible
-        out.update(neg=0, pos=0, unresolved=m, lower=float("nan"), upper=float("nan"))
+        out.update(neg=0, pos=0, unresolved=m, rho=float("inf"), lower=float("nan"),
+                   upper=float("nan"))
         return out
+    diag = [M[i, i] for i in range(m)]
+    for i in range(m):
+        M[i, i] = 0
     e = flint.arb(eta)
+    rho = flint.arb(_norm_upper(flint, M)) + (1 + e) * flint.arb(spread)
+    lo = [d.lower() - rho for d in diag]
+    hi = [d.upper() + rho for d in diag]
+    out.update(rho=_up(rho), neg=sum(1 for h in hi if h < 0), pos=sum(1 for v in lo if v > 0))
+    out["unresolved"] = m - out["neg"] - out["pos"]
     low = min(lo, key=lambda a: float(a.lower()))
     low = low / (1 + e) if low > 0 else low / (1 - e)
     high = min(hi, key=lambda a: float(a.upper()))
