@@ -7,6 +7,8 @@ certified (non-critical, a zero neuron, a split as a minimum), and soundness: th
 contains the Newton-polished point.
 """
 
+import json
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -275,3 +277,64 @@ def test_certificate_round_trips():
     assert back.certified == c.certified and back.radius == c.radius
     assert_allclose(back.x, c.x, rtol=0)
     assert "strict-minimum" in repr(c)
+
+
+# ---- scans, the store, the command line and the report ---------------------------------------
+def test_scan_certifies_its_points_and_the_store_keeps_the_certificates(tmp_path):
+    m = teacher_student(7)
+    path = tmp_path / "run.db"
+    s = ls.scan(m, 30, rng=0, lr=5 / 7, store=path, progress=False, certify=True)
+    kinds = {p.kind for p in s.points}
+    assert {"strict-minimum", "strict-saddle"} <= kinds          # this scan finds both
+    for p in s.points:
+        if p.kind in ("strict-minimum", "strict-saddle"):
+            c = p.certificate
+            assert c.certified and c.kind == p.kind and c.index == p.classification.index
+            assert c.lambda_min_lower <= p.lambda_min <= c.lambda_min_upper
+        else:
+            assert p.certificate is None
+    again = ls.Scan.load(path)
+    for a, b in zip(again.points, s.points):
+        assert (a.certificate is None) == (b.certificate is None)
+        if a.certificate is not None:
+            assert a.certificate.radius == b.certificate.radius
+            assert a.certificate.message == b.certificate.message
+    out = tmp_path / "report"
+    ls.write_report(again, out)
+    assert "Computer-assisted proofs" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_certifying_a_finished_scan_adds_certificates_without_changing_it(tmp_path):
+    m = teacher_student(7)
+    path = tmp_path / "run.db"
+    plain = ls.scan(m, 12, rng=1, lr=5 / 7, store=path, progress=False)
+    assert all(p.certificate is None for p in plain.points)
+    s = ls.scan(m, 12, rng=1, lr=5 / 7, store=path, progress=False, certify=True)
+    assert [p.loss for p in s.points] == [p.loss for p in plain.points]
+    assert all(p.certificate is not None and p.certificate.certified for p in s.points
+               if p.kind == "strict-minimum")
+
+
+def test_scan_of_a_model_that_cannot_be_certified_fails_before_running():
+    m = ls.AutogradModel(lambda x: (x ** 2).sum(), 2)
+    with pytest.raises(TypeError, match="cannot be certified"):
+        ls.scan(m, 2, rng=0, lr=0.1, progress=False, certify=True)
+
+
+def test_cli_scan_certify_and_classify_show_the_certificates(tmp_path, capsys):
+    from landscape.cli import main
+
+    db = str(tmp_path / "scan.db")
+    assert main(["scan", "--teacher", "identity:7", "--students", "7", "--starts", "30",
+                 "--store", db, "--certify", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "certified" in text and "saddle(1)" in text and "lambda_min>=" in text
+    assert main(["classify", "--store", db, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(r["certificate"]["certified"] for r in rows
+               if r["classification"]["kind"] in ("strict-minimum", "strict-saddle"))
+    point = tmp_path / "I.npy"
+    np.save(point, np.eye(7))
+    assert main(["classify", str(point), "--teacher", "identity:7", "--students", "7",
+                 "--certify"]) == 0
+    assert "certified: a unique critical point" in capsys.readouterr().out
