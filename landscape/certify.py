@@ -280,6 +280,9 @@ def _attempt(model, x, r, prec):
             + (f"it is a strict minimum, lambda_min >= {inertia['lower']:.6g} on the ball"
                if neg == 0 else
                f"it is a strict saddle of index {neg}, lambda_min <= {inertia['upper']:.3g}"))
+    if m < x.size:
+        what += (f" (in the model's slice of {m} free coordinates, the other {x.size - m} fixed "
+                 "at x: unique there, see Model.enclose_derivatives)")
     return Certificate(x=x, certified=True, kind=kind, index=neg, index_exact=True, radius=r,
                        distance_bound=min(dist, r), unique=True, prec=prec, message=what,
                        **common), False
