@@ -256,6 +256,20 @@ def test_two_layer_global_minimum_is_certified_in_the_slice_of_fixed_output_weig
     assert not c.certified and "a[[0]]" in c.message
 
 
+def test_two_layer_scan_certifies_minima_and_a_saddle_of_the_model_s_index():
+    """Teacher a* = (1, -1), V = I_2, two hidden neurons: this scan finds strict minima and an
+    index-1 saddle (in the slice of fixed output weights: the full Hessian has one more zero
+    per neuron, the rescalings, and the same negative count)."""
+    m = ls.TwoLayerReLU(n_hidden=2, target=ls.ReluTarget(np.eye(2), [1.0, -1.0]))
+    s = ls.scan(m, 20, rng=0, progress=False, certify=True)
+    proved = [p for p in s.points if p.certificate is not None]
+    assert {p.kind for p in proved} == {"strict-minimum", "strict-saddle"}
+    for p in proved:
+        c = p.certificate
+        assert c.certified and c.kind == p.kind and c.index == p.classification.index
+        assert c.n_free == 4 and "slice" in c.message
+
+
 def test_autograd_model_cannot_be_certified():
     m = ls.AutogradModel(lambda x: (x ** 2).sum(), 3)
     with pytest.raises(TypeError, match="cannot be certified"):
