@@ -63,6 +63,8 @@ _SAFETY = 4.0
 _FLOOR = 1e-13
 _GROWTH = 30.0
 _ATTEMPTS = 5
+# A float Newton step beyond this (relative to |x|_inf) means x is far from a critical point.
+_FAR = 1e-4
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -198,15 +200,20 @@ def certify(model, x, *, radius=None, prec=PRECISION):
 
 # ---- the isolated case ----------------------------------------------------------------------
 def _certify_isolated(model, x, radius, prec):
-    radii = [radius] if radius is not None else None
-    cert = None
-    r = radius
-    for attempt in range(1 if radius is not None else _ATTEMPTS):
-        if radii is None:
-            r = _first_radius(model, x) if attempt == 0 else r * _GROWTH
+    """The given radius, or automatic radii growing by _GROWTH while the Newton step is the
+    obstacle (a larger ball cannot help when the contraction or the inertia fails)."""
+    if radius is not None:
+        return _attempt(model, x, radius, prec)[0]
+    r = first = _first_radius(model, x)
+    for _ in range(_ATTEMPTS):
         cert, grow = _attempt(model, x, r, prec)
         if cert.certified or not grow:
-            return cert
+            break
+        r *= _GROWTH
+    if not cert.certified and first > _FAR * max(1.0, float(np.max(np.abs(x)))):
+        cert = dataclasses.replace(cert, message=(
+            f"x does not look close to a critical point (the float Newton step is "
+            f"{first / _SAFETY:.3g}): {cert.message}"))
     return cert
 
 
@@ -223,7 +230,7 @@ def _first_radius(model, x):
     return max(r, floor) if np.isfinite(r) else floor
 
 
-def _fail(x, r, message, prec, **fields):
+def _fail(x, message, prec, **fields):
     return Certificate(x=x, certified=False, message=message, prec=prec, **fields)
 
 
@@ -232,10 +239,10 @@ def _attempt(model, x, r, prec):
     try:
         D = model.enclose_derivatives(x, r, prec=prec)
     except NonDifferentiableError as e:
-        return _fail(x, r, f"the ball of radius {r:.3g} reaches the non-differentiable set: "
+        return _fail(x, f"the ball of radius {r:.3g} reaches the non-differentiable set: "
                      f"{e}", prec), False
     except ValueError as e:
-        return _fail(x, r, f"cannot be certified: {e}", prec), False
+        return _fail(x, f"cannot be certified: {e}", prec), False
     with flint_context(prec) as flint:
         m = D.hess.nrows()
         gnorm = _norm_upper(flint, D.grad)
@@ -243,7 +250,7 @@ def _attempt(model, x, r, prec):
         common = dict(grad_norm_upper=gnorm, hessian_spread=2 * inertia["spread"], n_free=m,
                       lambda_min_lower=inertia["lower"], lambda_min_upper=inertia["upper"])
         if inertia["unresolved"]:
-            return _fail(x, r, f"the Hessian is not proved nonsingular on the ball of radius "
+            return _fail(x, f"the Hessian is not proved nonsingular on the ball of radius "
                          f"{r:.3g}: {inertia['unresolved']} eigenvalue(s) within "
                          f"{inertia['rho']:.3g} of 0 (a singular Hessian: a continuous "
                          "symmetry or a critical manifold through x, or a degenerate point), "
@@ -265,12 +272,12 @@ def _attempt(model, x, r, prec):
         beta = _norm_upper(flint, A * D.grad)
         common["contraction"] = q
         if not q < 1:
-            return _fail(x, r, f"no contraction on the ball of radius {r:.3g}: |I - A H| <= "
+            return _fail(x, f"no contraction on the ball of radius {r:.3g}: |I - A H| <= "
                          f"{q:.3g} is not < 1 (the Hessian varies too much over the ball)",
                          prec, **common), False
         rb, qb, bb = flint.arb(r), flint.arb(q), flint.arb(beta)
         if not bb + qb * rb <= rb:
-            return _fail(x, r, f"the Newton step |A grad| <= {beta:.3g} is too large for the "
+            return _fail(x, f"the Newton step |A grad| <= {beta:.3g} is too large for the "
                          f"ball of radius {r:.3g} (contraction {q:.3g}): x may not be close "
                          "enough to a critical point", prec, **common), True
         dist = _up(bb / (1 - qb))
@@ -292,7 +299,7 @@ def _attempt(model, x, r, prec):
 def _certify_split(model, x, parent, radius, prec):
     pc = certify(parent.model, parent.x, prec=prec)
     if not pc.certified:
-        return _fail(x, float("nan"), "x is a split of a point of the smaller model "
+        return _fail(x, "x is a split of a point of the smaller model "
                      f"{parent.model!r}, which could not be certified: {pc.message}", prec)
     with flint_context(prec) as flint:
         R = _up(flint.arb(parent.deviation) + flint.arb(parent.lipschitz)
@@ -302,7 +309,7 @@ def _certify_split(model, x, parent, radius, prec):
     try:
         D = model.enclose_derivatives(x, R, prec=prec)
     except NonDifferentiableError as e:
-        return _fail(x, R, f"the ball of radius {R:.3g} reaches the non-differentiable set: "
+        return _fail(x, f"the ball of radius {R:.3g} reaches the non-differentiable set: "
                      f"{e}", prec)
     with flint_context(prec) as flint:
         m = D.hess.nrows()
@@ -312,7 +319,7 @@ def _certify_split(model, x, parent, radius, prec):
                       lambda_min_lower=inertia["lower"], lambda_min_upper=inertia["upper"])
     neg, pos = inertia["neg"], inertia["pos"]
     if neg == 0:
-        return _fail(x, R, f"x lies on a split manifold ({parent.n_tangents} split "
+        return _fail(x, f"x lies on a split manifold ({parent.n_tangents} split "
                      f"direction(s)) of a certified {pc.kind} of {parent.model!r}; no negative "
                      f"curvature was proved on the ball of radius {R:.3g} ({pos} eigenvalues "
                      "proved positive): a degenerate point is not certified", prec, **common)

@@ -191,6 +191,7 @@ def test_non_critical_and_zero_neuron_points_are_never_certified():
     for x in m.sample_init(5, rng=rng):
         c = ls.certify(m, x)
         assert not c.certified and c.kind is None and np.isnan(c.radius)
+        assert "not look close to a critical point" in c.message
     W = np.eye(4)
     W[2] = 0.0
     c = ls.certify(m, m.flatten(W))

@@ -280,12 +280,14 @@ def _hessian(flint, a, W, V, c, radius):
     return flint.arb_mat(rows)
 
 
-def split_deviation(W, groups, *, prec=PRECISION):
-    """Rigorous |W - lift(merged W)| and the Lipschitz constant of the lift.
+def split_deviation(W, merged, groups, *, prec=PRECISION):
+    """Rigorous |W - lift(merged)| and the Lipschitz constant of the lift.
 
-    A group g of rows is lifted from its sum u as ``t_a u`` with ``t_a = |w_a| / sum |w_b|``
-    for all members but the last and ``t_last = 1 - sum of the others`` (exact in ball
-    arithmetic, so that the fractions sum to 1 and the lift of a critical point is critical).
+    A group g of rows is lifted from its merged row u (``merged[g[0]]``, the float row of the
+    parent point, whose sum is rounded) as ``t_a u`` with ``t_a = |w_a| / sum |w_b|`` for all
+    members but the last and ``t_last = 1 - sum of the others`` (exact in ball arithmetic, so
+    that the fractions sum to 1 and the lift of a critical point is critical).  Rows outside
+    the groups are the parent's own.
 
     Returns
     -------
@@ -298,7 +300,7 @@ def split_deviation(W, groups, *, prec=PRECISION):
         lip2 = arb(0)
         for g in groups:
             Wg = [[arb(float(v)) for v in W[a]] for a in g]
-            u = [sum((Wg[r][b] for r in range(len(g))), arb(0)) for b in range(W.shape[1])]
+            u = [arb(float(v)) for v in merged[g[0]]]
             norms = [float(np.linalg.norm(W[a])) for a in g]
             t = [arb(v) / arb(float(sum(norms))) for v in norms[:-1]]
             t.append(1 - sum(t, arb(0)))
@@ -306,7 +308,7 @@ def split_deviation(W, groups, *, prec=PRECISION):
                 raise ValueError("a group of collinear neurons has a non-positive fraction")
             for r in range(len(g)):
                 dev2 += sum(((Wg[r][b] - t[r] * u[b]) ** 2 for b in range(W.shape[1])), arb(0))
-            lip2 = lip2.max(sum((tr * tr for tr in t), arb(0))) if len(groups) else lip2
+            lip2 = lip2.max(sum((tr * tr for tr in t), arb(0)))
         dev = dev2.nonnegative_part().sqrt()
         lip = arb(1).max(lip2.nonnegative_part().sqrt())
         return (float(np.nextafter(float(dev.upper()), np.inf)),

@@ -157,7 +157,7 @@ class ReluTeacherStudent(Model):
         merged = collinear.merge_rows(W, groups)[0]
         keep = np.setdiff1d(np.arange(self.n_students), drop)
         parent = ReluTeacherStudent(self.teacher, keep.size, backend=self.backend)
-        deviation, lipschitz = split_deviation(W, groups)
+        deviation, lipschitz = split_deviation(W, merged, groups)
         return SplitParent(model=parent, x=merged[keep].ravel(), deviation=deviation,
                            lipschitz=lipschitz, n_tangents=int(drop.size))
 
