@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import landscape as ls
@@ -213,6 +215,25 @@ def test_the_ball_contains_the_newton_polished_point():
         assert c.certified, c.message
         # x is polished to |grad| ~ 1e-14: the true point is within ~1e-13 of it
         assert np.linalg.norm(y - x) <= c.distance_bound + 1e-12 <= c.radius + 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 6), st.floats(1e-12, 1e-3))
+def test_soundness_on_random_quadratics(seed, n, offset):
+    """Whatever the spectrum (a sign mix, magnitudes 1e-2...1e2) and the offset, a certificate
+    proves a ball that holds the true critical point, and its index is the true one."""
+    rng = np.random.default_rng(seed)
+    lam = rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-2, 2, n)
+    m = Quadratic(lam, c=rng.standard_normal(n), rng=seed)
+    u = rng.standard_normal(n)
+    x = m.c + offset * u / np.linalg.norm(u)
+    c = ls.certify(m, x)
+    assert c.certified, c.message            # a constant, nonsingular Hessian: always provable
+    assert np.linalg.norm(x - m.c) <= c.distance_bound <= c.radius
+    assert c.index == int(np.sum(lam < 0))
+    # the Hessian is the float matrix m.A, whose lambda_min eigvalsh gives to ~1e-15 |A|
+    lam_min, slack = np.linalg.eigvalsh(m.A)[0], 1e-12 * np.abs(lam).max()
+    assert c.lambda_min_lower - slack <= lam_min <= c.lambda_min_upper + slack
 
 
 def test_perturbing_beyond_the_radius_fails_or_recentres():
