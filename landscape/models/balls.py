@@ -161,7 +161,6 @@ def ball_population_derivatives(a, W, V, c, beta, radius, *, prec=PRECISION):
     NonDifferentiableError
         If the box reaches a zero neuron (the non-differentiable set).
     """
-    k, d = W.shape
     with flint_context(prec) as flint:
         grad = _gradient(flint, a, W, V, c, beta)
         hess = _hessian(flint, a, W, V, c, radius)
