@@ -6,6 +6,7 @@ convexity-type conditions direction by direction and map gradient-descent
 basins as a graph.
 """
 
+from .certify import Certificate, certify
 from .classify import KINDS, Classification, classify
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, Trace, descend,
                        descend_and_polish, find_critical_point)
@@ -57,6 +58,8 @@ __all__ = [
     "classify",
     "Classification",
     "KINDS",
+    "certify",
+    "Certificate",
     # direction-wise convexity tests
     "random_directions",
     "local_convexity",

@@ -242,6 +242,9 @@ def _parser():
     p.add_argument("--report", metavar="DIR", help="write the HTML report to DIR")
     p.add_argument("--self-contained", dest="self_contained", action="store_true",
                    default=None, help="embed the figures in index.html")
+    p.add_argument("--certify", action="store_true", default=None,
+                   help="prove every distinct strict minimum and strict saddle in ball "
+                   "arithmetic (ls.certify): radius and lambda_min lower bound per point")
     ex = p.add_mutually_exclusive_group()
     ex.add_argument("--workers", type=int, metavar="N", help="run on N local processes")
     ex.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster "
@@ -257,6 +260,8 @@ def _parser():
     p.add_argument("--store", metavar="PATH", help="list the critical points of this store")
     _model_options(p)
     p.add_argument("--gtol", type=float, help="critical tolerance (default 1e-8)")
+    p.add_argument("--certify", action="store_true", default=None,
+                   help="also prove the point's kind in ball arithmetic (ls.certify)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _common(p)
 
@@ -443,7 +448,8 @@ def _cmd_scan(args, out, err):
     else:
         n_starts = _resume_starts(args, store, plan)
         kwargs, source = {"lr": plan.options["lr"]}, f"stored with the scan in {store}"
-    common = dict(progress=not args.quiet, annotations=_annotations(spec, args))
+    common = dict(progress=not args.quiet, annotations=_annotations(spec, args),
+                  certify=bool(args.certify))
     if args.chunk_size is not None:
         common["chunk_size"] = args.chunk_size
     if not args.quiet:
@@ -591,8 +597,25 @@ def _print_scan(s, out, lr_source):
              _opt(p.classification.nullity), _num(p.classification.lambda_min),
              p.dimension, p.n_members, p.basin_count, f"{p.basin_fraction:.3f}"]
             for p in s.points]
-    _table(["id", "kind", "loss", "index", "nullity", "lambda_min", "dimension", "members",
-            "basin", "fraction"], rows, out)
+    columns = ["id", "kind", "loss", "index", "nullity", "lambda_min", "dimension", "members",
+               "basin", "fraction"]
+    if any(p.certificate is not None for p in s.points):
+        columns += _CERT_COLUMNS
+        rows = [r + _certificate_row(p.certificate) for r, p in zip(rows, s.points)]
+    _table(columns, rows, out)
+
+
+_CERT_COLUMNS = ["certified", "radius", "lambda_min>="]
+
+
+def _certificate_row(c):
+    """Certificate columns: certified kind (index), radius, rigorous lambda_min lower bound."""
+    if c is None:
+        return ["-", "-", "-"]
+    if not c.certified:
+        return ["no", "-", "-"]
+    what = "min" if c.kind == "strict-minimum" else f"saddle({c.index})"
+    return [what, f"{c.radius:.2g}", _num(c.lambda_min_lower)]
 
 
 def _zero(v):
@@ -688,13 +711,19 @@ def _cmd_classify(args, out, err):
                              "classified by its scan (with the scan's --gtol); --gtol applies "
                              "to classifying a POINT.npy")
         s = _finished_scan(args.store, "--store")
+        if args.certify:
+            raise UsageError("--certify: certify the points of a store with 'landscape scan "
+                             "--store PATH --certify' (the certificates are stored with it)")
+        certified = any(p.certificate is not None for p in s.points)
         if args.json:
             print(dumps([{"id": p.id, "basin_count": p.basin_count,
-                          "classification": p.classification.to_dict()} for p in s.points]),
-                  file=out)
+                          "classification": p.classification.to_dict(),
+                          "certificate": None if p.certificate is None
+                          else p.certificate.to_dict()} for p in s.points]), file=out)
         else:
-            _table(["id"] + _CLASS_COLUMNS + ["basin"],
+            _table(["id"] + _CLASS_COLUMNS + ["basin"] + (_CERT_COLUMNS if certified else []),
                    [[p.id] + _classification_row(p.classification) + [p.basin_count]
+                    + (_certificate_row(p.certificate) if certified else [])
                     for p in s.points], out)
         return 0
     if args.store is not None and args.point is not None:
@@ -702,13 +731,19 @@ def _cmd_classify(args, out, err):
     model, x, spec = _point_and_model(args)
     kwargs = {} if args.gtol is None else {"gtol": args.gtol}
     c = ls.classify(model, x, **kwargs)
+    cert = ls.certify(model, x) if args.certify else None
     if args.json:
-        print(dumps(c.to_dict()), file=out)
+        data = c.to_dict()
+        print(dumps(data if cert is None else {"classification": data,
+                                               "certificate": cert.to_dict()}), file=out)
     else:
         print(_describe(spec), file=out)
         _table(_CLASS_COLUMNS, [_classification_row(c)], out)
         if c.message:
             print(c.message, file=out)
+        if cert is not None:
+            print(("certified: " if cert.certified else "not certified: ") + cert.message,
+                  file=out)
     return 0
 
 

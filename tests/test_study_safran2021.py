@@ -201,6 +201,21 @@ def test_every_minimum_is_certified(rows, minima):
         assert_allclose(globals_[0]["lambda_min"], LAMBDA_MIN_GLOBAL, rtol=LAMBDA_RTOL)
 
 
+def test_every_minimum_is_proved_in_ball_arithmetic(study, rows):
+    """Issue 20: each distinct minimum carries a computer-assisted proof (ls.certify) of a
+    unique strict minimum within its radius, whose lambda_min lower bound is below the float
+    lambda_min and (the ball being tiny) within 1e-6 of it."""
+    for k, row in rows.items():
+        for m in row["minima"]:
+            assert m["proved"] and m["proof_kind"] == "strict-minimum", (k, m["id"], m["proof"])
+            assert 0 < m["radius"] < 1e-9
+            assert 0 < m["lambda_min_lower"] <= m["lambda_min"] + 1e-12
+            assert m["lambda_min"] - m["lambda_min_lower"] < 1e-6
+    assert study[1]["summary"]["all_minima_proved"] is True
+    page = (study[0] / "index.html").read_text(encoding="utf-8")
+    assert "lambda_min &gt;=" in page or "lambda_min >=" in page
+
+
 # ---- 2. one neuron more: splits are strict saddles --------------------------------------------
 
 def test_every_split_spurious_minimum_is_a_strict_saddle(study, rows):
@@ -218,7 +233,10 @@ def test_every_split_spurious_minimum_is_a_strict_saddle(study, rows):
             assert s["lambda_min"] <= s["bound"] + BOUND_ATOL
         half = [s for s in e["splits"] if s["alpha"] == 0.5][0]
         assert_allclose(half["lambda_min"], half["bound"], rtol=1e-8)   # equality at 1/2
+        for s in e["splits"]:                # proved in ball arithmetic (issue 20)
+            assert s["proved"] and s["proof_kind"] == "strict-saddle", (e["k"], s["proof"])
     assert r["summary"]["all_splits_strict_saddles"] is True
+    assert r["summary"]["all_splits_proved_saddles"] is True
 
 
 def test_split_recomputed_independently(study, minima):

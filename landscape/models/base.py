@@ -344,6 +344,40 @@ class Model(abc.ABC):
         """
         return self.check_x(x).copy()
 
+    # ---- certification (ball arithmetic) ---------------------------------------------
+    def enclose_derivatives(self, x, radius, *, prec=106):
+        """Rigorous enclosures of the derivatives for :func:`~landscape.certify` (optional).
+
+        A model that can be certified returns a :class:`~landscape.models.balls.BallDerivatives`:
+        python-flint ball enclosures of the gradient at x exactly and of the Hessian at every
+        point of the box ``|y_p - x_p| <= radius`` (in the coordinates it names ``free``; the
+        others stay at x, e.g. a slice transversal to a continuous symmetry).  Every rounding
+        must be accounted for; a model whose box reaches its non-smooth set raises
+        :class:`~landscape.NonDifferentiableError`.
+
+        The default raises TypeError: a model without ball-arithmetic derivatives (e.g. an
+        :class:`~landscape.AutogradModel`, whose float derivatives carry no error bound)
+        cannot be certified.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_params,)
+        radius : float
+            Half-width of the box of the Hessian enclosure (0: the point x alone).
+        prec : int
+            Working precision in bits.
+        """
+        raise TypeError(f"{type(self).__name__} cannot be certified: ls.certify needs rigorous "
+                        "ball-arithmetic derivatives (Model.enclose_derivatives), which only "
+                        "the closed-form models ReluTeacherStudent and TwoLayerReLU provide; "
+                        "float derivatives (autograd, finite differences) carry no error bound")
+
+    def split_parent(self, x):
+        """x as a split of a smaller model's point (a :class:`~landscape.models.balls.SplitParent`),
+        or None (the default) when x lies on no split manifold the model knows."""
+        self.check_x(x)
+        return None
+
     def smooth_radius(self, x):
         """Radius of the ball around x on which no neuron can vanish or change sign.
 

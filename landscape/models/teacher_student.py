@@ -5,6 +5,7 @@ import numpy as np
 from .._validation import as_choice, as_positive_int
 from . import collinear
 from . import compiled
+from .balls import BallDerivatives, SplitParent, ball_population_derivatives, split_deviation
 from ._kernels import PopulationLoss, row_norms
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
 from .symmetry import Stabilizer, Symmetry
@@ -124,6 +125,41 @@ class ReluTeacherStudent(Model):
     def smooth_radius(self, x):
         """The smallest student norm: within it no student reaches zero."""
         return float(row_norms(self.unflatten(x)).min())
+
+    # ---- certification ----------------------------------------------------------------
+    def enclose_derivatives(self, x, radius, *, prec=106):
+        """Ball-arithmetic gradient at x and Hessian over the box of half-width radius.
+
+        See :meth:`Model.enclose_derivatives`; the formulas and the treatment of parallel
+        neurons are in :func:`landscape.models.balls.ball_population_derivatives`.
+        """
+        W = self.unflatten(x)
+        n = self.teacher.shape[0]
+        g, H = ball_population_derivatives(np.ones(self.n_students), W, self.teacher,
+                                           np.ones(n), np.zeros(self.input_dim),
+                                           float(radius), prec=prec)
+        return BallDerivatives(free=np.arange(self.n_params), grad=g, hess=H,
+                               radius=float(radius))
+
+    def split_parent(self, x, angle_tol=collinear.COLLINEAR_ANGLE):
+        """x as a split of a point with one student per group of collinear students, or None.
+
+        The lift puts fractions ``t_a`` (summing to 1) of the merged row on the group's
+        members: a critical point of the parent lifts to a critical point here (unit output
+        weights: ``sum_a sigma(t_a u.x) = sigma(u.x)``, and every member's gradient is the
+        parent's).
+        """
+        W = self.unflatten(x)
+        groups = collinear.collinear_groups(W, angle_tol)
+        if not groups:
+            return None
+        drop = np.concatenate([g[1:] for g in groups])
+        merged = collinear.merge_rows(W, groups)[0]
+        keep = np.setdiff1d(np.arange(self.n_students), drop)
+        parent = ReluTeacherStudent(self.teacher, keep.size, backend=self.backend)
+        deviation, lipschitz = split_deviation(W, merged, groups)
+        return SplitParent(model=parent, x=merged[keep].ravel(), deviation=deviation,
+                           lipschitz=lipschitz, n_tangents=int(drop.size))
 
     def align_collinear(self, X, angle_tol):
         Wb = self._students(X)

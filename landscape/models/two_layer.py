@@ -5,6 +5,7 @@ import numpy as np
 from .._validation import as_float_array, as_positive_int
 from . import collinear
 from ._kernels import PopulationLoss, row_norms
+from .balls import BallDerivatives, ball_population_derivatives
 from .base import Model, check_matrix, check_scale, row_norms_unscaled
 from .symmetry import Stabilizer, Symmetry
 
@@ -194,6 +195,34 @@ class TwoLayerReLU(Model):
         a, W = self.unflatten(x)
         a = np.abs(a[a != 0])
         return float(min(row_norms(W).min(), a.min() if a.size else np.inf))
+
+    # ---- certification ----------------------------------------------------------------
+    def enclose_derivatives(self, x, radius, *, prec=106):
+        """Ball-arithmetic derivatives in the slice of fixed output weights a (free: W).
+
+        The rescalings (a_i, w_i) -> (a_i / c, c w_i) make every critical point a curve, so the
+        full Hessian is singular.  The slice {a = a(x)} meets each curve transversally where
+        every a_i != 0, and a critical point of W -> L(a, W) is one of L: differentiating
+        L(a_i / c, c w_i) = L(a, W) at c = 1 gives ``a_i dL/da_i = w_i . dL/dw_i``.  The
+        Hessian of L at such a point is congruent to diag(H_WW, 0): its inertia is that of
+        the slice Hessian plus one zero per neuron.
+
+        Raises
+        ------
+        ValueError
+            If an output weight a_i is 0 (the slice is not transversal there).
+        """
+        a, W = self.unflatten(x)
+        zero = np.flatnonzero(a == 0)
+        if zero.size:
+            raise ValueError(f"output weight(s) a[{zero.tolist()}] are 0: the slice of fixed "
+                             "output weights is not transversal to the rescalings there, so the "
+                             "critical point cannot be certified isolated in it")
+        e = self._engine
+        g, H = ball_population_derivatives(a, W, e.V, e.c, e.beta, float(radius), prec=prec)
+        k = self.n_hidden
+        return BallDerivatives(free=np.arange(k, self.n_params), grad=g, hess=H,
+                               radius=float(radius))
 
     def align_collinear(self, X, angle_tol):
         A, Wb = self._split(X)

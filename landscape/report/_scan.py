@@ -116,6 +116,11 @@ def report_data(scan, convexity=()):
             "eigenvalues": (None if c.eigenvalues is None else
                             [[v, m] for v, m in figures.eigenvalue_multiplicities(c.eigenvalues)]),
             "has_witness": c.witness is not None,
+            "certificate": None if p.certificate is None else {
+                f: getattr(p.certificate, f) for f in (
+                    "certified", "kind", "index", "index_exact", "radius", "distance_bound",
+                    "unique", "lambda_min_lower", "lambda_min_upper", "grad_norm_upper",
+                    "message")},
         })
     settings = {k: scan.settings.get(k) for k in _SETTINGS_SHOWN if k in scan.settings}
     return json_ready({
@@ -125,7 +130,8 @@ def report_data(scan, convexity=()):
         "n_params": scan.settings.get("model", {}).get("n_params"),
         "settings": settings,
         "seed": scan.settings.get("seed"),
-        "annotations": {k: v for k, v in scan.annotations.items() if k != "convexity"},
+        "annotations": {k: v for k, v in scan.annotations.items()
+                        if k not in ("convexity", "certificates")},
         "wall_seconds": scan.wall_seconds,
         "n_starts": scan.n_starts,
         "end_kinds": dict(sorted(kinds.items())),
@@ -259,11 +265,25 @@ def _points_section(scan, data, out):
         spec_rows.append([p["id"], p["kind"], spec])
     spectra = Table(columns=["id", "kind", "Hessian eigenvalues (\u00d7 multiplicity)"],
                     rows=spec_rows, caption="Hessian spectra, distinct eigenvalues ascending.")
+    tables = [table, spectra]
+    certified = [p for p in data["points"] if p["certificate"] is not None]
+    if certified:
+        tables.append(Table(
+            columns=["id", "kind", "certified", "index", "radius", "distance bound",
+                     "\u03bb_min \u2265", "\u03bb_min \u2264", "statement"],
+            rows=[[p["id"], p["kind"], "yes" if c["certified"] else "no", c["index"],
+                   c["radius"], c["distance_bound"], c["lambda_min_lower"],
+                   c["lambda_min_upper"], c["message"]]
+                  for p in certified for c in [p["certificate"]]],
+            caption="Computer-assisted proofs (ls.certify, ball arithmetic): a true critical "
+            "point lies within the radius of the point shown (within the distance bound), "
+            "unique there unless on a critical manifold, of the certified index; the "
+            "\u03bb_min bounds hold on the whole ball."))
     fig, ax = new_figure(6.4, 4.0)
     figures.plot_spectra(scan.points, ax=ax)
     f = save_figure(fig, out, "spectra.png", caption="Hessian eigenvalues of every critical "
                     "point; symlog axis, marker size grows with multiplicity.")
-    return Section(title="Critical points", id="critical-points", tables=[table, spectra],
+    return Section(title="Critical points", id="critical-points", tables=tables,
                    figures=[f], text=(
                        "Every point is certified (|grad L| <= gtol) and classified from its "
                        "Hessian spectrum; symmetric copies are merged and counted together."))

@@ -12,9 +12,10 @@ from tqdm import tqdm
 from .._validation import as_positive_float, as_positive_int
 from ..critical import Status
 from ..errors import LandscapeWarning, StoreError
-from ..models.base import check_model
+from ..models.base import Model, check_model
 from ..store import Store
 from .basins import finalize
+from .certificates import certify_points
 from .executors import check_executor, run_chunks
 from .result import Scan
 from .seeding import init_settings, seed_settings
@@ -29,7 +30,8 @@ DEFAULT_CHUNK = 128
 
 def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, executor=None,
          chunk_size=DEFAULT_CHUNK, progress=True, coarse_gtol=1e-3, visit_gtol=1e-4,
-         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, annotations=None):
+         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, annotations=None,
+         certify=False):
     """Gradient descent from many starts to certified, classified critical points and their basins.
 
     Parameters
@@ -88,6 +90,12 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         any moment still carries them; keys the store already has are kept.
         ``landscape scan`` keeps its model description there, from which
         ``landscape scan --store PATH`` resumes without the model flags.
+    certify : bool
+        Certify every distinct strict minimum and strict saddle with
+        :func:`~landscape.certify` (a computer-assisted proof in ball arithmetic; the model
+        must provide :meth:`Model.enclose_derivatives`): ``Point.certificate``.  The
+        certificates are stored with the scan (resuming a finished store with
+        ``certify=True`` adds them) and do not change its other results.
 
     Returns
     -------
@@ -152,6 +160,10 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step = as_positive_float(saddle_step, "saddle_step")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    if not isinstance(certify, bool):
+        raise TypeError(f"certify must be True or False, got {certify!r}")
+    if certify and type(model).enclose_derivatives is Model.enclose_derivatives:
+        model.enclose_derivatives(np.zeros(model.n_params), 0.0)   # its TypeError says why
     annotations = _check_annotations(annotations)
     check_executor(executor)
     owned = not isinstance(store, Store)
@@ -186,6 +198,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
             st.update_settings(settings)
         pending = np.setdiff1d(np.arange(n_starts), finished)
         if pending.size == 0 and st.is_complete:
+            if certify:
+                certify_points(model, st, Scan.from_store(st).points)
             return Scan.from_store(st)
         chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
         allowed = int(DIVERGED_TOLERANCE * n_starts)
@@ -212,6 +226,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
                 clock = now
                 bar.update(len(chunk))
         finalize(model, st, settings)
+        if certify:
+            certify_points(model, st, Scan.from_store(st).points)
         st.add_wall_seconds(time.perf_counter() - clock)
         result = Scan.from_store(st)
         n_div = int(np.count_nonzero(result.outcomes.status == int(Status.DIVERGED)))

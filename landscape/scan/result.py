@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .._results import Result
+from ..certify import Certificate
 from ..classify import Classification
 from ..stats import wilson_interval
 from ..critical import Status
@@ -65,6 +66,9 @@ class Point(Result):
         (the largest ``manifold_nullity`` among its members; 0: isolated).
     n_members : int
         Distinct points of that manifold (modulo symmetry) the scan reached.
+    certificate : Certificate or None
+        The computer-assisted proof of :func:`~landscape.certify` at `x`, when the scan ran
+        with ``certify=True`` (strict minima and strict saddles); None otherwise.
     """
 
     id: int
@@ -81,6 +85,7 @@ class Point(Result):
     found_by: str
     dimension: int = 0
     n_members: int = 1
+    certificate: Certificate | None = None
 
     @property
     def is_minimum(self):
@@ -360,6 +365,9 @@ class Scan(Result):
         if not np.array_equal(starts, rec.start):
             raise StoreError(f"store {store.path}: the start -> point assignment does not match "
                              "the stored starts; the file is corrupt", store.path)
+        from .certificates import read_certificates      # it imports this module
+
+        certificates = read_certificates(store.annotations())
         points = []
         for row in store.read_points():
             c = row["classification"]
@@ -370,7 +378,8 @@ class Scan(Result):
                                 basin_fraction=count / n, basin_interval=wilson_interval(count, n),
                                 first_start=int(row["first_start"]), found_by=row["found_by"],
                                 dimension=int(row["dimension"]),
-                                n_members=int(row["n_members"])))
+                                n_members=int(row["n_members"]),
+                                certificate=certificates.get(int(row["id"]))))
         outcomes = Outcomes(start=rec.start, point=assigned, x=rec.x, loss=rec.loss,
                             grad_norm=rec.grad_norm, lambda_min=rec.lambda_min,
                             status=rec.status, success=rec.status == int(Status.CONVERGED),

@@ -139,7 +139,7 @@ def resume_plan(store, **settings):
 
 
 def resume_scan(model, store, *, n_starts=None, executor=None, chunk_size=DEFAULT_CHUNK,
-                progress=True, annotations=None):
+                progress=True, annotations=None, certify=False):
     """Resume (or extend, or reload) the scan in `store` with its stored settings.
 
     Parameters
@@ -150,7 +150,7 @@ def resume_scan(model, store, *, n_starts=None, executor=None, chunk_size=DEFAUL
     n_starts : int, optional
         Default: the stored number.  More starts extend the scan (the first
         ones are the same); fewer than :attr:`ResumePlan.min_starts` are refused.
-    executor, chunk_size, progress, annotations
+    executor, chunk_size, progress, annotations, certify
         As in :func:`~landscape.scan`.
 
     Returns
@@ -191,7 +191,7 @@ def resume_scan(model, store, *, n_starts=None, executor=None, chunk_size=DEFAUL
                          f"; pass n_starts >= {plan.min_starts}, or None to resume the stored "
                          f"scan of {plan.n_starts} starts")
     return scan(model, n, store=store, executor=executor, chunk_size=chunk_size,
-                progress=progress, annotations=annotations, **plan.options)
+                progress=progress, annotations=annotations, certify=certify, **plan.options)
 
 
 def load_scan(path, model=None, *, verify=False, **options):

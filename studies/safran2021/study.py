@@ -43,7 +43,7 @@ PROTOCOL_GTOL = 1e-12       # the published protocol descends until |grad F| <= 
 AGREEMENT = 1e-9            # protocol and scan agree on a start: same final F within this
 DRIVER = "landscape.scan"   # descends k = n + 1 and off the splits; part of every cache key
 PROTOCOL_DRIVER = "ls.descend"   # runs the published protocol; part of its cache key
-RECORDS = 2                 # format of the split and k = n + 1 records (in their cache keys)
+RECORDS = 3                 # format of the split and k = n + 1 records (in their cache keys)
 
 _CRITICAL = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle")
 
@@ -133,14 +133,12 @@ def _fit(x, y):
     return dict(exponent=f.exponent, prefactor=f.prefactor, r2=f.r2)
 
 
-def _scan(model, n_starts, lr, store, cfg, progress):
+def _scan(model, n_starts, lr, store, cfg, progress, certify=False):
     """``landscape.scan`` resumable from `store`, and the fields every scan row shares."""
     t = time.perf_counter()
     s = ls.scan(model, n_starts, rng=cfg.seed, lr=lr, gtol=cfg.gtol, store=store,
-                progress=progress)
-    seconds = time.perf_counter() - t
-    with ls.Store.open(store) as st:
-        compute_seconds = st.wall_seconds
+                progress=progress, certify=certify)
+    seconds, compute_seconds = time.perf_counter() - t, s.wall_seconds   # the store's time
     kinds, counts = np.unique(s.outcomes.kind, return_counts=True)
     return s, dict(
         n_starts=s.n_starts, lr=lr, store=store.name, spurious_fraction=s.spurious_fraction,
@@ -176,6 +174,12 @@ def _point(p, spurious, **extra):
                 spurious=spurious, basin_count=p.basin_count, found_by=p.found_by, **extra)
 
 
+def _proof(c):
+    """What a record keeps of a computer-assisted proof (ls.certify; None: not attempted)."""
+    return dict(proved=c is not None and c.certified, proof_kind=c and c.kind, radius=c and
+                c.radius, lambda_min_lower=c and c.lambda_min_lower, proof=c and c.message)
+
+
 def _points(s, ids):
     """The Points of scan `s` with the given ids, as records."""
     spurious = {p.id for p in s.spurious_minima}
@@ -188,12 +192,12 @@ def scan_k_equals_n(k, cfg, out_dir, progress):
     """landscape.scan of V = I_k, k students (store out_dir/k<k>-<starts>.db): (row, scan)."""
     model = _model(k, k)
     s, row = _scan(model, cfg.starts, 5.0 / k, Path(out_dir) / f"k{k}-{cfg.starts}.db", cfg,
-                   progress)
+                   progress, certify=True)     # every minimum proved (Safran & Shamir 2018)
     minima = [_point(p, p.loss > SPURIOUS_LOSS, basin_fraction=p.basin_fraction,
                      basin_interval=[float(v) for v in p.basin_interval],
                      sum_norms=float(np.linalg.norm(model.unflatten(p.x), axis=1).sum()),
                      certified=bool(p.classification.grad_norm <= cfg.gtol
-                                    and p.kind == "strict-minimum"))
+                                    and p.kind == "strict-minimum"), **_proof(p.certificate))
               for p in s.minima]
     return dict(k=k, n=k, **row, n_minima=len(s.minima),
                 n_spurious_minima=len(s.spurious_minima), n_saddles=len(s.saddles),
@@ -245,8 +249,7 @@ def split_study(k, s, cfg, rng):
 def _split_record(big, p, W, i, alpha, lam_M, cfg, vector=True):
     """Neuron i of the minimum p (rows W) split at alpha: (record, split point, v_min)."""
     x1 = big.flatten(split_neuron(W, i, alpha))
-    gnorm = float(np.linalg.norm(big.grad(x1)))
-    polished = False
+    gnorm, polished = float(np.linalg.norm(big.grad(x1))), False
     if gnorm > cfg.gtol:
         # the split's gradient is the minimum's with the split neuron's counted twice, so a
         # minimum certified just below gtol can split just above it.  The split lies on a
@@ -258,7 +261,8 @@ def _split_record(big, p, W, i, alpha, lam_M, cfg, vector=True):
     rec = dict(neuron=int(i), alpha=float(alpha), loss=c.loss, loss_change=c.loss - p.loss,
                grad_norm=gnorm, polished=polished, kind=c.kind, index=c.index,
                nullity=c.nullity, lambda_min=c.lambda_min,
-               bound=float(lam_M[i] / (2 * alpha * (1 - alpha))))
+               bound=float(lam_M[i] / (2 * alpha * (1 - alpha))),
+               **_proof(ls.certify(big, x1) if vector else None))
     return rec, x1, v_min
 
 
@@ -285,8 +289,7 @@ def convexity_study(n, cfg):
     """k = n at W = I and k = n + 1 at the split global minimum: direction-wise tests."""
     radii = np.array(cfg.convexity_radii)
     # k = n: strongly convex
-    m = _model(n, n)
-    x = m.flatten(np.eye(n))
+    m, x = _model(n, n), np.eye(n).ravel()
     c = ls.classify(m, x, gtol=cfg.gtol)
     U = ls.random_directions(m, cfg.n_directions, rng=cfg.seed)
     lc = ls.local_convexity(m, x, U, radii, lambda_min=True)
@@ -301,16 +304,14 @@ def convexity_study(n, cfg):
         pl_fraction=pl.fraction, pl_min=_finite(pl.constants, np.min),
         pl_exponent_median=_finite(pl.exponents))
     # k = n + 1: the split global minimum (v_1/2, v_1/2, v_2, ..., v_n)
-    big = _model(n, n + 1)
-    V = np.eye(n)
+    big, V = _model(n, n + 1), np.eye(n)
     x_star = big.flatten(np.vstack([V[0] / 2, V[0] / 2, V[1:]]))
     spec = ls.hessian_spectrum(big, x_star)
     U = ls.random_directions(big, cfg.n_directions, rng=cfg.seed)
     R = ls.random_directions(big, cfg.n_rotations, rng=cfg.seed + 1, kind="split-rotation",
                              x=x_star)
     project = split_projection(big, x_star, 0, 1)
-    lcU = ls.local_convexity(big, x_star, U, radii, lambda_min=True)
-    lcR = ls.local_convexity(big, x_star, R, radii, lambda_min=True)
+    lcU, lcR = (ls.local_convexity(big, x_star, D, radii, lambda_min=True) for D in (U, R))
     neg = lcU.lambda_min < -NEGATIVE_EIGENVALUE
     min_lam = np.nanmin(lcU.lambda_min, axis=0)
     opsc = {label: [] for label in ("x_star", "projection")}
@@ -324,8 +325,7 @@ def convexity_study(n, cfg):
                 exponent_median=_finite(t.exponents), min_constant=_finite(t.constants, np.min)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ls.LandscapeWarning)
-        plU = ls.pl_condition(big, x_star, U, radii)
-        plR = ls.pl_condition(big, x_star, R, radii)
+        plU, plR = (ls.pl_condition(big, x_star, D, radii) for D in (U, R))
 
     def rotation_summary(t):
         medians = [_finite(c) for c in t.constants.T]
@@ -359,10 +359,8 @@ def time_protocol(k, s, cfg):
     """The published protocol, plain gradient descent with step 5/k until |grad F| <= 1e-12
     (``landscape.descend``), from the scan's first `protocol_starts` starts; its agreement with
     the scan `s`: the same final loss within 1e-9."""
-    model = _model(k, k)
-    N = cfg.protocol_starts
-    X0 = initial_points(model, N, cfg.seed)
-    t = time.perf_counter()
+    model, N = _model(k, k), cfg.protocol_starts
+    X0, t = initial_points(model, N, cfg.seed), time.perf_counter()
     d = ls.descend(model, X0, lr=5.0 / k, gtol=PROTOCOL_GTOL, maxiter=cfg.protocol_maxiter)
     seconds, done = time.perf_counter() - t, d.success
     return dict(k=k, n_starts=N, seconds=seconds, converged=int(done.sum()),
@@ -384,8 +382,7 @@ def run(out_dir, *, quick=False, progress=True):
 
     def stage(name, items, key, label, make, seconds=None):
         """One cached part per item, timed (``seconds(res)``: a part's own compute time)."""
-        t = time.perf_counter()
-        out, total = [], 0.0
+        t, out, total = time.perf_counter(), [], 0.0
         for item in tqdm(items, desc=name, disable=not progress):
             settings, fn = make(item)
             res, hit, sec = cached(out_dir, key.format(item), settings, fn)
@@ -398,8 +395,7 @@ def run(out_dir, *, quick=False, progress=True):
         return out
 
     # 1. k = n: landscape.scan, resumable from its stores
-    t = time.perf_counter()
-    rows, scans = [], {}
+    t, rows, scans = time.perf_counter(), [], {}
     for k in tqdm(cfg.ks, desc="k = n scans", disable=not progress):
         row, scans[k] = scan_k_equals_n(k, cfg, out_dir, progress)
         rows.append(row)
@@ -485,6 +481,10 @@ def _summary(r):
         spurious_fraction_plus={p["n"]: p["spurious_fraction"] for p in r["k_equals_n_plus_1"]},
         distinct_minima={k: row["n_minima"] for k, row in rows.items()},
         all_minima_certified=all(row["all_minima_certified"] for row in rows.values()),
+        all_minima_proved=all(m["proof_kind"] == "strict-minimum" for row in rows.values()
+                              for m in row["minima"]),
+        all_splits_proved_saddles=all(s["proof_kind"] == "strict-saddle" for e in splits
+                                      for s in e["splits"]),
         n_spurious_minima_split=len(splits), n_splits=len(all_splits),
         all_splits_strict_saddles=bool(all_splits) and all(
             s["kind"] == "strict-saddle" for s in all_splits),
@@ -615,8 +615,7 @@ def _page(out_dir, r, figs):
     cfg, rows, plus, sm, tm, m = (r[key] for key in ("config", "k_equals_n", "k_equals_n_plus_1",
                                                      "summary", "timings", "machine"))
     plus_by_n, ks = {p["n"]: p for p in plus}, {row["k"] for row in rows}
-    yes = {True: "yes", False: "NO"}
-    sections = []
+    yes, sections = {True: "yes", False: "NO"}, []
 
     def section(id, title, text, *tables, figure=None):
         """A page section; `tables` are (columns, rows) or (columns, rows, caption)."""
@@ -654,16 +653,19 @@ def _page(out_dir, r, figs):
         "Every distinct minimum (modulo symmetry) of each k = n scan.  All are strict minima "
         f"with |grad F| <= 1e-12: {yes[sm['all_minima_certified']]}.  'found by "
         "saddle-descent': reached only by descending off a saddle the scan found (basin 0 "
-        "among the starts)."],
+        "among the starts).  Proved in ball arithmetic (ls.certify; Safran & Shamir 2018): "
+        f"{yes[sm['all_minima_proved']]}: a unique minimum within 'radius', lambda_min >= bound."],
         (["k", "id", "F", "lambda_min", "kind", "|grad F|", "global", "basin", "found by",
-          "sum |w_i|"],
+          "sum |w_i|", "proved", "radius", "lambda_min >="],
          [[row["k"], m["id"], _g(m["loss"], ".6f" if m["spurious"] else ".1e"),
            f"{m['lambda_min']:.5f}", m["kind"], f"{m['grad_norm']:.1e}", not m["spurious"],
            f"{m['basin_count']} ({m['basin_fraction']:.1%})", m["found_by"],
-           f"{m['sum_norms']:.5f}"] for row in rows for m in row["minima"]]), figure="minima")
+           f"{m['sum_norms']:.5f}", yes[m["proved"]], _g(m["radius"], ".1e"),
+           _g(m["lambda_min_lower"], ".5f")] for row in rows for m in row["minima"]]),
+        figure="minima")
     srows = [[e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
               f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"], s["index"],
-              _g(s["lambda_min"], ".4f"), f"{s['bound']:.4f}", "; ".join(
+              _g(s["lambda_min"], ".4f"), f"{s['bound']:.4f}", yes[s["proved"]], "; ".join(
                   f"{d['perturbation']}: {d['outcome']} (F = {d['loss']:.2e}" + (
                       "" if d["certified"] else f", {d['kind']}, |grad F| = {d['grad_norm']:.1e}")
                   + ")" for d in e["descents"] if d["alpha"] == s["alpha"])]
@@ -675,7 +677,7 @@ def _page(out_dir, r, figs):
         "neuron with the most negative lambda_min(M_i) at every alpha).  All strict saddles: "
         f"{yes[sm['all_splits_strict_saddles']]}; largest |grad F| after the split "
         f"{_g(sm['max_split_grad_norm'])}, largest |F change| {_g(sm['max_split_loss_change'])} "
-        "(no polishing needed).",
+        f"(no polishing needed); proved (ls.certify): {yes[sm['all_splits_proved_saddles']]}.",
         f"Every neuron split at alpha = 1/2: {len(all_half)} points, kinds "
         f"{sorted({s['kind'] for s in all_half})}.",
         f"Descents in the k + 1 model from the split points perturbed by "
@@ -692,7 +694,8 @@ def _page(out_dir, r, figs):
          "Where gradient descent in the k + 1 model goes from the split saddles, perturbed "
          "(landscape.scan from those starts: every end certified and classified)."),
         (["k", "minimum", "F", "neuron", "alpha", "F change", "|grad F|", "kind (k + 1)",
-          "index", "lambda_min", "bound", "perturbed descent went to"], srows), figure="split")
+          "index", "lambda_min", "bound", "proved", "perturbed descent went to"], srows),
+        figure="split")
     section("technical", "Technical quantities", [
         "M_i = H_ii - I/2, the diagonal Hessian block of neuron i without its 1/2 I term "
         "(zero at the global minimum W = V).  On the pair of halves of a split neuron the "
