@@ -51,10 +51,16 @@ BASELINE_TOLERANCES = (          # (key pattern, rtol, atol), the first match ap
     ("*lambda_min*", 1e-8, 1e-12),   # Hessian eigenvalues at points known to ~1e-10
     ("sum_norms*", 0, 1e-9),     # |w_i| at points known to ~1e-10
     ("deficit*", 0, 1e-9),
-    ("exponent*", 1e-9, 1e-12),  # fits: numpy lstsq then, scipy.stats.linregress now
+    ("*exponent*", 1e-9, 1e-12),  # fits: numpy lstsq then, scipy.stats.linregress now
     ("prefactor", 1e-9, 0),
     ("r2", 1e-9, 0),
 )
+# ... and first, by the whole path: the PL constants |grad F|^2 / (2 (F - F*)) divide by loss
+# gaps down to ~1e-12 at the smallest radii (along split rotations F - F* grows like r^4),
+# where the loss's rounding (~1e-15, which the compiled and the numpy kernels make
+# differently) is ~1e-3 of the gap: fits of them agree to that, and the exponents' 0-or-1
+# findings are tested with EXPONENT_*_TOL above
+PATH_TOLERANCES = (("*/pl_*", 5e-3, 1e-6),)
 FIGURES = ("fraction.png", "minima.png", "split.png", "technical.png", "convexity.png",
            "timings.png")
 SECTIONS = ("setting", "fraction", "minima", "splits", "technical", "plus", "convexity",
@@ -131,22 +137,49 @@ def _assert_matches(actual, expected, path=""):
             _assert_matches(a, e, f"{path}[{i}]")
     elif isinstance(expected, float) and not isinstance(actual, bool):
         key = path.rsplit("/", 1)[-1].split("[")[0]
-        rtol, atol = next(((r, a) for pattern, r, a in BASELINE_TOLERANCES
-                           if fnmatch.fnmatch(key, pattern)), (0, 0))
+        rtol, atol = next(((r, a) for pattern, r, a in PATH_TOLERANCES
+                           if fnmatch.fnmatch(path, pattern)), next(
+            ((r, a) for pattern, r, a in BASELINE_TOLERANCES
+             if fnmatch.fnmatch(key, pattern)), (0, 0)))
         assert math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol), \
             f"{path}: {actual!r} != {expected!r} (rtol {rtol}, atol {atol})"
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
 
+def _modulo_neuron_order(results):
+    """`results` with each split entry's per-neuron data put in an order of their own.
+
+    A distinct minimum is stored as one member of its orbit, and which member the scan keeps
+    (and so the neurons' order) is decided by rounding: at the k = 8 spurious minimum seven
+    neurons are images of one another under its isotropy group, their lambda_min(M_i) agree
+    to 1e-14, and the "chosen" neuron (the argmin) is any of the seven.  So the per-neuron
+    lists are compared sorted, and the chosen neuron by its lambda_min(M_i)."""
+    out = dict(results)
+    entries = []
+    for e in results.get("splits", []):
+        e = dict(e)
+        lam = e.pop("lambda_min_M")
+        e["lambda_min_M_sorted"] = sorted(lam)
+        e["lambda_min_M_chosen"] = lam[e.pop("chosen_neuron")]
+        e["all_neuron_splits"] = sorted(
+            ({key: v for key, v in r.items() if key != "neuron"} for r in e["all_neuron_splits"]),
+            key=lambda r: (r["kind"], r["index"], r["lambda_min"]))
+        e["splits"] = [{key: v for key, v in r.items() if key != "neuron"} for r in e["splits"]]
+        entries.append(e)
+    out["splits"] = entries
+    return out
+
+
 def test_numbers_equal_the_stored_baseline(study):
     """Spurious fractions and intervals per k and n, the distinct minima (F, lambda_min, basin),
-    the splits (kinds, indices, lambda_min), the descents' outcomes, the convexity exponents
-    and fractions, the technical quantities and the protocol's outcome are today's."""
+    the splits (kinds, indices, lambda_min; per-neuron data modulo the neurons' order), the
+    descents' outcomes, the convexity exponents and fractions, the technical quantities and
+    the protocol's outcome are today's."""
     with open(BASELINE, encoding="utf-8") as fh:
         baseline = json.load(fh)
     assert "21201e7" in baseline.pop("source")
-    _assert_matches(study[1], baseline)
+    _assert_matches(_modulo_neuron_order(study[1]), _modulo_neuron_order(baseline))
 
 
 def test_the_baseline_comparison_catches_a_change():
