@@ -8,13 +8,13 @@ basins as a graph.
 
 from .classify import KINDS, Classification, classify
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, Trace, descend,
-                       descend_and_polish, find_critical_point)
+                       descend_and_polish, find_critical_point, find_saddle)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
                         pl_condition, random_directions)
 from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
-                     ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, canonicalize,
+                     ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, align, canonicalize,
                      check_model, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .stats import PowerLawFit, power_law_fit, wilson_interval
@@ -41,8 +41,10 @@ __all__ = [
     "Stabilizer",
     "canonicalize",
     "orbit_distance",
+    "align",
     # critical points
     "find_critical_point",
+    "find_saddle",
     "descend",
     "descend_and_polish",
     "CriticalPoint",
