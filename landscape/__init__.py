@@ -18,6 +18,7 @@ from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram,
                      check_model, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .stats import PowerLawFit, power_law_fit, wilson_interval
+from .connect import Connection, Path, connect
 from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
 from .store import Store
@@ -52,6 +53,10 @@ __all__ = [
     "Trace",
     "PolishedDescent",
     "Status",
+    # saddle connections
+    "connect",
+    "Connection",
+    "Path",
     # spectra and classification
     "hessian_spectrum",
     "HessianSpectrum",
