@@ -19,7 +19,8 @@ mode comes from a dense ``eigh``.  Beyond (``method="lanczos"``) only the `index
 lowest modes are computed, by Lanczos on Hessian-vector products
 (:func:`landscape.spectrum.lowest_modes`), and the minimised part of the step is a
 Steihaug truncated conjugate-gradient step on the Hessian projected off those modes
-(Nocedal & Wright 2006, Algorithm 7.2): the Hessian is never formed.
+(Nocedal & Wright 2006, Algorithm 7.2): the Hessian is never formed.  If Lanczos
+does not converge the search stops with status ``STALLED`` and says so.
 
 The step is restricted to a trust radius driven by the ratio of the actual to the
 predicted change of L (Sella's restricted-step rule: the model is trusted when the
@@ -41,6 +42,7 @@ J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Sec.
 import numpy as np
 import scipy.linalg
 from scipy.optimize import brentq
+from scipy.sparse.linalg import ArpackNoConvergence
 
 from .._validation import as_choice, as_positive_float, as_positive_int, as_rng
 from ..classify import classify
@@ -155,10 +157,9 @@ def _dense_model(model, x, g, index):
 
 
 def _lanczos_model(model, x, g, index):
-    """radius -> (step, predicted change of L), from the index + 1 lowest modes at x
-    (Lanczos) and Steihaug-CG off the maximised ones; no dense Hessian."""
-    lam, V = lowest_modes(model, x, index + 1)
-    VM = V[:, :index]
+    """radius -> (step, predicted change of L), from the `index` lowest modes at x
+    (Lanczos) and Steihaug-CG off them; no dense Hessian."""
+    lam, VM = lowest_modes(model, x, index)
     bM = VM.T @ g
     full = _prfo(lam[:index], bM, +1)
 
@@ -205,7 +206,7 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
         Maximum number of steps (accepted or rejected).
     method : {"auto", "dense", "lanczos"}
         ``"dense"``: every mode from a dense ``eigh`` of the Hessian.
-        ``"lanczos"``: the ``index + 1`` lowest modes by Lanczos on
+        ``"lanczos"``: the `index` lowest modes by Lanczos on
         Hessian-vector products and a truncated-CG step in their complement;
         the Hessian is never formed.  ``"auto"``: dense up to
         :data:`landscape.spectrum.DENSE_LIMIT` parameters.
@@ -276,7 +277,7 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
     gnorm = float(np.linalg.norm(g))
     nfev, nit = 1, 0
     trace = {"loss": [loss], "grad_norm": [gnorm], "step": [0.0]}
-    status = Status.MAXITER
+    status, detail = Status.MAXITER, ""
     fresh = True
     while True:
         if gnorm <= gtol:
@@ -285,7 +286,11 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
         if nit >= maxiter:
             break
         if fresh:                   # a rejected step reuses the modes at x
-            quadratic = local_model(model, x, g, index)
+            try:
+                quadratic = local_model(model, x, g, index)
+            except ArpackNoConvergence:
+                status, detail = Status.STALLED, "; Lanczos did not converge on the lowest modes"
+                break
             fresh = False
         p, predicted = quadratic(radius)
         nit += 1
@@ -335,7 +340,7 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
             message = (status.message + f": asked for index {index}, found "
                        f"{classification.kind} of index {classification.index}")
     else:
-        message += f"; |grad L| = {gnorm:.3g}, gtol = {gtol:.3g}"
+        message += detail + f"; |grad L| = {gnorm:.3g}, gtol = {gtol:.3g}"
     return CriticalPoint(
         x=x, loss=loss, grad_norm=gnorm, nit=nit, nfev=nfev, success=success,
         status=int(status), message=message, method=name,
