@@ -62,7 +62,11 @@ def basin_graph(points, edges, *, n_starts):
     edges : sequence of (source, target, visits, descents)
         Saddle -> minimum: ``visits`` starts passed the saddle on their way to
         the minimum; ``descents`` of the descents off the saddle (along
-        +- its most negative curvature direction, or from its witness) reached it.
+        +- its most negative curvature direction, or from its witness, or by
+        :func:`landscape.connect`) reached it.  Minimum -> itself (a self-loop,
+        from a scan with ``connect=True``): ``descents`` saddles join the
+        minimum to a symmetric copy of itself (each such saddle is a node whose
+        only minimum successor is this one).
     n_starts : int
 
     Returns

@@ -243,3 +243,48 @@ def test_align_attains_the_orbit_distance(k8):
     assert_allclose(m.loss(ya), m.loss(y), rtol=1e-13)
     assert_allclose(np.linalg.norm(xs - ya), ls.orbit_distance(m, xs, y), rtol=1e-12)
     assert np.linalg.norm(xs - ya) < 1e-2
+
+
+# ---- scans with connect=True -------------------------------------------------------------
+def test_scan_connect_adds_the_transition_state_k8():
+    """60 starts reach both minima of V = I_8, k = 8 but pass no saddle; connect=True adds
+    the index-1 saddle between them, with edges to both, and the barrier follows."""
+    from landscape.graph import barrier, disconnectivity, joined_minima
+
+    m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
+    s = ls.scan(m, 60, rng=0, lr=5 / 8, progress=False, connect=True)
+    assert s.settings["connect"] is True
+    G = s.graph
+    mins = [p.id for p in s.points if p.classification.is_minimum]
+    assert len(mins) == 2
+    (saddle,) = [p for p in s.points if p.found_by == "connect"]
+    assert saddle.kind == "strict-saddle" and saddle.classification.index == 1
+    assert_allclose(saddle.loss, SCAN_SADDLE, atol=1e-11)
+    assert joined_minima(G, saddle.id) == sorted(mins)
+    b = barrier(G, mins[1], mins[0])
+    assert b.saddle == saddle.id
+    assert_allclose(b.height, SCAN_SADDLE - SPURIOUS_LOSS, atol=1e-10)
+    (join,) = disconnectivity(G).merges
+    assert join.saddle == saddle.id and join.groups == ((mins[0],), (mins[1],))
+    plain = ls.scan(m, 60, rng=0, lr=5 / 8, progress=False)
+    assert "connect" not in plain.settings                   # old stores stay resumable
+    assert not [p for p in plain.points if p.found_by == "connect"]
+
+
+def test_cli_scan_connect_prints_the_barriers(tmp_path):
+    from landscape.cli import main
+
+    import io
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["scan", "--teacher", "identity:8", "--students", "8", "--starts", "40",
+                     "--connect", "--store", str(tmp_path / "c.db"), "--quiet"])
+    text = out.getvalue()
+    assert code in (0, None), err.getvalue()
+    assert "barriers (minimum -> lower minimum over the lowest saddle):" in text
+    row = text.splitlines()[-1].split()
+    assert row[0] == "1" and row[1] == "0"
+    assert_allclose(float(row[3]), SCAN_SADDLE, atol=1e-11)
+    assert_allclose(float(row[4]), SCAN_SADDLE - SPURIOUS_LOSS, rtol=1e-5)
