@@ -362,8 +362,9 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         message = (f"joined through {sum(1 for k, _ in chain if k == 'saddle')} saddle(s); "
                    f"highest at L = {level:.10g}, barrier {height:.6g} above L(x_a)")
     elif not saddles:
-        message = ("no interior maximum along the relaxed string (a monotone path): x_a or "
-                   "x_b may not be a minimum, or pass more images")
+        message = ("no interior maximum along the relaxed string: the loss is monotone from "
+                   "x_a to x_b at this resolution (x_a or x_b may not be a minimum, or a "
+                   "barrier is shorter than one image spacing: pass more images)")
     else:
         message = (f"not joined: {len(saddles)} saddle(s) refined, {len(found.x)} minima met, "
                    f"x_a and x_b in different components after {max_depth} round(s) of "
@@ -408,8 +409,9 @@ def _descend_sides(model, p, found, settings):
                                lr=settings["lr"], gtol=settings["gtol"])
     ends = []
     for x, loss, ok in zip(d.x, d.loss, d.success):
-        if not ok:
-            ends.append(-1)
+        known = found.match(x, float(loss)) if ok else None
+        if known is not None or not ok:        # x_a, x_b and earlier minima need no verdict
+            ends.append(-1 if known is None else known)
             continue
         c = classify(model, x, rng=settings["rng"])
         ends.append(found.add(x, float(loss)) if c.is_minimum else -1)
