@@ -127,10 +127,11 @@ class Connection(Result):
         object.__setattr__(self, "chain", tuple(tuple(c) for c in self.chain))
 
     @property
-    def saddle_loss(self):
-        """The loss of the highest saddle of `chain` (NaN unless ``success``)."""
-        losses = [self.saddles[j].loss for kind, j in self.chain if kind == "saddle"]
-        return float(max(losses)) if losses else float("nan")
+    def highest_saddle(self):
+        """The highest saddle of `chain` (a CriticalPoint; None unless ``success`` with a
+        saddle): the one whose loss sets `barrier`."""
+        on = [self.saddles[j] for kind, j in self.chain if kind == "saddle"]
+        return max(on, key=lambda p: p.loss) if on else None
 
 
 def string_path(model, x_a, x_b, *, images=16, lr, maxiter=2000, xtol=_STRING_XTOL):

@@ -67,6 +67,8 @@ _ROUNDING_ULPS = 1e3
 # Steihaug-CG: relative residual tolerance and iteration cap (multiple of the dimension).
 _CG_RTOL = 1e-12
 _CG_MAXITER = 500
+# relative accuracy of the P-RFO shifts (brentq's smallest allowed rtol)
+_BRENT_RTOL = 4 * np.finfo(float).eps
 
 
 def _shift(lam, b, side):
@@ -91,12 +93,12 @@ def _shift(lam, b, side):
         hi_val = phi(np.nextafter(hi, -np.inf))
         if not hi_val > 0:          # b = 0 on the lowest mode (hard case): the edge itself
             return edge
-        return brentq(phi, lo, np.nextafter(hi, -np.inf), xtol=1e-300, rtol=4 * np.finfo(float).eps)
+        return brentq(phi, lo, np.nextafter(hi, -np.inf), xtol=1e-300, rtol=_BRENT_RTOL)
     lo, hi = edge, edge + width
     lo_val = phi(np.nextafter(lo, np.inf))
     if not lo_val < 0:
         return edge
-    return brentq(phi, np.nextafter(lo, np.inf), hi, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    return brentq(phi, np.nextafter(lo, np.inf), hi, xtol=1e-300, rtol=_BRENT_RTOL)
 
 
 def _prfo(lam, b, side):

@@ -4,8 +4,9 @@ When every start is done, the end points and visited saddles are deduplicated
 (:class:`~landscape.scan.Orbits`), each saddle is descended from along +- its
 most negative curvature direction (or from its witness, for a non-strict
 saddle), with ``connect=True`` every distinct minimum is connected to the lowest
-one through index-1 saddles (:func:`~landscape.connect`), and the distinct points (numbered by increasing loss), the start ->
-point assignment and the edges are written to the store in one transaction.
+one through index-1 saddles (:func:`~landscape.connect`), and the distinct points
+(numbered by increasing loss), the start -> point assignment and the edges are
+written to the store in one transaction.
 """
 
 from collections import Counter

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import landscape as ls
 from landscape.machine import machine_record
+from landscape.scan import initial_points
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
 from landscape.studies import cached, read_config
@@ -47,8 +48,8 @@ RECORDS = 2                 # format of the split and k = n + 1 records (in thei
 
 _CRITICAL = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle")
 
-__all__ = ["TITLE", "PAPER", "load_config", "initial_points", "split_neuron",
-           "neuron_block_minima", "split_projection", "run"]
+__all__ = ["TITLE", "PAPER", "load_config", "split_neuron", "neuron_block_minima",
+           "split_projection", "run"]
 
 
 def load_config(quick, path=CONFIG_FILE):
@@ -62,13 +63,6 @@ def load_config(quick, path=CONFIG_FILE):
 
 def _model(n, k):
     return ls.ReluTeacherStudent(teacher=np.eye(n), n_students=k)
-
-
-def initial_points(model, n_starts, seed):
-    """The starts of ``landscape.scan(model, n_starts, rng=seed)``: start i draws N(0, 1/d)
-    entries from child i of ``SeedSequence(seed)``; an ndarray of shape (n_starts, n_params)."""
-    children = np.random.SeedSequence(seed).spawn(n_starts)
-    return np.vstack([model.sample_init(1, rng=c) for c in children])
 
 
 def split_neuron(W, i, alpha):
@@ -133,11 +127,11 @@ def _fit(x, y):
     return dict(exponent=f.exponent, prefactor=f.prefactor, r2=f.r2)
 
 
-def _scan(model, n_starts, lr, store, cfg, progress):
+def _scan(model, n_starts, lr, store, cfg, progress, connect=False):
     """``landscape.scan`` resumable from `store`, and the fields every scan row shares."""
     t = time.perf_counter()
     s = ls.scan(model, n_starts, rng=cfg.seed, lr=lr, gtol=cfg.gtol, store=store,
-                progress=progress)
+                progress=progress, connect=connect)
     seconds = time.perf_counter() - t
     with ls.Store.open(store) as st:
         compute_seconds = st.wall_seconds
@@ -188,8 +182,11 @@ def scan_k_equals_n(k, cfg, out_dir, progress):
     """landscape.scan of V = I_k, k students (store out_dir/k<k>-<starts>.db): (row, scan)."""
     model = _model(k, k)
     s, row = _scan(model, cfg.starts, 5.0 / k, Path(out_dir) / f"k{k}-{cfg.starts}.db", cfg,
-                   progress)
-    minima = [_point(p, p.loss > SPURIOUS_LOSS, basin_fraction=p.basin_fraction,
+                   progress, connect=k in cfg.barrier_ks)
+    low = ls.graph.barriers(s.graph, s.minima[0].id)         # to the global minimum
+    minima = [_point(p, p.loss > SPURIOUS_LOSS, barrier=low[p.id].height if p.id in low else None,
+                     saddle=[s.graph.nodes[low[p.id].saddle][f] for f in ("loss", "index")]
+                     if p.id in low else None, basin_fraction=p.basin_fraction,
                      basin_interval=[float(v) for v in p.basin_interval],
                      sum_norms=float(np.linalg.norm(model.unflatten(p.x), axis=1).sum()),
                      certified=bool(p.classification.grad_norm <= cfg.gtol
@@ -361,7 +358,7 @@ def time_protocol(k, s, cfg):
     the scan `s`: the same final loss within 1e-9."""
     model = _model(k, k)
     N = cfg.protocol_starts
-    X0 = initial_points(model, N, cfg.seed)
+    X0 = initial_points(model, s.settings, range(N))       # the scan's own first starts
     t = time.perf_counter()
     d = ls.descend(model, X0, lr=5.0 / k, gtol=PROTOCOL_GTOL, maxiter=cfg.protocol_maxiter)
     seconds, done = time.perf_counter() - t, d.success
@@ -654,13 +651,16 @@ def _page(out_dir, r, figs):
         "Every distinct minimum (modulo symmetry) of each k = n scan.  All are strict minima "
         f"with |grad F| <= 1e-12: {yes[sm['all_minima_certified']]}.  'found by "
         "saddle-descent': reached only by descending off a saddle the scan found (basin 0 "
-        "among the starts)."],
+        f"among the starts).  k in {cfg['barrier_ks']}: scan(connect=True) joins every minimum "
+        "to the global one through saddles (ls.connect); 'barrier': the lowest such, minus F."],
         (["k", "id", "F", "lambda_min", "kind", "|grad F|", "global", "basin", "found by",
-          "sum |w_i|"],
+          "sum |w_i|", "barrier", "saddle F (index)"],
          [[row["k"], m["id"], _g(m["loss"], ".6f" if m["spurious"] else ".1e"),
            f"{m['lambda_min']:.5f}", m["kind"], f"{m['grad_norm']:.1e}", not m["spurious"],
            f"{m['basin_count']} ({m['basin_fraction']:.1%})", m["found_by"],
-           f"{m['sum_norms']:.5f}"] for row in rows for m in row["minima"]]), figure="minima")
+           f"{m['sum_norms']:.5f}", _g(m["barrier"], ".4e"),
+           "—" if m["saddle"] is None else f"{m['saddle'][0]:.10f} ({m['saddle'][1]})"]
+          for row in rows for m in row["minima"]]), figure="minima")
     srows = [[e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
               f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"], s["index"],
               _g(s["lambda_min"], ".4f"), f"{s['bound']:.4f}", "; ".join(
