@@ -127,11 +127,11 @@ def _fit(x, y):
     return dict(exponent=f.exponent, prefactor=f.prefactor, r2=f.r2)
 
 
-def _scan(model, n_starts, lr, store, cfg, progress, connect=False):
+def _scan(model, n_starts, lr, store, cfg, progress):
     """``landscape.scan`` resumable from `store`, and the fields every scan row shares."""
     t = time.perf_counter()
     s = ls.scan(model, n_starts, rng=cfg.seed, lr=lr, gtol=cfg.gtol, store=store,
-                progress=progress, connect=connect)
+                progress=progress)
     seconds = time.perf_counter() - t
     with ls.Store.open(store) as st:
         compute_seconds = st.wall_seconds
@@ -182,11 +182,8 @@ def scan_k_equals_n(k, cfg, out_dir, progress):
     """landscape.scan of V = I_k, k students (store out_dir/k<k>-<starts>.db): (row, scan)."""
     model = _model(k, k)
     s, row = _scan(model, cfg.starts, 5.0 / k, Path(out_dir) / f"k{k}-{cfg.starts}.db", cfg,
-                   progress, connect=k in cfg.barrier_ks)
-    low = ls.graph.barriers(s.graph, s.minima[0].id)         # to the global minimum
-    minima = [_point(p, p.loss > SPURIOUS_LOSS, barrier=low[p.id].height if p.id in low else None,
-                     saddle=[s.graph.nodes[low[p.id].saddle][f] for f in ("loss", "index")]
-                     if p.id in low else None, basin_fraction=p.basin_fraction,
+                   progress)
+    minima = [_point(p, p.loss > SPURIOUS_LOSS, basin_fraction=p.basin_fraction,
                      basin_interval=[float(v) for v in p.basin_interval],
                      sum_norms=float(np.linalg.norm(model.unflatten(p.x), axis=1).sum()),
                      certified=bool(p.classification.grad_norm <= cfg.gtol
@@ -237,6 +234,14 @@ def split_study(k, s, cfg, rng):
         for entry in minima:
             entry["descent_points"] = _points(d, {e["point"] for e in entry["descents"]})
     return minima
+
+
+def _connected(k, s):
+    """ls.connect from every spurious minimum of the k = n scan `s` to its global minimum."""
+    cs = [(p, ls.connect(_model(k, k), p.x, s.minima[0].x)) for p in s.spurious_minima]
+    return [dict(k=k, id=p.id, success=c.success, barrier=c.barrier, message=c.message,
+                 saddle=(t := c.highest_saddle) and [t.loss, t.classification.index])
+            for p, c in cs]
 
 
 def _split_record(big, p, W, i, alpha, lam_M, cfg, vector=True):
@@ -427,7 +432,11 @@ def run(out_dir, *, quick=False, progress=True):
              n_directions=cfg.n_directions, n_rotations=cfg.n_rotations),
         lambda: convexity_study(n, cfg)))
 
-    # 5. the published protocol, on a subset of k
+    # 5. every spurious minimum of k = n connected to the global one
+    barriers = stage("barriers", cfg.barrier_ks, f"barriers-k{{}}-{cfg.starts}", "k", lambda k: (
+        dict(common, k=k, starts=cfg.starts), lambda: _connected(k, scans[k])))
+
+    # 6. the published protocol, on a subset of k
     key = f"protocol-k{{}}-{cfg.protocol_starts}"
     protocol = stage("published protocol", cfg.protocol_ks, key, "k", lambda k: (
         dict(common, k=k, starts=cfg.protocol_starts, maxiter=cfg.protocol_maxiter,
@@ -438,7 +447,8 @@ def run(out_dir, *, quick=False, progress=True):
 
     r = dict(study="safran2021", title=TITLE, paper=PAPER, quick=bool(quick), config=vars(cfg),
              machine=machine, k_equals_n=rows, splits=splits, k_equals_n_plus_1=plus,
-             convexity=convexity, protocol=protocol, cached_stages=cached_stages)
+             convexity=convexity, protocol=protocol, cached_stages=cached_stages,
+             barriers=[b for part in barriers for b in part])
     r["technical"], r["summary"] = _summary(r)
     t = time.perf_counter()
     figures = _figures(out_dir, r)
@@ -613,6 +623,8 @@ def _page(out_dir, r, figs):
                                                      "summary", "timings", "machine"))
     plus_by_n, ks = {p["n"]: p for p in plus}, {row["k"] for row in rows}
     yes = {True: "yes", False: "NO"}
+    bar = {(b["k"], b["id"]): [_g(b["barrier"], ".4e"), b["saddle"] and f"{b['saddle'][0]:.10f} "
+                               f"({b['saddle'][1]})" or "—"] for b in r["barriers"]}
     sections = []
 
     def section(id, title, text, *tables, figure=None):
@@ -651,15 +663,14 @@ def _page(out_dir, r, figs):
         "Every distinct minimum (modulo symmetry) of each k = n scan.  All are strict minima "
         f"with |grad F| <= 1e-12: {yes[sm['all_minima_certified']]}.  'found by "
         "saddle-descent': reached only by descending off a saddle the scan found (basin 0 "
-        f"among the starts).  k in {cfg['barrier_ks']}: scan(connect=True) joins every minimum "
-        "to the global one through saddles (ls.connect); 'barrier': the lowest such, minus F."],
+        f"among the starts).  k in {cfg['barrier_ks']}: ls.connect joins each spurious minimum "
+        "to the global one over saddles (|grad F| <= 1e-12); 'barrier': the highest minus F."],
         (["k", "id", "F", "lambda_min", "kind", "|grad F|", "global", "basin", "found by",
           "sum |w_i|", "barrier", "saddle F (index)"],
          [[row["k"], m["id"], _g(m["loss"], ".6f" if m["spurious"] else ".1e"),
            f"{m['lambda_min']:.5f}", m["kind"], f"{m['grad_norm']:.1e}", not m["spurious"],
            f"{m['basin_count']} ({m['basin_fraction']:.1%})", m["found_by"],
-           f"{m['sum_norms']:.5f}", _g(m["barrier"], ".4e"),
-           "—" if m["saddle"] is None else f"{m['saddle'][0]:.10f} ({m['saddle'][1]})"]
+           f"{m['sum_norms']:.5f}", *bar.get((row["k"], m["id"]), ["—", "—"])]
           for row in rows for m in row["minima"]]), figure="minima")
     srows = [[e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
               f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"], s["index"],
