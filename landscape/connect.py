@@ -237,7 +237,7 @@ def _components(n, joins):
 
 
 def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_maxiter=2000,
-            saddle_step=1e-3, max_depth=3, loss_rtol=1e-9, xtol=1e-6):
+            saddle_step=1e-3, max_depth=8, loss_rtol=1e-9, xtol=1e-6):
     """Connect two minima through index-1 saddles (double-ended path search).
 
     Aligns `x_b` to `x_a` modulo the model's symmetry, relaxes a string between
@@ -384,8 +384,11 @@ def _one_string(model, x_a, x_b, found, settings):
     path = string_path(model, x_a, x_b, images=settings["images"], lr=settings["lr"],
                        maxiter=settings["string_maxiter"])
     out, seen = [], []
+    spacing = path.distance[-1] / (len(path.loss) - 1)
     for k in _interior_maxima(path.loss):
-        p = find_saddle(model, path.x[k], index=1, gtol=settings["gtol"], rng=settings["rng"])
+        # steps of at most one image spacing keep the search near the path's maximum
+        p = find_saddle(model, path.x[k], index=1, gtol=settings["gtol"], rng=settings["rng"],
+                        initial_radius=0.5 * spacing, max_radius=spacing)
         if not p.success:
             out.append((p, (-1, -1)))
             continue

@@ -44,6 +44,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 from scipy.sparse.linalg import ArpackNoConvergence
 
+from .._linalg import small_matrix_threads
 from .._validation import as_choice, as_positive_float, as_positive_int, as_rng
 from ..classify import classify
 from ..models.base import check_model
@@ -145,7 +146,8 @@ def _to_boundary(s, d, radius):
 
 def _dense_model(model, x, g, index):
     """radius -> (step, predicted change of L), from one dense eigendecomposition at x."""
-    lam, Q = scipy.linalg.eigh(model.hess_kernel(x[None])[0], check_finite=False)
+    with small_matrix_threads(model.n_params):     # one BLAS thread for small matrices
+        lam, Q = scipy.linalg.eigh(model.hess_kernel(x[None])[0], check_finite=False)
     b = Q.T @ g
     full = np.concatenate([_prfo(lam[:index], b[:index], +1),
                            _prfo(lam[index:], b[index:], -1)])
