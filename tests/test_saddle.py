@@ -246,13 +246,18 @@ def test_align_attains_the_orbit_distance(k8):
 
 
 # ---- scans with connect=True -------------------------------------------------------------
-def test_scan_connect_adds_the_transition_state_k8():
+@pytest.fixture(scope="module")
+def connect_scan():
+    m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
+    return ls.scan(m, 60, rng=0, lr=5 / 8, progress=False, connect=True)
+
+
+def test_scan_connect_adds_the_transition_state_k8(connect_scan):
     """60 starts reach both minima of V = I_8, k = 8 but pass no saddle; connect=True adds
     the index-1 saddle between them, with edges to both, and the barrier follows."""
     from landscape.graph import barrier, disconnectivity, joined_minima
 
-    m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
-    s = ls.scan(m, 60, rng=0, lr=5 / 8, progress=False, connect=True)
+    s = connect_scan
     assert s.settings["connect"] is True
     G = s.graph
     mins = [p.id for p in s.points if p.classification.is_minimum]
@@ -266,6 +271,23 @@ def test_scan_connect_adds_the_transition_state_k8():
     assert_allclose(b.height, SCAN_SADDLE - SPURIOUS_LOSS, atol=1e-10)
     (join,) = disconnectivity(G).merges
     assert join.saddle == saddle.id and join.groups == ((mins[0],), (mins[1],))
+
+
+def test_the_report_draws_the_connected_disconnectivity_graph(connect_scan, tmp_path):
+    """The report's disconnectivity data (and figure) come from the graph with the saddle."""
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    ls.write_report(connect_scan, tmp_path / "report")
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    (saddle,) = [p.id for p in connect_scan.points if p.found_by == "connect"]
+    assert [j["saddle"] for j in data["disconnectivity"]["joins"]] == [saddle]
+    assert (tmp_path / "report" / "disconnectivity.png").is_file()
+
+
+def test_scan_without_connect_has_no_connect_points():
+    m = ls.ReluTeacherStudent(teacher=np.eye(8), n_students=8)
     plain = ls.scan(m, 60, rng=0, lr=5 / 8, progress=False)
     assert "connect" not in plain.settings                   # old stores stay resumable
     assert not [p for p in plain.points if p.found_by == "connect"]
