@@ -337,7 +337,7 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
     first_path = None
     pairs = [(0, 1)]
     tried = set()
-    for depth in range(max_depth + 1):
+    for rounds in range(max_depth + 1):
         for i, j in pairs:
             tried.add((min(i, j), max(i, j)))
             xi = found.x[i]
@@ -368,7 +368,7 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
                    "barrier is shorter than one image spacing: pass more images)")
     else:
         message = (f"not joined: {len(saddles)} saddle(s) refined, {len(found.x)} minima met, "
-                   f"x_a and x_b in different components after {max_depth} round(s) of "
+                   f"x_a and x_b in different components after {rounds} round(s) of "
                    "recursion; raise max_depth or images")
     return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=np.array(found.x),
                       minima_loss=np.array(found.loss), saddles=saddles, joins=joins_arr,
