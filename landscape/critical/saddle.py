@@ -160,10 +160,11 @@ def _dense_model(model, x, g, index):
     return step
 
 
-def _lanczos_model(model, x, g, index):
+def _lanczos_model(model, x, g, index, v0=None):
     """radius -> (step, predicted change of L), from the `index` lowest modes at x
-    (Lanczos) and Steihaug-CG off them; no dense Hessian."""
-    lam, VM = lowest_modes(model, x, index)
+    (Lanczos started from `v0`, the previous iterate's modes summed) and Steihaug-CG off
+    them; no dense Hessian."""
+    lam, VM = lowest_modes(model, x, index, v0=v0)
     bM = VM.T @ g
     full = _prfo(lam[:index], bM, +1)
 
@@ -174,6 +175,8 @@ def _lanczos_model(model, x, g, index):
         return v - VM @ (VM.T @ v)
 
     def step(radius):
+        if radius is None:                     # the modes, to warm-start the next Lanczos
+            return VM.sum(axis=1)
         cM, nM = full, float(np.linalg.norm(full))
         if nM > radius:
             cM, nM = full * (radius / nM), radius
@@ -282,7 +285,7 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
     nfev, nit = 1, 0
     trace = {"loss": [loss], "grad_norm": [gnorm], "step": [0.0]}
     status, detail = Status.MAXITER, ""
-    fresh = True
+    fresh, v0 = True, None
     while True:
         if gnorm <= gtol:
             status = Status.CONVERGED
@@ -291,7 +294,9 @@ def find_saddle(model, x0, *, index=1, gtol=1e-12, maxiter=200, method="auto",
             break
         if fresh:                   # a rejected step reuses the modes at x
             try:
-                quadratic = local_model(model, x, g, index)
+                quadratic = (local_model(model, x, g, index) if method == "dense" else
+                             local_model(model, x, g, index, v0=v0))
+                v0 = quadratic(None) if method == "lanczos" else None
             except ArpackNoConvergence:
                 status, detail = Status.STALLED, "; Lanczos did not converge on the lowest modes"
                 break
