@@ -310,3 +310,22 @@ def test_cli_scan_connect_prints_the_barriers(tmp_path):
     assert row[0] == "1" and row[1] == "0"
     assert_allclose(float(row[3]), SCAN_SADDLE, atol=1e-11)
     assert_allclose(float(row[4]), SCAN_SADDLE - SPURIOUS_LOSS, rtol=1e-5)
+
+
+def test_a_saddle_joining_a_minimum_to_its_own_copy_is_kept():
+    """V = I_2, k = 2: the index-1 saddle W = [[-c, -c], [1 + c, 1 + c]] (c ~ 0.068) leads down
+    on both sides into the orbit of the global minimum W = I, i.e. it joins that minimum to
+    a symmetric copy of itself.  connect's descents report it as the join (0, 0) instead of
+    dropping it (pele's connect drops such saddles)."""
+    from landscape.connect import _descend_sides, _Minima
+
+    m = ls.ReluTeacherStudent(teacher=np.eye(2), n_students=2)
+    p = ls.find_saddle(m, m.flatten([[0.5, 0.5], [0.45, 0.55]]), gtol=GTOL)
+    assert p.success and p.classification.index == 1
+    W = m.unflatten(p.x)
+    assert_allclose(W[:, 0], W[:, 1], atol=1e-12)             # both students on the diagonal
+    found = _Minima(m, loss_rtol=1e-9, xtol=1e-6)
+    found.add(m.flatten(np.eye(2)), 0.0)
+    settings = dict(saddle_step=1e-3, lr=0.5, gtol=GTOL, rng=np.random.default_rng(0))
+    assert _descend_sides(m, p, found, settings) == (0, 0)
+    assert len(found.x) == 1
