@@ -9,16 +9,17 @@ basins as a graph.
 from .certify import Certificate, certify
 from .classify import KINDS, Classification, classify
 from .critical import (CriticalPoint, Descent, PolishedDescent, Status, Trace, descend,
-                       descend_and_polish, find_critical_point)
+                       descend_and_polish, find_critical_point, find_saddle)
 from .convexity import (DirectionalTest, local_convexity, one_point_strong_convexity,
                         pl_condition, random_directions)
 from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDifferentiableError,
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
-                     ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, canonicalize,
+                     ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, align, canonicalize,
                      check_model, ntk_gram, orbit_distance)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .stats import PowerLawFit, power_law_fit, wilson_interval
+from .connect import Connection, Path, connect
 from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
 from .store import Store
@@ -42,8 +43,10 @@ __all__ = [
     "Stabilizer",
     "canonicalize",
     "orbit_distance",
+    "align",
     # critical points
     "find_critical_point",
+    "find_saddle",
     "descend",
     "descend_and_polish",
     "CriticalPoint",
@@ -51,6 +54,10 @@ __all__ = [
     "Trace",
     "PolishedDescent",
     "Status",
+    # saddle connections
+    "connect",
+    "Connection",
+    "Path",
     # spectra and classification
     "hessian_spectrum",
     "HessianSpectrum",

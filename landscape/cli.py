@@ -239,6 +239,10 @@ def _parser():
                    help="starts per task and per store transaction (default 128)")
     p.add_argument("--store", metavar="PATH", help="SQLite store (default scan.db); an "
                    "existing store is resumed")
+    p.add_argument("--connect", action="store_true", default=None,
+                   help="connect every distinct minimum to the lowest one through index-1 "
+                   "saddles (string method, saddle refinement, descents off both sides): "
+                   "transition states and barriers in the graph")
     p.add_argument("--report", metavar="DIR", help="write the HTML report to DIR")
     p.add_argument("--self-contained", dest="self_contained", action="store_true",
                    default=None, help="embed the figures in index.html")
@@ -492,6 +496,8 @@ def _new_scan_options(args, spec):
     for key in ("init", "gtol", "maxiter"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
+    if getattr(args, "connect", None):
+        kwargs["connect"] = True
     if args.lr is not None:
         kwargs["lr"] = args.lr
         source = ("--lr" if "lr" not in args.config_values or args.lr != args.config_values["lr"]
@@ -603,6 +609,8 @@ def _print_scan(s, out, lr_source):
         columns += _CERT_COLUMNS
         rows = [r + _certificate_row(p.certificate) for r, p in zip(rows, s.points)]
     _table(columns, rows, out)
+    if s.settings.get("connect"):
+        _print_barriers(s, out)
 
 
 _CERT_COLUMNS = ["certified", "radius", "lambda_min>="]
@@ -616,6 +624,26 @@ def _certificate_row(c):
         return ["no", "-", "-"]
     what = "min" if c.kind == "strict-minimum" else f"saddle({c.index})"
     return [what, f"{c.radius:.2g}", _num(c.lambda_min_lower)]
+
+
+def _print_barriers(s, out):
+    """Each minimum's lowest barrier to a lower one (a scan with --connect)."""
+    import networkx as nx
+
+    from .graph import escape_barrier, minima
+
+    G = s.graph
+    rows = []
+    for m in minima(G)[1:]:
+        try:
+            b = escape_barrier(G, m)
+        except nx.NetworkXNoPath:
+            rows.append([m, "-", "-", "-", "not joined"])
+            continue
+        rows.append([m, b.target, b.saddle, f"{b.loss:.10g}", f"{b.height:.6g}"])
+    if rows:
+        print("barriers (minimum -> lower minimum over the lowest saddle):", file=out)
+        _table(["minimum", "to", "saddle", "saddle loss", "barrier"], rows, out)
 
 
 def _zero(v):

@@ -35,7 +35,7 @@ from ._results import Result
 
 __all__ = ["MINIMUM_KINDS", "SADDLE_KINDS", "basin_graph", "write_graph", "read_graph",
            "minima", "saddles", "joined_minima", "disconnectivity", "Disconnectivity", "Join",
-           "barrier", "escape_barrier", "Barrier"]
+           "barrier", "barriers", "escape_barrier", "Barrier"]
 
 #: Node kinds that are minima (see :data:`landscape.KINDS`).
 MINIMUM_KINDS = ("strict-minimum", "degenerate-minimum")
@@ -62,7 +62,11 @@ def basin_graph(points, edges, *, n_starts):
     edges : sequence of (source, target, visits, descents)
         Saddle -> minimum: ``visits`` starts passed the saddle on their way to
         the minimum; ``descents`` of the descents off the saddle (along
-        +- its most negative curvature direction, or from its witness) reached it.
+        +- its most negative curvature direction, or from its witness, or by
+        :func:`landscape.connect`) reached it.  Minimum -> itself (a self-loop,
+        from a scan with ``connect=True``): ``descents`` saddles join the
+        minimum to a symmetric copy of itself (each such saddle is a node whose
+        only minimum successor is this one).
     n_starts : int
 
     Returns
@@ -538,6 +542,52 @@ def barrier(G, source, target):
                            height=level - _loss(G, source), path=path)
     raise nx.NetworkXNoPath(f"no path of saddles joins minima {source!r} and {target!r} in "
                             "the graph")
+
+
+def barriers(G, target):
+    """The lowest barrier from every minimum of `G` joined to `target` (e.g. the global
+    minimum), by :func:`barrier`.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+    target : node
+        A minimum.
+
+    Returns
+    -------
+    dict
+        ``{minimum: Barrier}`` (source: that minimum, target: `target`) for every other
+        minimum a path of saddles joins to `target`; the others are left out.
+
+    Examples
+    --------
+    The graph of :func:`barrier`'s example:
+
+    >>> import networkx as nx
+    >>> from landscape.graph import barriers
+    >>> G = nx.DiGraph()
+    >>> G.add_nodes_from([(0, dict(kind="strict-minimum", loss=0.0)),
+    ...                   (1, dict(kind="strict-minimum", loss=1.0)),
+    ...                   (2, dict(kind="strict-minimum", loss=2.0)),
+    ...                   (3, dict(kind="strict-saddle", loss=3.0)),
+    ...                   (4, dict(kind="strict-saddle", loss=5.0)),
+    ...                   (5, dict(kind="strict-saddle", loss=6.0))])
+    >>> G.add_edges_from([(3, 1), (3, 2), (4, 0), (4, 1), (5, 0), (5, 2)])
+    >>> {m: (b.saddle, b.height) for m, b in barriers(G, 0).items()}
+    {1: (4, 4.0), 2: (4, 3.0)}
+    """
+    import networkx as nx
+
+    out = {}
+    for m in minima(G):
+        if m == target:
+            continue
+        try:
+            out[m] = barrier(G, m, target)
+        except nx.NetworkXNoPath:
+            pass
+    return out
 
 
 def escape_barrier(G, minimum):

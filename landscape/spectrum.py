@@ -403,18 +403,19 @@ def min_curvature(model, x):
     return float(lam[0]), Q[:, 0]
 
 
-def lowest_modes(model, x, k):
+def lowest_modes(model, x, k, v0=None):
     """The k smallest Hessian eigenvalues at x (ascending) and unit eigenvectors (n, k), by
     Lanczos on Hessian-vector products (tolerance 1e-10), without a dense Hessian.
 
     A multiple eigenvalue may be returned with fewer copies than its multiplicity (Krylov
     spaces see one direction per eigenspace; copies appear through rounding): use it for
-    directions, not for counts.
+    directions, not for counts.  `v0` (n,) starts the Krylov space, e.g. a mode at a
+    nearby point (an iterative solver's previous iterate): far fewer products then.
     """
     n = model.n_params
     op = LinearOperator((n, n), matvec=lambda v: model.hvp_kernel(x[None], v[None])[0],
                         dtype=np.float64)
-    lam, Q = eigsh(op, k=k, which="SA", tol=1e-10)
+    lam, Q = eigsh(op, k=k, which="SA", tol=1e-10, v0=v0)
     order = np.argsort(lam)
     return lam[order], Q[:, order]
 

@@ -16,7 +16,9 @@ LIBRARY = ROOT / "landscape"
 STUDIES = ROOT / "studies"
 BENCHMARKS = ROOT / "benchmarks"
 
-STUDY_LINES = 2700          # issue 16: studies/*/study.py together (4,473 before it, -40%)
+# issue 16: studies/*/study.py together (4,473 before it, -40%: 2,700); issue 19 added the
+# safran2021 barrier stage and the tinaz2026 connection (+10)
+STUDY_LINES = 2710
 # Underscore attributes a module may touch on objects that are not its own: the standard
 # library's documented escape hatches.
 ALLOWED_PRIVATE_ATTRIBUTES = {"os._exit", "subparser._actions"}

@@ -166,3 +166,76 @@ def test_json_files_are_networkx_node_link_data(G, tmp_path):
     G.nodes[A]["loss"] = np.float64(0.0)                      # numpy scalars are written too
     write_graph(G, path)
     assert read_graph(path).nodes[A]["loss"] == 0.0
+
+
+def random_graph(seed, n_minima=5, n_saddles=6, levels=3):
+    """A random basin graph with few distinct losses (many exact ties, like symmetric
+    copies), saddles leading to one or two minima, and self-loops on minima (a saddle
+    joining a minimum to a copy of itself, as scan(connect=True) writes them)."""
+    rng = np.random.default_rng(seed)
+    G = nx.DiGraph()
+    for m in range(n_minima):
+        G.add_node(m, kind="strict-minimum", loss=float(rng.integers(levels)),
+                   basin_count=int(rng.integers(5)))
+    for s in range(n_minima, n_minima + n_saddles):
+        G.add_node(s, kind="strict-saddle", loss=float(levels + rng.integers(levels)))
+        targets = rng.choice(n_minima, size=int(rng.integers(1, 3)), replace=False)
+        G.add_edges_from((s, int(t)) for t in targets)
+        if len(targets) == 1:
+            G.add_edge(int(targets[0]), int(targets[0]), count=2, visits=0, descents=2)
+    return G
+
+
+def brute_force_barrier(G, a, b):
+    """min over simple paths of the highest saddle on the path (None: no path)."""
+    U = nx.Graph((s, m) for s in saddles(G) for m in joined_minima(G, s))
+    if a not in U or b not in U:
+        return None
+    levels = [max(G.nodes[n]["loss"] for n in p if n in set(saddles(G)))
+              for p in nx.all_simple_paths(U, a, b)]
+    return min(levels) if levels else None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_barrier_is_the_brute_force_minimax_on_random_graphs_with_ties(seed):
+    G = random_graph(seed)
+    for a in minima(G):
+        for b in minima(G):
+            if a == b:
+                continue
+            best = brute_force_barrier(G, a, b)
+            if best is None:
+                with pytest.raises(nx.NetworkXNoPath):
+                    barrier(G, a, b)
+                continue
+            got = barrier(G, a, b)
+            assert got.loss == best                     # exact: losses are small integers
+            assert got.height == best - G.nodes[a]["loss"]
+            assert got.path[0] == a and got.path[-1] == b
+            assert max(G.nodes[n]["loss"] for n in got.path[1::2]) == best
+            assert barrier(G, b, a).loss == best        # symmetric
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_disconnectivity_with_tied_losses_and_self_loops_never_crashes(seed):
+    """Exactly equal losses everywhere (few levels) and self-loops: a deterministic tree
+    (ties by id) whose groups are contiguous in the leaf order and whose merges are the
+    brute-force barriers."""
+    G = random_graph(seed)
+    d = disconnectivity(G)
+    H = nx.DiGraph()                       # the same graph, inserted in reverse order
+    H.add_nodes_from(reversed(list(G.nodes(data=True))))
+    H.add_edges_from(reversed(list(G.edges(data=True))))
+    again = disconnectivity(H)
+    assert again.order == d.order and again.joins == d.joins
+    assert_array_equal(again.top, d.top)
+    assert sorted(d.order) == sorted(minima(G))
+    position = {m: i for i, m in enumerate(d.order)}
+    for j in d.joins:
+        idx = sorted(position[m] for m in j.minima)
+        assert idx == list(range(idx[0], idx[0] + len(idx)))
+    levels = [j.loss for j in d.joins]
+    assert levels == sorted(levels)
+    for j in d.merges:
+        a, b = j.groups[0][0], j.groups[1][0]
+        assert brute_force_barrier(G, a, b) == j.loss

@@ -473,6 +473,24 @@ def test_opsc_holds_in_most_random_directions(study):
                 assert len(o["per_radius"]) == len(c["radii"])
 
 
+# ---- barriers (issue 19) ------------------------------------------------------------------------
+
+def test_every_spurious_minimum_is_joined_to_the_global_one_over_an_index_1_saddle(study, rows):
+    """ls.connect from each spurious minimum of k = n in barrier_ks: joined, over a saddle of
+    index 1 above the minimum; at k = 8 the saddle pele reports (F = 0.022159, issue 19)."""
+    _, r = study
+    spurious = {(row["k"], m["id"]): m["loss"] for row in rows.values() for m in row["minima"]
+                if m["spurious"] and row["k"] in r["config"]["barrier_ks"]}
+    assert sorted((b["k"], b["id"]) for b in r["barriers"]) == sorted(spurious)
+    for b in r["barriers"]:
+        assert b["success"], b["message"]
+        saddle_loss, index = b["saddle"]
+        assert index == 1 and b["barrier"] > 0
+        assert_allclose(b["barrier"], saddle_loss - spurious[(b["k"], b["id"])], atol=1e-12)
+    k8 = [b for b in r["barriers"] if b["k"] == 8]
+    assert len(k8) == 1 and abs(k8[0]["saddle"][0] - 0.022159) <= 1e-6
+
+
 # ---- 5. timings, and resuming --------------------------------------------------------------------
 
 def test_timings_and_protocol(study, rows):
@@ -497,10 +515,12 @@ def test_rerun_resumes_with_the_same_numbers(study, tmp_path):
     again = run_study("safran2021", copy, quick=True, progress=False)
     cfg = r["config"]
     assert len(again["cached_stages"]) == (len(cfg["ks"]) + len(cfg["plus_ns"])
-                                           + len(cfg["convexity_ns"]) + len(cfg["protocol_ks"]))
+                                           + len(cfg["convexity_ns"]) + len(cfg["protocol_ks"])
+                                           + len(cfg["barrier_ks"]))
     assert r["cached_stages"] == []
     for row, row2 in zip(r["k_equals_n"], again["k_equals_n"]):
         assert {k: v for k, v in row.items() if k != "seconds"} == \
             {k: v for k, v in row2.items() if k != "seconds"}
-    for key in ("splits", "k_equals_n_plus_1", "convexity", "protocol", "summary", "technical"):
+    for key in ("splits", "k_equals_n_plus_1", "convexity", "protocol", "summary", "technical",
+                "barriers"):
         assert again[key] == r[key], key

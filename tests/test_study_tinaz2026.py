@@ -165,6 +165,16 @@ def test_equal_sign_run_is_stuck_at_a_quarter(study):
         assert r["kind"] == "degenerate" and r["witness_distance"] is None, r["radius"]
 
 
+def test_stuck_fit_connected_to_a_global_minimum(study):
+    """ls.connect from the polished stuck fit to the global minimum a = (|beta|^(1/2),
+    -|beta|^(1/2)): the relaxed string descends from the fit at once (the fit's basin is
+    narrower than one image spacing, |a_2| = 0.032), so no saddle is resolved and the
+    connection says so rather than inventing a barrier (issue 19)."""
+    con = study[1]["stuck"]["connect"]
+    assert con["success"] is False and np.isnan(con["barrier"])
+    assert con["message"].startswith("no interior maximum along the relaxed string")
+
+
 def test_conserved_quantity_under_flow(study):
     cons = study[1]["conservation"]
     assert cons["a2_range"] >= 0.1                  # the norms really move

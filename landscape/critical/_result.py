@@ -20,6 +20,7 @@ class Status(enum.IntEnum):
     NON_DIFFERENTIABLE = 4
     NON_FINITE = 5
     DIVERGED = 6
+    WRONG_INDEX = 7
 
     @property
     def message(self):
@@ -38,6 +39,8 @@ _MESSAGES = {
     Status.NON_FINITE: "stopped: the loss or gradient became non-finite",
     Status.DIVERGED: ("diverged: the loss grew without bound (or overflowed); the step size is "
                       "too large for the curvature here: pass a smaller lr"),
+    Status.WRONG_INDEX: ("converged to a critical point of another Morse index than the one "
+                         "asked for (find_saddle); start closer to the saddle sought"),
 }
 
 
@@ -66,6 +69,9 @@ class CriticalPoint(Result):
     method : str
     history : dict or None
         With ``history=True``: arrays ``loss``, ``grad_norm`` and ``step`` per iteration.
+    classification : Classification or None
+        :func:`landscape.classify` of `x`, when the solver classified it
+        (:func:`landscape.find_saddle` does, to confirm the index).
     """
 
     x: np.ndarray
@@ -78,6 +84,7 @@ class CriticalPoint(Result):
     message: str
     method: str
     history: dict | None = None
+    classification: object = None
 
     def __post_init__(self):
         # the Status enum whatever the caller passed (an int from a solver or from to_dict)

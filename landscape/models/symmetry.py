@@ -71,7 +71,7 @@ from ..errors import LandscapeWarning
 from ._kernels import row_norms
 from .base import check_matrix, check_model
 
-__all__ = ["Symmetry", "Stabilizer", "canonicalize", "orbit_distance", "orbit_norms"]
+__all__ = ["Symmetry", "Stabilizer", "canonicalize", "orbit_distance", "align", "orbit_norms"]
 
 # Sort keys and refinement signatures compare values quantised to this fraction
 # of |Z| (rounding noise of a group action is ~1e-16 |Z|).
@@ -806,17 +806,18 @@ def _starts(st, Z, Zp):
     return [("perm", perm), ("h", by_columns), ("h", np.arange(st.n_span))]
 
 
-def _align(st, Z, Zp, stop=0.0):
+def _align(st, Z, Zp, stop=0.0, copy=False):
     """min over the group of |Z - g Zp| from several starts (an attained upper bound).
 
     Stops early once an alignment within `stop` is found (enough to answer
-    "is the distance at most `stop`?").
+    "is the distance at most `stop`?").  With ``copy=True`` returns
+    ``(distance, g Zp)`` for the best element g found.
     """
     scale = max(np.linalg.norm(Z), np.linalg.norm(Zp))
     if scale == 0:
-        return 0.0
+        return (0.0, Zp.copy()) if copy else 0.0
     alternate = st.n_comp > 0 or st.span_kind == "coordinate"
-    best = np.inf
+    best, best_Y = np.inf, None
     for kind, start in _starts(st, Z, Zp):
         if kind == "h":
             h, R = start, None
@@ -830,16 +831,19 @@ def _align(st, Z, Zp, stop=0.0):
             R = _procrustes(C, Cp) if st.n_comp else None
             Y = _act(st, Zp, h, R)
         val = float(np.linalg.norm(Z - Y[perm]))
+        Yp = Y[perm]
         if alternate:
-            val = _alternate(st, Z, Zp, perm, val, scale)
-        best = min(best, val)
+            val, Yp = _alternate(st, Z, Zp, perm, val, scale, Yp)
+        if val < best:
+            best, best_Y = val, Yp
         if best <= max(_EXACT_RTOL * scale, stop):
             break
-    return best
+    return (best, best_Y) if copy else best
 
 
-def _alternate(st, Z, Zp, perm, val, scale):
-    """Block-coordinate descent: span element and rotation given neurons, then neurons."""
+def _alternate(st, Z, Zp, perm, val, scale, Yp):
+    """Block-coordinate descent: span element and rotation given neurons, then neurons.
+    Returns the distance and the aligned copy attaining it."""
     _, S, C = _split(st, Z)
     for _ in range(_MAX_ALTERNATIONS):
         _, Sp, Cp = _split(st, Zp[perm])
@@ -849,9 +853,9 @@ def _alternate(st, Z, Zp, perm, val, scale):
         new_perm = _assign(st, Z, Y)
         new_val = float(np.linalg.norm(Z - Y[new_perm]))
         if not new_val < val - _STALL_RTOL * scale:
-            return min(val, new_val)
-        perm, val = new_perm, new_val
-    return val
+            return (val, Yp) if val <= new_val else (new_val, Y[new_perm])
+        perm, val, Yp = new_perm, new_val, Y[new_perm]
+    return val, Yp
 
 
 def _lower_bound(st, Z, Zp):
@@ -1244,6 +1248,46 @@ def _distance(st, Zx, Zy, cutoff):
     if first <= stop:
         return float(first)
     return float(min(first, _align(st, Zy, Zx, stop)))
+
+
+def align(model, x, y):
+    """The copy of y in its symmetry orbit closest to x (as found by :func:`orbit_distance`).
+
+    Parameters
+    ----------
+    model : Model
+    x, y : array_like of shape (n_params,)
+
+    Returns
+    -------
+    y_aligned : ndarray of shape (n_params,)
+        g y for the best group element g found aligning y to x (the alignment of
+        :func:`orbit_distance` in the order (x, y); that function also tries (y, x))
+        (with rescalings, y balanced first: ``L(y_aligned) == L(y)``), so that
+        ``|x - y_aligned|`` is an attained upper bound on the orbit distance,
+        equal to it in the cases :func:`orbit_distance` guarantees.
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    >>> W = np.array([[0.9, 0.1, 0.0], [0.2, 1.1, 0.0], [0.0, 0.3, 0.8]])
+    >>> Wg = W[[2, 0, 1]][:, [1, 2, 0]]
+    >>> y = ls.align(m, m.flatten(W), m.flatten(Wg))
+    >>> bool(np.array_equal(m.unflatten(y), W))
+    True
+    """
+    check_model(model)
+    x = model.check_x(x, "x")
+    y = model.check_x(y, "y")
+    st = _structure(model)
+    Zx, Zy = _to_features(st, x), _to_features(st, y)
+    best, Y = _align(st, Zx, Zy, copy=True)
+    if st.odd:
+        other, Yo = _align(st, Zx, -Zy, copy=True)
+        if other < best:
+            best, Y = other, Yo
+    return _from_features(st, Y)
 
 
 def orbit_norms(model, x):

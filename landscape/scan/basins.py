@@ -3,8 +3,10 @@
 When every start is done, the end points and visited saddles are deduplicated
 (:class:`~landscape.scan.Orbits`), each saddle is descended from along +- its
 most negative curvature direction (or from its witness, for a non-strict
-saddle), and the distinct points (numbered by increasing loss), the start ->
-point assignment and the edges are written to the store in one transaction.
+saddle), with ``connect=True`` every distinct minimum is connected to the lowest
+one through index-1 saddles (:func:`~landscape.connect`), and the distinct points
+(numbered by increasing loss), the start -> point assignment and the edges are
+written to the store in one transaction.
 """
 
 from collections import Counter
@@ -12,6 +14,7 @@ from collections import Counter
 import numpy as np
 
 from ..classify import classify
+from ..connect import connect
 from ..critical import descend_and_polish
 from ..spectrum import min_curvature
 from ..graph import MINIMUM_KINDS, SADDLE_KINDS
@@ -47,6 +50,8 @@ def finalize(model, store, settings):
     for s, x, c in zip(rec.visit_start, rec.visit_x, rec.visit_classification):
         visited.add((int(s), orbits.add(x, c, "visit")))
     descents = _descend_off_saddles(model, orbits, settings)
+    if settings.get("connect"):
+        descents.update(_connect_minima(model, orbits, settings))
     visits = Counter()
     for s, q in visited:
         target = ended[int(np.searchsorted(rec.start, s))]
@@ -63,9 +68,42 @@ def finalize(model, store, settings):
     assignment = [(int(s), new[int(e)] if e >= 0 else -1) for s, e in zip(rec.start, ended)]
     edges = sorted((new[a], new[b], visits.get((a, b), 0), descents.get((a, b), 0))
                    for a, b in set(visits) | set(descents)
-                   if orbits.kind(a) in SADDLE_KINDS and orbits.kind(b) in MINIMUM_KINDS)
+                   if (orbits.kind(a) in SADDLE_KINDS and orbits.kind(b) in MINIMUM_KINDS)
+                   or (a == b and orbits.kind(a) in MINIMUM_KINDS))
     store.write_points(points, assignment, edges,
                        finalized={"n_starts": int(settings["n_starts"])})
+
+
+def _connect_minima(model, orbits, settings):
+    """Counter of (saddle, minimum) over the joins :func:`~landscape.connect` finds from
+    every distinct minimum to the lowest one (adding the saddles and minima it meets), and
+    of (minimum, minimum) for a saddle that joins a minimum to a symmetric copy of itself
+    (a self-loop of the graph; the saddle's own edge to it counts both sides)."""
+    edges = Counter()
+    found = [q for q in range(len(orbits)) if orbits.kind(q) in MINIMUM_KINDS]
+    if len(found) < 2:
+        return edges
+    lowest = min(found, key=lambda q: (orbits.loss[q], q))
+    for q in found:
+        if q == lowest:
+            continue
+        c = connect(model, orbits.x[q], orbits.x[lowest], lr=settings["lr"],
+                    gtol=settings["gtol"], saddle_step=settings["saddle_step"],
+                    loss_rtol=settings["loss_rtol"], xtol=settings["xtol"])
+        ids = {}
+        for i, x in enumerate(c.minima):
+            ci = classify(model, x, gtol=settings["gtol"])
+            if ci.is_minimum:
+                ids[i] = orbits.add(x, ci, "connect")
+        for p, (a, b) in zip(c.saddles, c.joins):
+            if not p.success or a < 0 or b < 0 or a not in ids or b not in ids:
+                continue
+            sid = orbits.add(p.x, p.classification, "connect")
+            edges[(sid, ids[a])] += 1
+            edges[(sid, ids[b])] += 1
+            if ids[a] == ids[b]:
+                edges[(ids[a], ids[a])] += 1
+    return edges
 
 
 def _descend_off_saddles(model, orbits, settings):

@@ -30,8 +30,8 @@ DEFAULT_CHUNK = 128
 
 def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, executor=None,
          chunk_size=DEFAULT_CHUNK, progress=True, coarse_gtol=1e-3, visit_gtol=1e-4,
-         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, annotations=None,
-         certify=False):
+         maxiter=100_000, loss_rtol=1e-9, xtol=1e-6, saddle_step=1e-3, connect=False,
+         annotations=None, certify=False):
     """Gradient descent from many starts to certified, classified critical points and their basins.
 
     Parameters
@@ -84,6 +84,13 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     saddle_step : float
         Length of the step off a saddle along +- its most negative curvature
         direction, from which descent finds the minima the saddle connects.
+    connect : bool
+        Also connect every distinct minimum to the lowest one through index-1
+        saddles (:func:`landscape.connect`: string, saddle refinement, descents
+        off both sides): the transition states join the graph as saddle nodes
+        (``found_by="connect"``) with edges to the minima they join, and a
+        saddle joining a minimum to a symmetric copy of itself adds a self-loop
+        on that minimum.
     annotations : dict, optional
         JSON data to keep with the store (:meth:`Store.set_annotation`), written
         when the scan opens it, before any start runs, so that a scan killed at
@@ -164,6 +171,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         raise TypeError(f"certify must be True or False, got {certify!r}")
     if certify and type(model).enclose_derivatives is Model.enclose_derivatives:
         model.enclose_derivatives(np.zeros(model.n_params), 0.0)   # its TypeError says why
+    if not isinstance(connect, bool):
+        raise TypeError(f"connect must be True or False, got {connect!r}")
     annotations = _check_annotations(annotations)
     check_executor(executor)
     owned = not isinstance(store, Store)
@@ -180,6 +189,8 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     settings = dict(model=fingerprint(model), n_starts=n_starts, seed=seed, init=init_spec,
                     lr=lr, gtol=gtol, coarse_gtol=coarse_gtol, visit_gtol=visit_gtol,
                     maxiter=maxiter, loss_rtol=loss_rtol, xtol=xtol, saddle_step=saddle_step)
+    if connect:                 # absent when False: stores written before it stay resumable
+        settings["connect"] = True
 
     created = owned and path is not None and not os.path.exists(path)
     st = _open_store(store, path, settings)

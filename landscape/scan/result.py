@@ -59,8 +59,10 @@ class Point(Result):
         The first start that ended here, -1 if none (a visited saddle, or a
         point only reached by descending off a saddle).
     found_by : str
-        ``"descent"`` (a start ended here), ``"visit"`` (a descent passed by)
-        or ``"saddle-descent"`` (reached by descending off a saddle).
+        ``"descent"`` (a start ended here), ``"visit"`` (a descent passed by),
+        ``"saddle-descent"`` (reached by descending off a saddle) or
+        ``"connect"`` (a saddle or minimum met by :func:`landscape.connect`
+        in a scan with ``connect=True``).
     dimension : int
         Dimension of the manifold of critical points the point stands for
         (the largest ``manifold_nullity`` among its members; 0: isolated).

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import landscape as ls
 from landscape.machine import machine_record
+from landscape.scan import initial_points
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
 from landscape.studies import cached, read_config
@@ -47,8 +48,8 @@ RECORDS = 3                 # format of the split and k = n + 1 records (in thei
 
 _CRITICAL = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle")
 
-__all__ = ["TITLE", "PAPER", "load_config", "initial_points", "split_neuron",
-           "neuron_block_minima", "split_projection", "run"]
+__all__ = ["TITLE", "PAPER", "load_config", "split_neuron", "neuron_block_minima",
+           "split_projection", "run"]
 
 
 def load_config(quick, path=CONFIG_FILE):
@@ -62,13 +63,6 @@ def load_config(quick, path=CONFIG_FILE):
 
 def _model(n, k):
     return ls.ReluTeacherStudent(teacher=np.eye(n), n_students=k)
-
-
-def initial_points(model, n_starts, seed):
-    """The starts of ``landscape.scan(model, n_starts, rng=seed)``: start i draws N(0, 1/d)
-    entries from child i of ``SeedSequence(seed)``; an ndarray of shape (n_starts, n_params)."""
-    children = np.random.SeedSequence(seed).spawn(n_starts)
-    return np.vstack([model.sample_init(1, rng=c) for c in children])
 
 
 def split_neuron(W, i, alpha):
@@ -246,6 +240,14 @@ def split_study(k, s, cfg, rng):
     return minima
 
 
+def _connected(k, s):
+    """ls.connect from every spurious minimum of the k = n scan `s` to its global minimum."""
+    cs = [(p, ls.connect(_model(k, k), p.x, s.minima[0].x)) for p in s.spurious_minima]
+    return [dict(k=k, id=p.id, success=c.success, barrier=c.barrier, message=c.message,
+                 saddle=(t := c.highest_saddle) and [t.loss, t.classification.index])
+            for p, c in cs]
+
+
 def _split_record(big, p, W, i, alpha, lam_M, cfg, vector=True):
     """Neuron i of the minimum p (rows W) split at alpha: (record, split point, v_min)."""
     x1 = big.flatten(split_neuron(W, i, alpha))
@@ -360,7 +362,7 @@ def time_protocol(k, s, cfg):
     (``landscape.descend``), from the scan's first `protocol_starts` starts; its agreement with
     the scan `s`: the same final loss within 1e-9."""
     model, N = _model(k, k), cfg.protocol_starts
-    X0, t = initial_points(model, N, cfg.seed), time.perf_counter()
+    X0, t = initial_points(model, s.settings, range(N)), time.perf_counter()   # the scan's starts
     d = ls.descend(model, X0, lr=5.0 / k, gtol=PROTOCOL_GTOL, maxiter=cfg.protocol_maxiter)
     seconds, done = time.perf_counter() - t, d.success
     return dict(k=k, n_starts=N, seconds=seconds, converged=int(done.sum()),
@@ -426,7 +428,11 @@ def run(out_dir, *, quick=False, progress=True):
              n_directions=cfg.n_directions, n_rotations=cfg.n_rotations),
         lambda: convexity_study(n, cfg)))
 
-    # 5. the published protocol, on a subset of k
+    # 5. every spurious minimum of k = n connected to the global one
+    barriers = stage("barriers", cfg.barrier_ks, f"barriers-k{{}}-{cfg.starts}", "k", lambda k: (
+        dict(common, k=k, starts=cfg.starts), lambda: _connected(k, scans[k])))
+
+    # 6. the published protocol, on a subset of k
     key = f"protocol-k{{}}-{cfg.protocol_starts}"
     protocol = stage("published protocol", cfg.protocol_ks, key, "k", lambda k: (
         dict(common, k=k, starts=cfg.protocol_starts, maxiter=cfg.protocol_maxiter,
@@ -437,7 +443,8 @@ def run(out_dir, *, quick=False, progress=True):
 
     r = dict(study="safran2021", title=TITLE, paper=PAPER, quick=bool(quick), config=vars(cfg),
              machine=machine, k_equals_n=rows, splits=splits, k_equals_n_plus_1=plus,
-             convexity=convexity, protocol=protocol, cached_stages=cached_stages)
+             convexity=convexity, protocol=protocol, cached_stages=cached_stages,
+             barriers=[b for part in barriers for b in part])
     r["technical"], r["summary"] = _summary(r)
     t = time.perf_counter()
     figures = _figures(out_dir, r)
@@ -616,6 +623,8 @@ def _page(out_dir, r, figs):
                                                      "summary", "timings", "machine"))
     plus_by_n, ks = {p["n"]: p for p in plus}, {row["k"] for row in rows}
     yes, sections = {True: "yes", False: "NO"}, []
+    bar = {(b["k"], b["id"]): [_g(b["barrier"], ".4e"), b["saddle"] and f"{b['saddle'][0]:.10f} "
+                               f"({b['saddle'][1]})" or "—"] for b in r["barriers"]}
 
     def section(id, title, text, *tables, figure=None):
         """A page section; `tables` are (columns, rows) or (columns, rows, caption)."""
@@ -654,15 +663,17 @@ def _page(out_dir, r, figs):
         f"with |grad F| <= 1e-12: {yes[sm['all_minima_certified']]}.  'found by "
         "saddle-descent': reached only by descending off a saddle the scan found (basin 0 "
         "among the starts).  Proved in ball arithmetic (ls.certify; Safran & Shamir 2018): "
-        f"{yes[sm['all_minima_proved']]}: a unique minimum within 'radius', lambda_min >= bound."],
+        f"{yes[sm['all_minima_proved']]}: a unique minimum within 'radius', lambda_min >= bound.  "
+        f"k in {cfg['barrier_ks']}: ls.connect joins each spurious minimum to the global one "
+        "over saddles (|grad F| <= 1e-12); 'barrier': the highest minus F."],
         (["k", "id", "F", "lambda_min", "kind", "|grad F|", "global", "basin", "found by",
-          "sum |w_i|", "proved", "radius", "lambda_min >="],
+          "sum |w_i|", "proved", "radius", "lambda_min >=", "barrier", "saddle F (index)"],
          [[row["k"], m["id"], _g(m["loss"], ".6f" if m["spurious"] else ".1e"),
            f"{m['lambda_min']:.5f}", m["kind"], f"{m['grad_norm']:.1e}", not m["spurious"],
            f"{m['basin_count']} ({m['basin_fraction']:.1%})", m["found_by"],
            f"{m['sum_norms']:.5f}", yes[m["proved"]], _g(m["radius"], ".1e"),
-           _g(m["lambda_min_lower"], ".5f")] for row in rows for m in row["minima"]]),
-        figure="minima")
+           _g(m["lambda_min_lower"], ".5f"), *bar.get((row["k"], m["id"]), ["—", "—"])]
+          for row in rows for m in row["minima"]]), figure="minima")
     srows = [[e["k"], e["id"], f"{e['loss']:.6f}", s["neuron"], s["alpha"],
               f"{s['loss_change']:.1e}", f"{s['grad_norm']:.1e}", s["kind"], s["index"],
               _g(s["lambda_min"], ".4f"), f"{s['bound']:.4f}", yes[s["proved"]], "; ".join(

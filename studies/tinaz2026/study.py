@@ -331,7 +331,8 @@ def _stuck(cfg, beta, bhat):
         _scan_row(m, r.x, ls.classify(m, r.x, radius=rad), rad) for rad in cfg["stuck_radii"]]
     a_end, W_end = m.unflatten(x_end)
     s = np.sign(a_end)
-    return dict(
+    con = ls.connect(m, r.x, m.flatten(_aligned(np.sqrt(nb2) * np.array([1, -1]), [1, -1], bhat)))
+    return dict(connect=dict(success=con.success, barrier=con.barrier, message=con.message),
         init_scale=cfg["init_scale"], lr=cfg["lr"], iterations=int(D.nit[0]),
         growth_signs=_growth_signs(x0, 2, bhat)[0],
         final_loss=float(D.loss[0]), final_grad_norm=float(D.grad_norm[0]),
@@ -708,8 +709,9 @@ def _write_report(out_dir, res, cfg):
         title="k = 2 with equal output signs: stuck at |beta|^2/4", id="stuck",
         text=("A start whose growth modes share a sign, GD to the one-sided fit, polished by "
               "newton-mr and classified at several radii. It is a local minimum: all a_i share a "
-              "sign on the ball of radius |a_2|."),
-        tables=[_numbers(_=stuck, polished=stuck["polished"], classified=stuck["classification"]),
+              "sign on the ball of radius |a_2|. 'connect': ls.connect to a global minimum."),
+        tables=[_numbers(_=stuck, polished=stuck["polished"], classified=stuck["classification"],
+                         connect=stuck["connect"]),
                 _records(stuck["radius_scan"], "radius kind witness_decrease witness_distance "
                          "witness_a witness_flips_sign", "classify on the polished stuck point "
                          "at several radii; 0.1 is the default.")],
