@@ -16,9 +16,11 @@ LIBRARY = ROOT / "landscape"
 STUDIES = ROOT / "studies"
 BENCHMARKS = ROOT / "benchmarks"
 
-# issue 16: studies/*/study.py together (4,473 before it, -40%: 2,700); issue 19 added the
-# safran2021 barrier stage and the tinaz2026 connection (+10)
-STUDY_LINES = 2710
+# issue 16: studies/*/study.py together (4,473 before it, -40%: 2,700, met at 2,697); then
+# stages later issues asked the studies for: the proofs of every minimum and split (issue 20,
+# safran2021), the barrier stage (issue 19, safran2021) and the connection of the stuck fit
+# (issue 19, tinaz2026) -- 2,713 lines with them
+STUDY_LINES = 2715
 # Underscore attributes a module may touch on objects that are not its own: the standard
 # library's documented escape hatches.
 ALLOWED_PRIVATE_ATTRIBUTES = {"os._exit", "subparser._actions"}
