@@ -16,6 +16,8 @@ from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDiffe
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, canonicalize,
                      check_model, ntk_gram, orbit_distance)
+from .isotropy import (FixedPointSubspace, Isotropy, IsotypicBasis, fixed_point_subspace,
+                       isotropy, isotypic_basis)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
 from .stats import PowerLawFit, power_law_fit, wilson_interval
 from .scan import Distinct, Scan, deduplicate, scan
@@ -41,6 +43,13 @@ __all__ = [
     "Stabilizer",
     "canonicalize",
     "orbit_distance",
+    # symmetry reduction
+    "isotropy",
+    "Isotropy",
+    "fixed_point_subspace",
+    "FixedPointSubspace",
+    "isotypic_basis",
+    "IsotypicBasis",
     # critical points
     "find_critical_point",
     "descend",
