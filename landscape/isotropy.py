@@ -74,7 +74,7 @@ from ._validation import as_positive_float
 from .models.base import check_model
 
 __all__ = ["Isotropy", "FixedPointSubspace", "IsotypicBasis", "isotropy",
-           "fixed_point_subspace", "isotypic_basis"]
+           "fixed_point_subspace", "isotypic_basis", "has_permutation_symmetry"]
 
 # Two entries of W are equal when they differ by at most this fraction of max |W|.
 DEFAULT_TOL = 1e-8
@@ -120,6 +120,19 @@ def _permutation_layout(model):
             raise ValueError(f"the coordinate permutations of {model!r} are not a product of "
                              f"symmetric groups; {fix}")
     return np.asarray(sym.input_weights), np.asarray(sym.classes), np.asarray(cols)
+
+
+def has_permutation_symmetry(model):
+    """Whether the model's symmetry group permutes neurons and input coordinates only.
+
+    The models :func:`isotropy` accepts: e.g. :class:`~landscape.ReluTeacherStudent`
+    with orthonormal teacher rows spanning input space (V = I_d).
+    """
+    try:
+        _permutation_layout(check_model(model))
+    except ValueError:
+        return False
+    return True
 
 
 # ---- the group ------------------------------------------------------------------------------

@@ -162,3 +162,48 @@ def test_k200_spectrum_from_twelve_blocks():
     assert sorted(s.multiplicities.tolist()) == sorted(
         [1] * 5 + [198] * 5 + [199 * 196 // 2, 198 * 197 // 2])
     assert s.residuals.max() <= 1e-11 * s.norm
+
+
+@pytest.fixture(scope="module")
+def scan8():
+    m = teacher_student(8)
+    return m, ls.scan(m, 60, rng=0, progress=False)
+
+
+def test_classify_from_isotypic_blocks_agrees_with_the_dense_verdict(scan8):
+    """The COLT'21 points a k = 8 scan finds (global minimum, the Δ(S_7 × S_1) spurious
+    minimum, a saddle): same kind, index, loss and λ_min from the isotypic blocks."""
+    m, s = scan8
+    kinds = set()
+    for p in s.points:
+        full = p.classification
+        reduced = ls.classify(m, p.x, symmetry="auto")
+        kinds.add(reduced.kind)
+        assert (reduced.kind, reduced.index, reduced.nullity) == (full.kind, full.index,
+                                                                  full.nullity)
+        assert reduced.loss == full.loss
+        # the scan's point is G-fixed to ~1e-11; its projection moves λ_min by less than 1e-9
+        assert reduced.lambda_min == pytest.approx(full.lambda_min, abs=1e-9)
+        assert reduced.isotropy == full.isotropy and "isotypic" in reduced.message
+        G = ls.isotropy(m, p.x)
+        assert ls.classify(m, p.x, symmetry=G).kind == full.kind
+    assert {"strict-minimum", "strict-saddle"} <= kinds
+    assert {p.classification.isotropy for p in s.points} >= {"Δ(S_8)", "Δ(S_7 × S_1)"}
+
+
+def test_classify_validates_symmetry(scan8):
+    m, s = scan8
+    with pytest.raises(ValueError, match="symmetry must be None, 'auto'"):
+        ls.classify(m, s.points[0].x, symmetry="yes")
+    with pytest.raises(ValueError, match="build it for this model"):
+        ls.classify(m, s.points[0].x, symmetry=ls.Isotropy.diagonal(teacher_student(3), [3]))
+    other = ls.TwoLayerReLU(n_hidden=2, target=ls.LinearTarget([1.0, 0.0]))
+    x = other.flatten(([1.0, -1.0], [[1.0, 0.0], [-1.0, 0.0]]))
+    assert ls.classify(other, x, symmetry="auto").isotropy is None   # no permutation group
+
+
+def test_the_report_names_each_points_isotropy(scan8, tmp_path):
+    m, s = scan8
+    ls.write_report(s, tmp_path / "report")
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Δ(S_7 × S_1)" in html and "isotropy" in html
