@@ -19,6 +19,7 @@ from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram,
 from .isotropy import (FixedPointSubspace, Isotropy, IsotypicBasis, fixed_point_subspace,
                        isotropy, isotypic_basis)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
+from .families import Family, continue_family, diagonal_type
 from .stats import PowerLawFit, power_law_fit, wilson_interval
 from .scan import Distinct, Scan, deduplicate, scan
 from .report import write_report
@@ -50,6 +51,9 @@ __all__ = [
     "FixedPointSubspace",
     "isotypic_basis",
     "IsotypicBasis",
+    "continue_family",
+    "diagonal_type",
+    "Family",
     # critical points
     "find_critical_point",
     "descend",
