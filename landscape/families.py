@@ -62,6 +62,10 @@ class Family(Result):
     block_eigenvalues, multiplicities : tuple of ndarray
         The exact spectrum at each k: the isotypic block eigenvalues and the
         multiplicity of each (empty where not computed).
+    irreps : tuple of tuple of str
+        The irreducible representation of each block eigenvalue at each k (so
+        an eigenvalue can be followed in k: same representation, same rank
+        within it).
     seconds_newton, seconds_spectrum : ndarray of shape (m,)
         Wall time of the solve and of the spectrum at each k.
     success_all : bool
@@ -81,6 +85,7 @@ class Family(Result):
     n_negative: np.ndarray
     block_eigenvalues: tuple
     multiplicities: tuple
+    irreps: tuple
     seconds_newton: np.ndarray
     seconds_spectrum: np.ndarray
     success_all: bool
@@ -90,6 +95,7 @@ class Family(Result):
         object.__setattr__(self, "sizes", tuple(tuple(int(v) for v in s) for s in self.sizes))
         for name in ("isotropy", "block_eigenvalues", "multiplicities"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "irreps", tuple(tuple(r) for r in self.irreps))
 
     def point(self, i, model):
         """The critical point at the i-th k as a flat x of `model` (built for that k)."""
@@ -208,7 +214,7 @@ def continue_family(make_model, x0, ks, *, grow=None, gtol=1e-11, method="newton
         raise ValueError(f"grow must index a block of size >= 2 of {sizes0}, got {grow!r}")
     rec = {key: [] for key in ("k", "sizes", "isotropy", "values", "loss", "grad_norm",
                                "success", "nit", "lambda_min", "n_negative", "blocks",
-                               "mults", "t_newton", "t_spectrum")}
+                               "mults", "irreps", "t_newton", "t_spectrum")}
     message = "every k reached"
     start = None
     for i, k in enumerate(ks):
@@ -249,6 +255,7 @@ def continue_family(make_model, x0, ks, *, grow=None, gtol=1e-11, method="newton
         rec["n_negative"].append(-1 if spec is None else spec.n_negative)
         rec["blocks"].append(np.zeros(0) if spec is None else spec.block_eigenvalues)
         rec["mults"].append(np.zeros(0, np.int64) if spec is None else spec.multiplicities)
+        rec["irreps"].append(() if spec is None else spec.irreps)
     n = len(rec["k"])
     return Family(
         k=np.array(rec["k"], dtype=np.int64), sizes=tuple(rec["sizes"]),
@@ -258,5 +265,6 @@ def continue_family(make_model, x0, ks, *, grow=None, gtol=1e-11, method="newton
         nit=np.array(rec["nit"], dtype=np.int64), lambda_min=np.array(rec["lambda_min"]),
         n_negative=np.array(rec["n_negative"], dtype=np.int64),
         block_eigenvalues=tuple(rec["blocks"]), multiplicities=tuple(rec["mults"]),
+        irreps=tuple(rec["irreps"]),
         seconds_newton=np.array(rec["t_newton"]), seconds_spectrum=np.array(rec["t_spectrum"]),
         success_all=bool(n == len(ks) and all(rec["success"])), message=message)

@@ -17,6 +17,8 @@ STUDIES = ROOT / "studies"
 BENCHMARKS = ROOT / "benchmarks"
 
 STUDY_LINES = 2700          # issue 16: studies/*/study.py together (4,473 before it, -40%)
+# issue 18 adds the arjevani_field study (within its own budget, on library functions only)
+STUDY_LINES += 300
 # Underscore attributes a module may touch on objects that are not its own: the standard
 # library's documented escape hatches.
 ALLOWED_PRIVATE_ATTRIBUTES = {"os._exit", "subparser._actions"}
@@ -78,7 +80,7 @@ def study_files():
 def test_studies_are_within_the_line_budget():
     lines = {p.parent.name: len(p.read_text(encoding="utf-8").splitlines())
              for p in study_files()}
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     assert sum(lines.values()) <= STUDY_LINES, lines
 
 
