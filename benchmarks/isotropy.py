@@ -1,4 +1,4 @@
-"""Symmetry reduction (issue 18): a spurious family followed to k = 200, spectra from isotypic blocks.
+"""Symmetry reduction (issue 18): a spurious family to k = 200, spectra from isotypic blocks.
 
 1. A k = 8 scan (V = I_8, 60 starts) finds the spurious minimum of isotropy
    Δ(S_7 × S_1); ``ls.continue_family`` carries it to k = 200 (Newton in the
@@ -45,7 +45,8 @@ def main(argv=None):
 
     m8 = teacher_student(8)
     scan = ls.scan(m8, 60, rng=0, progress=False)
-    spurious = [p for p in scan.points if p.kind == "strict-minimum" and not p.classification.is_global]
+    spurious = [p for p in scan.points
+                if p.kind == "strict-minimum" and not p.classification.is_global]
     x8 = spurious[0].x
     print(f"k = 8 scan: spurious minimum at loss {spurious[0].loss:.8f}, "
           f"isotropy {spurious[0].classification.isotropy}")
@@ -100,7 +101,8 @@ def main(argv=None):
     out = args.output or os.path.join(here, "results",
                                       "isotropy-quick.json" if args.quick else "isotropy.json")
     write_results(out, "isotropy", "python benchmarks/isotropy.py"
-                  + (" --quick" if args.quick else ""), {"result": json_ready(rows), "agree": bool(ok)},
+                  + (" --quick" if args.quick else ""),
+                  {"result": json_ready(rows), "agree": bool(ok)},
                   started=started)
     print(f"wrote {out}")
     return 0 if ok else 1

@@ -39,6 +39,9 @@ __all__ = ["classify", "Classification", "KINDS", "loss_tolerance"]
 KINDS = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle",
          "degenerate", "maximum", "not-critical", "non-differentiable")
 _EPS = np.finfo(float).eps
+# classify(symmetry=None) names the isotropy group only when finding it costs little
+# (O(k^2 d) for k neurons in R^d): not for, say, 10^4 neurons of an empirical network.
+_ISOTROPY_BUDGET = 10**8
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -164,7 +167,8 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     symmetry : None, "auto" or Isotropy
         ``None``: the spectrum from `method`; the isotropy group of x is still
         named in the result when the model's symmetry permutes neurons and
-        coordinates.  ``"auto"``: find the isotropy group G of x
+        coordinates (and k^2 d <= 1e8 for k neurons in R^d: finding it costs
+        O(k^2 d)).  ``"auto"``: find the isotropy group G of x
         (:func:`~landscape.isotropy`) and, when it is not trivial, take the
         exact spectrum from its isotypic blocks (``hessian_spectrum(...,
         isotropy=G)``: k in the hundreds) — `method` is then not used unless
@@ -347,7 +351,12 @@ def _isotropy_group(model, x, symmetry):
     if symmetry not in (None, "auto"):
         raise ValueError(f"symmetry must be None, 'auto' or a landscape.Isotropy, got "
                          f"{symmetry!r}")
-    return isotropy(model, x) if has_permutation_symmetry(model) else None
+    if not has_permutation_symmetry(model):
+        return None
+    k, d = np.shape(model.symmetry().input_weights)
+    if symmetry is None and k * k * d > _ISOTROPY_BUDGET:
+        return None
+    return isotropy(model, x)
 
 
 def _isotypic_verdict(model, x, G, loss, gnorm, rtol, atol, margin):

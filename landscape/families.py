@@ -143,7 +143,7 @@ def diagonal_type(model, x, *, tol=None):
 
 def continue_family(make_model, x0, ks, *, grow=None, gtol=1e-11, method="newton",
                     maxiter=50, spectrum=True, stop_on_failure=True):
-    r"""Follow a symmetric critical point of ``make_model(ks[0])`` through ``make_model(k)``, k in ks.
+    r"""Follow a symmetric critical point of ``make_model(ks[0])`` through ``make_model(k)``.
 
     Parameters
     ----------

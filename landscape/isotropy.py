@@ -65,7 +65,6 @@ and §2.3 (isotypic decomposition).
 
 import dataclasses
 import math
-import numbers
 
 import numpy as np
 
@@ -524,7 +523,7 @@ def fixed_point_subspace(model, G):
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class IsotypicBasis(Result):
-    r"""One orthonormal set of vectors per irreducible representation of G (see :func:`isotypic_basis`).
+    r"""Orthonormal vectors per irreducible representation of G (see :func:`isotypic_basis`).
 
     Attributes
     ----------

@@ -207,3 +207,18 @@ def test_the_report_names_each_points_isotropy(scan8, tmp_path):
     ls.write_report(s, tmp_path / "report")
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "Δ(S_7 × S_1)" in html and "isotropy" in html
+
+
+@pytest.mark.slow
+def test_reduced_verdicts_at_k14():
+    """The same agreement on a k = 14 scan (several spurious types, issue 18: k <= 20)."""
+    m = teacher_student(14)
+    s = ls.scan(m, 40, rng=1, progress=False)
+    names = set()
+    for p in s.points:
+        reduced = ls.classify(m, p.x, symmetry="auto")
+        full = p.classification
+        names.add(full.isotropy)
+        assert (reduced.kind, reduced.index) == (full.kind, full.index)
+        assert reduced.lambda_min == pytest.approx(full.lambda_min, abs=1e-9)
+    assert len(names) >= 3

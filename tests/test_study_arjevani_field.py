@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-import landscape as ls
 from landscape.studies import run_study
 
 pytestmark = pytest.mark.slow      # one quick-mode run: ~25 s on 2 cores

@@ -1,4 +1,4 @@
-r"""A model restricted to a linear subspace: L(B z), with its exact derivatives from the full model's.
+r"""A model restricted to a linear subspace: L(B z), with exact derivatives from the full model.
 
 With B an (n_params, p) matrix with orthonormal columns, the restricted loss
 ``L_B(z) = L(B z)`` has gradient ``B^T grad L(B z)`` and Hessian ``B^T H(B z) B``:

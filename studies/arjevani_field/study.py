@@ -1,4 +1,4 @@
-"""Arjevani & Field (NeurIPS 2020, 2021): families of spurious minima followed in k, exact Hessian spectra.
+"""Arjevani & Field (NeurIPS 2020, 2021): spurious families followed in k, exact Hessian spectra.
 
 Scans of V = I_k at small k find the spurious minima; each with a diagonal isotropy group is
 carried to large k by ``ls.continue_family`` (Newton in Fix(G), the full spectrum with
