@@ -482,9 +482,19 @@ def _check_isotropy(model, G):
     if not isinstance(G, Isotropy):
         raise TypeError(f"isotropy must be a landscape.Isotropy (from ls.isotropy(model, x) or "
                         f"ls.Isotropy.diagonal), got {type(G).__name__}")
-    if model is not None and G.n_params != model.n_params:
+    if model is None:
+        return G
+    if G.n_params != model.n_params:
         raise ValueError(f"isotropy acts on {G.n_params} parameters but the model has "
                          f"{model.n_params}; build it for this model")
+    layout, rc, cc = _permutation_layout(model)
+    bad = not np.array_equal(layout, G.layout) or any(
+        len(set(rc[list(r)])) > 1 or len(set(cc[list(c)])) > 1 for r, c in G.factors)
+    if bad:
+        raise ValueError(f"isotropy {G} is not a group of symmetries of {model!r} (another "
+                         f"neuron layout, or it exchanges neurons or coordinates the model's "
+                         f"symmetry does not); build it for this model with ls.isotropy or "
+                         f"ls.Isotropy.diagonal")
     return G
 
 

@@ -168,3 +168,16 @@ def test_isotropy_round_trips():
     G = ls.Isotropy.diagonal(m, [2, 3])
     H = ls.Isotropy.from_dict(G.to_dict())
     assert H.factors == G.factors and repr(H) == repr(G) == "Isotropy(Δ(S_2 × S_3), order=12)"
+
+
+def test_a_group_the_model_does_not_have_is_refused():
+    """Coordinates 0 and 1 of V = diag(1, 1, 2) may be exchanged, coordinate 2 may not."""
+    m = ls.ReluTeacherStudent(teacher=np.diag([1.0, 1.0, 2.0]), n_students=3)
+    ok = ls.Isotropy(layout=np.arange(9).reshape(3, 3), factors=(((0, 1), (0, 1)),))
+    assert ls.fixed_point_subspace(m, ok).dim == 5
+    bad = ls.Isotropy(layout=np.arange(9).reshape(3, 3), factors=(((1, 2), (1, 2)),))
+    with pytest.raises(ValueError, match="not a group of symmetries"):
+        ls.fixed_point_subspace(m, bad)
+    W = np.array([[0.9, 0.1, 0.3], [0.1, 0.9, 0.3], [0.2, 0.2, 1.5]])
+    G = ls.isotropy(m, m.flatten(W))
+    assert G.factors == (((0, 1), (0, 1)),)
