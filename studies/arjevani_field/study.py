@@ -137,13 +137,15 @@ def run(out_dir, *, quick=False, progress=True):
     config = Config(**read_config(CONFIG_FILE, quick))
     seeds, scans = find_families(config)
     glob = ls.continue_family(teacher_student, np.eye(config.ks[0]).ravel(), config.ks)
-    families, seen = [], []
+    families, seen, lost = [], [], []
     for k0, x, name in seeds:
         path = list(range(k0, config.ks[0], 2)) + list(config.ks)
         fam = ls.continue_family(teacher_student, x, path)
+        if not fam.success_all:
+            lost.append({"seed_k": k0, "seed_isotropy": name, "message": fam.message})
         at = fam.k.tolist().index(config.ks[0]) if config.ks[0] in fam.k else None
         if at is None or any(abs(fam.loss[at] - s) <= 1e-9 for s in seen):
-            continue                                    # lost, or a family already followed
+            continue                                    # lost early, or already followed
         seen.append(fam.loss[at])
         keep = np.isin(fam.k, config.ks)
         fam = dataclasses.replace(fam, **{f: (getattr(fam, f)[keep] if isinstance(
@@ -161,7 +163,7 @@ def run(out_dir, *, quick=False, progress=True):
                    "blocks": [{"irrep": r, "value_at_kmax": v, "multiplicity_at_kmax": m}
                               for v, m, r in zip(glob.block_eigenvalues[-1],
                                                  glob.multiplicities[-1], glob.irreps[-1])]},
-        "families": families, "wall_seconds": time.perf_counter() - t0})
+        "families": families, "lost": lost, "wall_seconds": time.perf_counter() - t0})
     figs = _figures(out_dir, results)
     write_json(out_dir / "results.json", results)
     write_page(out_dir, title="Arjevani & Field: spurious families and their spectra by symmetry",
@@ -244,6 +246,11 @@ def _sections(r, figs):
                            f["first_k_not_minimum"] or "none", f["seconds_newton"],
                            f["seconds_spectrum"]] for f in r["families"]],
                     caption="Families followed in k")]
+    if r["lost"]:
+        tables.append(Table(columns=["seed k", "isotropy", "what happened"],
+                            rows=[[f["seed_k"], f["seed_isotropy"], f["message"]]
+                                  for f in r["lost"]],
+                            caption="Spurious minima whose family was not followed to the end"))
     for f in r["families"]:
         tables.append(Table(
             columns=["representation", "rank", "eigenvalue at k_max", "multiplicity",
