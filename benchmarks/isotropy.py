@@ -71,6 +71,12 @@ def main(argv=None):
           f"{spec.block_eigenvalues.size} block eigenvalues; target < 20 s: "
           f"{'PASS' if t_spec < 20 else 'MISSED'}")
 
+    t = time.perf_counter()
+    c = ls.classify(m, x, symmetry="auto")
+    t_classify = time.perf_counter() - t
+    print(f"classify(symmetry='auto') at k = {kmax}: {c.kind}, index {c.index}, lambda_min "
+          f"{c.lambda_min:.6e} in {t_classify:.1f} s")
+
     k = 30
     m30 = teacher_student(k)
     x30 = fam.point(fam.k.tolist().index(k), m30)
@@ -93,6 +99,7 @@ def main(argv=None):
         "spectrum_blocks": int(spec.block_eigenvalues.size),
         "spectrum_block_eigenvalues": spec.block_eigenvalues,
         "spectrum_multiplicities": spec.multiplicities,
+        "classify_kind": c.kind, "classify_seconds": t_classify,
         "k30_isotypic_seconds": t_iso30, "k30_dense_seconds": t_dense30,
         "k30_relative_difference": rel,
     }
