@@ -6,7 +6,7 @@
    Target: under two minutes to k = 200.
 2. The full spectrum at the k = 200 point (40,000 parameters) from the isotypic
    blocks, timed alone.  Target: under 20 s.  (The dense path would need a
-   40,000 x 40,000 Hessian, 12.8 GB.)
+   40,000 x 40,000 Hessian, 12.8 GB.)  Then ``classify(..., symmetry="auto")`` there.
 3. At k = 30 the isotypic spectrum against ``eigvalsh`` of the dense Hessian:
    largest difference relative to |H|, multiplicities included, and both times.
 
