@@ -17,7 +17,7 @@ import numpy as np
 import landscape as ls
 from landscape.report import (Section, Table, json_ready, new_figure, save_figure, write_json,
                               write_page)
-from landscape.studies import read_config
+from landscape.studies import cached, read_config
 
 TITLE = ("Arjevani & Field 2020/2021: spurious families followed to large k by symmetry, "
          "exact Hessian spectra from isotypic blocks")
@@ -54,23 +54,40 @@ def teacher_student(k):
     return ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
 
 
-def find_families(config):
+def _spurious(k, config):
+    s = ls.scan(teacher_student(k), config.starts, rng=config.seed, progress=False)
+    seeds = []
+    for p in s.points:
+        c = p.classification
+        if p.kind != "strict-minimum" or c.is_global:
+            continue
+        try:
+            ls.diagonal_type(teacher_student(k), p.x)
+        except ValueError:
+            continue
+        seeds.append({"x": p.x, "isotropy": c.isotropy})
+    return {"points": len(s.points), "spurious_fraction": s.spurious_fraction, "seeds": seeds}
+
+
+def find_families(config, out_dir):
     """Spurious minima of the seed-k scans with a diagonal isotropy group, one per family:
-    [(seed k, x, isotropy name)], and the scans' point counts."""
+    [(seed k, x, isotropy name)], and the scans' point counts (each scan cached in out_dir)."""
     found, counts = [], {}
     for k in config.seed_ks:
-        s = ls.scan(teacher_student(k), config.starts, rng=config.seed, progress=False)
-        counts[k] = {"points": len(s.points), "spurious_fraction": s.spurious_fraction}
-        for p in s.points:
-            c = p.classification
-            if p.kind != "strict-minimum" or c.is_global:
-                continue
-            try:
-                ls.diagonal_type(teacher_student(k), p.x)
-            except ValueError:
-                continue
-            found.append((k, p.x, c.isotropy))
+        r, _, seconds = cached(out_dir, f"scan-{k}", {"k": k, "starts": config.starts,
+                                                        "seed": config.seed, "version": 1},
+                               lambda k=k: _spurious(k, config))
+        counts[k] = {"points": r["points"], "spurious_fraction": r["spurious_fraction"],
+                     "seconds": seconds}
+        found += [(k, np.array(s["x"]), s["isotropy"]) for s in r["seeds"]]
     return found, counts
+
+
+def _follow(out_dir, name, x, ks):
+    """ls.continue_family from x through ks, cached in out_dir under `name`."""
+    r, _, _ = cached(out_dir, name, {"x": x, "ks": list(ks), "version": 1},
+                     lambda: ls.continue_family(teacher_student, x, ks).to_dict())
+    return ls.Family.from_dict(r)
 
 
 def trajectories(fam):
@@ -96,6 +113,8 @@ def spectral_distance(a, b):
 
 def _fit(k, y, k0):
     sel = (np.asarray(k) >= k0) & (np.asarray(y) > 0)
+    if np.count_nonzero(sel) < 2:                 # e.g. lambda_min of a family of saddles
+        return {"exponent": np.nan, "stderr": np.nan, "prefactor": np.nan, "r2": np.nan}
     f = ls.power_law_fit(np.asarray(k)[sel], np.asarray(y)[sel])
     return {"exponent": f.exponent, "stderr": f.stderr, "prefactor": f.prefactor, "r2": f.r2}
 
@@ -135,12 +154,12 @@ def run(out_dir, *, quick=False, progress=True):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = Config(**read_config(CONFIG_FILE, quick))
-    seeds, scans = find_families(config)
-    glob = ls.continue_family(teacher_student, np.eye(config.ks[0]).ravel(), config.ks)
+    seeds, scans = find_families(config, out_dir)
+    glob = _follow(out_dir, "global", np.eye(config.ks[0]).ravel(), config.ks)
     families, seen, lost = [], [], []
-    for k0, x, name in seeds:
+    for i, (k0, x, name) in enumerate(seeds):
         path = list(range(k0, config.ks[0], 2)) + list(config.ks)
-        fam = ls.continue_family(teacher_student, x, path)
+        fam = _follow(out_dir, f"family-{i}", x, path)
         if not fam.success_all:
             lost.append({"seed_k": k0, "seed_isotropy": name, "message": fam.message})
         at = fam.k.tolist().index(config.ks[0]) if config.ks[0] in fam.k else None
@@ -215,6 +234,8 @@ def _figures(out_dir, r):
 
 
 def _pm(fit):
+    if fit["exponent"] is None:                   # NaN after json_ready
+        return "—"
     return f"{fit['exponent']:.3f} ± {fit['stderr']:.3f}"
 
 
