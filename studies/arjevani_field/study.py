@@ -158,21 +158,20 @@ def run(out_dir, *, quick=False, progress=True):
     glob = _follow(out_dir, "global", np.eye(config.ks[0]).ravel(), config.ks)
     families, seen, lost = [], [], []
     for i, (k0, x, name) in enumerate(seeds):
-        path = list(range(k0, config.ks[0], 2)) + list(config.ks)
-        fam = _follow(out_dir, f"family-{i}", x, path)
+        # to the first k of the grid, where seeds of one family (found at several k) meet
+        near = _follow(out_dir, f"approach-{i}", x, list(range(k0, config.ks[0], 2))
+                       + [config.ks[0]]) if k0 < config.ks[0] else None
+        if near is not None and not near.success_all:
+            lost.append({"seed_k": k0, "seed_isotropy": name, "message": near.message})
+            continue
+        x1 = x if near is None else near.point(len(near.k) - 1, teacher_student(config.ks[0]))
+        loss = teacher_student(config.ks[0]).loss(x1)
+        if any(abs(loss - s) <= 1e-9 * max(1.0, loss) for s in seen):
+            continue                                    # a family already followed
+        seen.append(loss)
+        fam = _follow(out_dir, f"family-{i}", x1, config.ks)
         if not fam.success_all:
             lost.append({"seed_k": k0, "seed_isotropy": name, "message": fam.message})
-        at = fam.k.tolist().index(config.ks[0]) if config.ks[0] in fam.k else None
-        if at is None or any(abs(fam.loss[at] - s) <= 1e-9 for s in seen):
-            continue                                    # lost early, or already followed
-        seen.append(fam.loss[at])
-        keep = np.isin(fam.k, config.ks)
-        fam = dataclasses.replace(fam, **{f: (getattr(fam, f)[keep] if isinstance(
-            getattr(fam, f), np.ndarray) else tuple(v for v, ok in zip(getattr(fam, f), keep)
-                                                   if ok))
-            for f in ("k", "sizes", "isotropy", "values", "loss", "grad_norm", "success", "nit",
-                      "lambda_min", "n_negative", "block_eigenvalues", "multiplicities",
-                      "irreps", "seconds_newton", "seconds_spectrum")})
         if len(fam.k) == len(config.ks):
             families.append({"seed_k": k0, "seed_isotropy": name, **_summarise(fam, glob, config)})
     results = json_ready({
