@@ -112,8 +112,9 @@ def spectral_distance(a, b):
 
 
 def _fit(k, y, k0):
-    sel = (np.asarray(k) >= k0) & (np.asarray(y) > 0)
-    if np.count_nonzero(sel) < 2:                 # e.g. lambda_min of a family of saddles
+    sel = np.asarray(k) >= k0
+    y = np.asarray(y, dtype=float)
+    if np.count_nonzero(sel) < 2 or np.any(y[sel] <= 0):     # e.g. lambda_min of saddles
         return {"exponent": np.nan, "stderr": np.nan, "prefactor": np.nan, "r2": np.nan}
     f = ls.power_law_fit(np.asarray(k)[sel], np.asarray(y)[sel])
     return {"exponent": f.exponent, "stderr": f.stderr, "prefactor": f.prefactor, "r2": f.r2}
