@@ -17,7 +17,10 @@ from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDiffe
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, align, canonicalize,
                      check_model, ntk_gram, orbit_distance)
+from .isotropy import (FixedPointSubspace, Isotropy, IsotypicBasis, fixed_point_subspace,
+                       isotropy, isotypic_basis)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
+from .families import Family, continue_family, diagonal_type
 from .stats import PowerLawFit, power_law_fit, wilson_interval
 from .connect import Connection, Path, connect
 from .scan import Distinct, Scan, deduplicate, scan
@@ -44,6 +47,16 @@ __all__ = [
     "canonicalize",
     "orbit_distance",
     "align",
+    # symmetry reduction
+    "isotropy",
+    "Isotropy",
+    "fixed_point_subspace",
+    "FixedPointSubspace",
+    "isotypic_basis",
+    "IsotypicBasis",
+    "continue_family",
+    "diagonal_type",
+    "Family",
     # critical points
     "find_critical_point",
     "find_saddle",

@@ -30,6 +30,7 @@ import scipy.linalg
 from ._results import Result
 from ._noise import hessian_noise
 from ._validation import as_choice, as_positive_float, as_positive_int, as_rng
+from .isotropy import Isotropy, has_permutation_symmetry, isotropy
 from .models.base import check_model
 from .spectrum import DENSE_LIMIT, METHODS, hessian_spectrum
 
@@ -38,6 +39,9 @@ __all__ = ["classify", "Classification", "KINDS", "loss_tolerance"]
 KINDS = ("strict-minimum", "degenerate-minimum", "strict-saddle", "non-strict-saddle",
          "degenerate", "maximum", "not-critical", "non-differentiable")
 _EPS = np.finfo(float).eps
+# classify(symmetry=None) names the isotropy group only when finding it costs little
+# (O(k^2 d) for k neurons in R^d): not for, say, 10^4 neurons of an empirical network.
+_ISOTROPY_BUDGET = 10**8
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -85,6 +89,11 @@ class Classification(Result):
         radii are documented in :func:`classify`.
     message : str
         A sentence on how the verdict was reached.
+    isotropy : str or None
+        The isotropy group of x (its name, e.g. ``"Δ(S_1 × S_6)"``, see
+        :func:`~landscape.isotropy`) for models whose symmetry permutes neurons
+        and coordinates; None for other models and for points that are not
+        critical.
     """
 
     kind: str
@@ -107,6 +116,7 @@ class Classification(Result):
     margin: float | None = None
     radius: float | None = None
     message: str = ""
+    isotropy: str | None = None
 
     @property
     def is_minimum(self):
@@ -129,7 +139,7 @@ def loss_tolerance(model, loss):
 
 
 def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
-             n_directions=16, margin=None, method="auto"):
+             n_directions=16, margin=None, method="auto", symmetry=None):
     """Classify x as a minimum, a strict or non-strict saddle, a maximum, or say it cannot.
 
     Parameters
@@ -154,6 +164,17 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
         above the rounding error of the loss.
     method : {"auto", "dense", "lanczos"}
         Spectrum method (:func:`hessian_spectrum`).
+    symmetry : None, "auto" or Isotropy
+        ``None``: the spectrum from `method`; the isotropy group of x is still
+        named in the result when the model's symmetry permutes neurons and
+        coordinates (and k^2 d <= 1e8 for k neurons in R^d: finding it costs
+        O(k^2 d)).  ``"auto"``: find the isotropy group G of x
+        (:func:`~landscape.isotropy`) and, when it is not trivial, take the
+        exact spectrum from its isotypic blocks (``hessian_spectrum(...,
+        isotropy=G)``: k in the hundreds) — `method` is then not used unless
+        the blocks show zero eigenvalues at index 0 and n_params <=
+        ``DENSE_LIMIT``, where the dense path and its higher-order test decide.
+        An :class:`~landscape.Isotropy`: use that group.
 
     Returns
     -------
@@ -232,6 +253,12 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
         return Classification(kind="not-critical", loss=loss, grad_norm=gnorm,
                               message=f"|grad L| = {gnorm:.3g} > gtol = {gtol:.3g}")
     n = model.n_params
+    G = _isotropy_group(model, x, symmetry)
+    name = None if G is None else G.name
+    if symmetry is not None and G is not None and G.order > 1:
+        verdict = _isotypic_verdict(model, x, G, loss, gnorm, rtol, atol, margin)
+        if verdict is not None:
+            return verdict
     dense = method == "dense" or (method == "auto" and n <= DENSE_LIMIT)
     spec = hessian_spectrum(model, x, rtol=rtol, atol=atol,
                             method="dense" if dense else method, vectors=dense)
@@ -263,7 +290,7 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
                   symmetry_nullity=n_sym, manifold_nullity=n_man, n_positive=spec.n_positive,
                   tau=spec.tau, gap=spec.gap, lambda_min=spec.lambda_min,
                   lambda_max=spec.lambda_max, eigenvalues=spec.eigenvalues,
-                  is_global=is_global)
+                  is_global=is_global, isotropy=name)
     morse_bott = (f"; a Morse-Bott point of a {n_man}-dimensional manifold of critical "
                   f"points (found from {how_man})" if n_man and nullity == 0 else "")
     if spec.n_negative == n:
@@ -312,6 +339,75 @@ def classify(model, x, *, gtol=1e-8, rtol=1e-9, atol=1e-10, radius=1e-1, rng=0,
     return Classification(kind="degenerate", margin=margin, radius=radius, message=(
         f"index 0 with nullity {nullity}; no descent found within radius {radius:.3g}"
         f"{inside} and no known optimal value to certify a minimum: undetermined"), **common)
+
+
+def _isotropy_group(model, x, symmetry):
+    """The isotropy group `symmetry` asks for (None when the model has no permutation group)."""
+    if isinstance(symmetry, Isotropy):
+        if symmetry.n_params != model.n_params:
+            raise ValueError(f"symmetry acts on {symmetry.n_params} parameters but the model "
+                             f"has {model.n_params}; build it for this model")
+        return symmetry
+    if symmetry not in (None, "auto"):
+        raise ValueError(f"symmetry must be None, 'auto' or a landscape.Isotropy, got "
+                         f"{symmetry!r}")
+    if not has_permutation_symmetry(model):
+        return None
+    k, d = np.shape(model.symmetry().input_weights)
+    if symmetry is None and k * k * d > _ISOTROPY_BUDGET:
+        return None
+    return isotropy(model, x)
+
+
+def _isotypic_verdict(model, x, G, loss, gnorm, rtol, atol, margin):
+    """The classification from the isotypic blocks of G, or None when they cannot decide.
+
+    They decide when no eigenvalue is in the zero band, or when one is below it
+    (a strict saddle); a zero band at index 0 goes to the dense path and its
+    higher-order test when n_params <= DENSE_LIMIT, and is ``degenerate`` (or a
+    certified global ``degenerate-minimum``) beyond.
+    """
+    n = model.n_params
+    spec = hessian_spectrum(model, x, rtol=rtol, atol=atol, isotropy=G)
+    noise_H, _ = hessian_noise(model, x, dense=False)
+    if noise_H > spec.tau:
+        spec = _with_tau(model, x, spec, noise_H, True)
+    if spec.n_zero and not spec.n_negative and n <= DENSE_LIMIT:
+        return None
+    known = model.optimal_loss
+    is_global = None if known is None else bool(loss <= known + loss_tolerance(model, loss))
+    sym = _tangent_basis(model, x, model.symmetry_tangents(x), spec.tau) if spec.n_zero else \
+        np.zeros((n, 0))
+    man = (_tangent_basis(model, x, model.manifold_tangents(x), spec.tau, exclude=sym)
+           if spec.n_zero else np.zeros((n, 0)))
+    nullity = max(0, spec.n_zero - sym.shape[1] - man.shape[1])
+    common = dict(loss=loss, grad_norm=gnorm, index=spec.n_negative, nullity=nullity,
+                  symmetry_nullity=sym.shape[1], manifold_nullity=man.shape[1],
+                  n_positive=spec.n_positive, tau=spec.tau, gap=spec.gap,
+                  lambda_min=spec.lambda_min, lambda_max=spec.lambda_max,
+                  eigenvalues=spec.eigenvalues, is_global=is_global, isotropy=G.name)
+    how = (f" (exact spectrum from {spec.block_eigenvalues.size} isotypic block eigenvalues "
+           f"of {G.name})")
+    if spec.n_negative == n:
+        return Classification(kind="maximum", message="every Hessian eigenvalue is < -tau" + how,
+                              **common)
+    if spec.n_negative:
+        return Classification(kind="strict-saddle", message=(
+            f"{spec.n_negative} Hessian eigenvalue(s) below -tau; lambda_min = "
+            f"{spec.lambda_min:.3g}" + how), **common)
+    if not spec.n_zero:
+        return Classification(kind="strict-minimum",
+                              message="every Hessian eigenvalue is > tau" + how, **common)
+    if not nullity:
+        return Classification(kind="degenerate-minimum", message=(
+            "index 0 and every zero mode is explained by symmetries or collinear neurons: a "
+            "manifold of minima" + how), **common)
+    return Classification(
+        kind="degenerate-minimum" if is_global else "degenerate", radius=0.0, margin=margin,
+        message=(f"index 0 with {spec.n_zero} zero eigenvalue(s)" + how + "; the higher-order "
+                 "test needs a dense spectrum (n_params > 2000); "
+                 + ("L(x) equals the known optimal value" if is_global else "undetermined")),
+        **common)
 
 
 def _with_tau(model, x, spec, tau, dense):

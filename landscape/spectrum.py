@@ -34,6 +34,7 @@ from ._results import Result
 from ._validation import as_choice, as_float_array, as_positive_float, as_positive_int, as_rng
 from .models.base import check_model
 from .errors import LandscapeWarning
+from .isotropy import Isotropy, fixed_point_subspace, isotypic_basis
 
 __all__ = ["hessian_spectrum", "HessianSpectrum", "inertia", "smallest_eigenvalues",
            "is_positive_definite", "min_curvature", "lowest_modes", "DENSE_LIMIT", "METHODS"]
@@ -46,6 +47,9 @@ DENSE_LIMIT = 2000
 
 #: Valid values of ``method``.
 METHODS = ("auto", "dense", "lanczos")
+# A point is fixed by an isotropy group when its distance to Fix(G) is at most this
+# fraction of |x| (the default tolerance of ls.isotropy is 1e-8 per entry).
+_FIXED_RTOL = 1e-7
 
 # Eigenvalues at each end computed by Lanczos when k is not given: lambda_min and
 # lambda_max, which is what classification needs (on the clustered spectrum of the
@@ -79,8 +83,9 @@ class HessianSpectrum(Result):
     eigenvectors : ndarray of shape (n_params, m) or None
         Unit eigenvectors as columns (``vectors=True``), else None.
     n_params : int
-    method : {"dense", "lanczos"}
-        The method actually used (``"auto"`` resolved).
+    method : {"dense", "lanczos", "isotypic"}
+        The method actually used (``"auto"`` resolved; ``"isotypic"`` with an
+        isotropy group).
     tau : float
         Zero tolerance τ: |λ| <= τ counts as a zero eigenvalue.
     norm : float
@@ -103,6 +108,18 @@ class HessianSpectrum(Result):
         Whether the counts come from all eigenvalues, from LDLᵀ factorisations of
         H ∓ τI, or (a minimum: the smallest Ritz value above τ) from a Cholesky
         factorisation of H - τI, which exists only when every eigenvalue is > τ.
+    block_eigenvalues : ndarray of shape (b,) or None
+        ``method="isotypic"``: the eigenvalues of the isotypic blocks H_ρ,
+        ascending, each standing for ``multiplicities`` equal eigenvalues of H
+        (two blocks may share a value: they are listed once per block).  None
+        for the other methods.
+    multiplicities : ndarray of int, shape (b,) or None
+        dim ρ of the block each eigenvalue comes from; they add up to n_params.
+    irreps : tuple of str or None
+        The irreducible representation ρ of each block eigenvalue (see
+        :func:`~landscape.isotypic_basis`).
+    isotropy : str or None
+        The group the blocks come from (its name, e.g. ``"Δ(S_1 × S_6)"``).
     """
 
     eigenvalues: np.ndarray
@@ -119,10 +136,18 @@ class HessianSpectrum(Result):
     gap: float
     residuals: np.ndarray
     inertia_method: str
+    block_eigenvalues: np.ndarray | None = None
+    multiplicities: np.ndarray | None = None
+    irreps: tuple | None = None
+    isotropy: str | None = None
+
+    def __post_init__(self):
+        if self.irreps is not None:                 # a tuple also after from_dict
+            object.__setattr__(self, "irreps", tuple(self.irreps))
 
 
 def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, atol=1e-10,
-                     vectors=False, rng=0):
+                     vectors=False, rng=0, isotropy=None):
     """Eigenvalues, inertia counts and spectral gap of the Hessian of `model` at `x`.
 
     Parameters
@@ -149,6 +174,13 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
         Also return the eigenvectors of the returned eigenvalues.
     rng : int, Generator, SeedSequence or None
         Seed of the Lanczos start vectors (results are reproducible for a fixed seed).
+    isotropy : Isotropy, optional
+        A group fixing x (:func:`~landscape.isotropy`): the exact full spectrum
+        from the isotypic blocks of the G-equivariant Hessian
+        (``method="isotypic"``, see Notes), with every eigenvalue's
+        multiplicity.  ``method`` must then be ``"auto"``, `k` None and
+        `vectors` False.  x is replaced by its projection onto Fix(G); a point
+        farther than 1e-7 |x| from Fix(G) is a ValueError.
 
     Returns
     -------
@@ -194,6 +226,15 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
     smallest eigenvalue above τ (the largest 1/(λ - τ)), and on (H + τI)⁻¹ the
     largest eigenvalue below -τ, to a relative accuracy of about 1e-8.
 
+    With an isotropy group G, Schur's lemma: H commutes with G, so in the basis of
+    :func:`~landscape.isotypic_basis` it is block diagonal, one block
+    H_ρ = Q_ρᵀ H Q_ρ (μ_ρ × μ_ρ, μ_ρ the number of copies of the irreducible
+    representation ρ) per ρ, and each eigenvalue of H_ρ is an eigenvalue of H of
+    multiplicity dim ρ.  The blocks cost Σ μ_ρ Hessian-vector products (12 for
+    ``Δ(S_1 x S_{k-1})`` at any k) and never form H.  ``residuals`` are
+    ‖H v - λ v‖ of the block eigenvectors v (one per block eigenvalue): zero up to
+    rounding exactly when H maps each isotypic component into itself.
+
     Examples
     --------
     At the global minimum W = V = I of the teacher-student loss the Hessian is
@@ -211,10 +252,31 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
     ('cholesky', (0, 0, 16), 0.090845)
     >>> bool(np.all(t.residuals <= 1e-8 * t.norm))
     True
+
+    The same spectrum from the 7 isotypic block eigenvalues of G = Δ(S_4) (the
+    first two coincide: 1/4 - 1/(2π) from two representations):
+
+    >>> G = ls.isotropy(m, m.flatten(np.eye(4)))
+    >>> u = ls.hessian_spectrum(m, m.flatten(np.eye(4)), isotropy=G)
+    >>> u.method, u.multiplicities.tolist()
+    ('isotypic', [3, 3, 3, 2, 1, 3, 1])
+    >>> u.irreps[:3]
+    ('(m-2,1,1)(0)', 'std(0)', 'std(0)')
+    >>> bool(np.allclose(u.eigenvalues, s.eigenvalues, rtol=0, atol=1e-12))
+    True
     """
     check_model(model)
     x = model.check_x(x)
     n = model.n_params
+    if isotropy is not None:
+        if method != "auto" or k is not None or vectors:
+            raise ValueError("with isotropy the spectrum is computed from the isotypic "
+                             "blocks: leave method='auto', k=None and vectors=False")
+        if tau is not None:
+            tau = as_positive_float(tau, "tau", allow_zero=True)
+        rtol = as_positive_float(rtol, "rtol", allow_zero=True)
+        atol = as_positive_float(atol, "atol", allow_zero=True)
+        return _isotypic_spectrum(model, x, isotropy, tau, rtol, atol)
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, got {type(method).__name__}")
     as_choice(method, "method", METHODS)
@@ -441,6 +503,51 @@ def _dense_spectrum(model, x, k, tau, rtol, atol, vectors):
         lambda_min=float(lam[0]), lambda_max=float(lam[-1]),
         gap=float(outside.min()) if outside.size else np.inf,
         residuals=residuals, inertia_method="eigenvalues")
+
+
+def _isotypic_spectrum(model, x, G, tau, rtol, atol):
+    if not isinstance(G, Isotropy):
+        raise TypeError(f"isotropy must be a landscape.Isotropy (ls.isotropy(model, x)) or "
+                        f"None, got {type(G).__name__}")
+    y = fixed_point_subspace(model, G).project(x)
+    off = float(np.linalg.norm(y - x))
+    if off > _FIXED_RTOL * max(float(np.linalg.norm(x)), np.finfo(float).tiny):
+        raise ValueError(f"x is not fixed by the isotropy group {G}: it is {off:.3g} from "
+                         f"Fix(G); pass the group of x, ls.isotropy(model, x)")
+    model.require_differentiable(y[None])
+    basis = isotypic_basis(G)
+    Q = np.vstack(basis.vectors)                                   # (sum mu, n), one row a copy
+    HQ = model.in_chunks(model.hvp_kernel, np.broadcast_to(y, Q.shape), Q,
+                         out_shape=(model.n_params,))
+    values, mults, names, residuals, start = [], [], [], [], 0
+    for name, dim, V in zip(basis.irreps, basis.dims, basis.vectors):
+        HV = HQ[start:start + len(V)]
+        start += len(V)
+        block = V @ HV.T
+        lam, C = scipy.linalg.eigh(0.5 * (block + block.T), check_finite=False)
+        vec, hvec = C.T @ V, C.T @ HV                                # block eigenvectors
+        residuals.append(np.linalg.norm(hvec - lam[:, None] * vec, axis=1))
+        values.append(lam)
+        mults.append(np.full(lam.size, dim))
+        names.extend([name] * lam.size)
+    values, mults = np.concatenate(values), np.concatenate(mults)
+    order = np.argsort(values, kind="stable")
+    values, mults, residuals = values[order], mults[order], np.concatenate(residuals)[order]
+    names = tuple(names[i] for i in order)
+    lam = np.repeat(values, mults)
+    norm = float(max(abs(lam[0]), abs(lam[-1])))
+    tau = max(atol, rtol * norm) if tau is None else tau
+    outside = np.abs(values[np.abs(values) > tau])
+    return HessianSpectrum(
+        eigenvalues=lam, eigenvectors=None, n_params=int(lam.size), method="isotypic",
+        tau=float(tau), norm=norm,
+        n_negative=int(mults[values < -tau].sum()),
+        n_zero=int(mults[np.abs(values) <= tau].sum()),
+        n_positive=int(mults[values > tau].sum()),
+        lambda_min=float(lam[0]), lambda_max=float(lam[-1]),
+        gap=float(outside.min()) if outside.size else np.inf,
+        residuals=np.repeat(residuals, mults), inertia_method="eigenvalues",
+        block_eigenvalues=values, multiplicities=mults, irreps=names, isotropy=G.name)
 
 
 def _lanczos_spectrum(model, x, k, tau, rtol, atol, vectors, rng):

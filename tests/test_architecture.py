@@ -21,6 +21,8 @@ BENCHMARKS = ROOT / "benchmarks"
 # safran2021), the barrier stage (issue 19, safran2021) and the connection of the stuck fit
 # (issue 19, tinaz2026) -- 2,713 lines with them
 STUDY_LINES = 2715
+# issue 18 adds the arjevani_field study (within its own budget, on library functions only)
+STUDY_LINES += 300
 # Underscore attributes a module may touch on objects that are not its own: the standard
 # library's documented escape hatches.
 ALLOWED_PRIVATE_ATTRIBUTES = {"os._exit", "subparser._actions"}
@@ -82,7 +84,7 @@ def study_files():
 def test_studies_are_within_the_line_budget():
     lines = {p.parent.name: len(p.read_text(encoding="utf-8").splitlines())
              for p in study_files()}
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     assert sum(lines.values()) <= STUDY_LINES, lines
 
 

@@ -1,9 +1,14 @@
 """find_critical_point: the public entry point of the root-finders on grad L = 0."""
 
+import dataclasses
 import numbers
 
+import numpy as np
+
 from .._validation import as_choice, as_positive_float, as_positive_int
+from ..isotropy import Isotropy, fixed_point_subspace
 from ..models.base import check_model
+from ..models.restricted import RestrictedModel
 from .newton import newton, newton_mr
 from .trust_region import trust_region
 
@@ -19,7 +24,7 @@ _INTEGER_OPTIONS = {"max_backtracks", "minres_maxiter"}
 
 
 def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, history=False,
-                        **options):
+                        isotropy=None, **options):
     """Find a critical point (grad L = 0) near x0: a minimum or a saddle alike.
 
     A root-find on the gradient, not a minimisation: every method can converge
@@ -45,6 +50,16 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
     maxiter : int
     history : bool
         Record loss, gradient norm and step length per iteration.
+    isotropy : Isotropy, optional
+        Solve inside the fixed-point subspace Fix(G) of this group (from
+        :func:`~landscape.isotropy` or :meth:`Isotropy.diagonal
+        <landscape.Isotropy.diagonal>`): x0 is projected onto Fix(G) and the
+        method runs on L restricted to it, whose dimension is the number of
+        orbits of G on the entries of W (5 for ``Δ(S_1 x S_{k-1})`` at any k).
+        Its Hessian comes from that many Hessian-vector products; the full
+        Hessian is never formed.  By the principle of symmetric criticality
+        (grad L at a G-fixed point is G-fixed) the result is a critical point of
+        L; ``grad_norm`` is the full gradient's norm there.
     **options
         Method options: ``max_backtracks`` (integer: step halvings per line search,
         default 40), ``forcing`` and ``minres_maxiter`` (integer) of newton-mr,
@@ -62,6 +77,15 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
     >>> r = ls.find_critical_point(m, x0, method="newton")
     >>> r.success, r.grad_norm <= 1e-12, np.allclose(m.unflatten(r.x), np.eye(3))
     (True, True, True)
+
+    Newton in the 2-dimensional Fix(G) of G = Δ(S_200) (W = a I + b (J - I), 40,000
+    parameters):
+
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(200), n_students=200)
+    >>> G = ls.Isotropy.diagonal(m, [200])
+    >>> r = ls.find_critical_point(m, m.flatten(0.9 * np.eye(200) + 0.01), isotropy=G)
+    >>> r.success, np.allclose(m.unflatten(r.x), np.eye(200))
+    (True, True)
     """
     check_model(model)
     if not isinstance(method, str):
@@ -79,5 +103,18 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
             what = "integer" if key in _INTEGER_OPTIONS else "number"
             raise ValueError(f"option {key} must be a positive {what}, got {value!r}")
-    return METHODS[method](model, x0, gtol=gtol, maxiter=maxiter, history=bool(history),
-                           options=options)
+    if isotropy is None:
+        return METHODS[method](model, x0, gtol=gtol, maxiter=maxiter, history=bool(history),
+                               options=options)
+    if not isinstance(isotropy, Isotropy):
+        raise TypeError(f"isotropy must be a landscape.Isotropy (ls.isotropy(model, x) or "
+                        f"ls.Isotropy.diagonal) or None, got {type(isotropy).__name__}")
+    F = fixed_point_subspace(model, isotropy)
+    reduced = RestrictedModel(model, F)
+    r = METHODS[method](reduced, F.coordinates(x0), gtol=gtol, maxiter=maxiter,
+                        history=bool(history), options=options)
+    x = F.point(r.x)
+    grad_norm = r.grad_norm
+    if model.is_differentiable(x):
+        grad_norm = float(np.linalg.norm(model.grad(x)))
+    return dataclasses.replace(r, x=x, grad_norm=grad_norm)

@@ -121,6 +121,7 @@ def report_data(scan, convexity=()):
                     "certified", "kind", "index", "index_exact", "radius", "distance_bound",
                     "unique", "lambda_min_lower", "lambda_min_upper", "grad_norm_upper",
                     "message")},
+            "isotropy": c.isotropy,
         })
     settings = {k: scan.settings.get(k) for k in _SETTINGS_SHOWN if k in scan.settings}
     return json_ready({
@@ -243,16 +244,19 @@ def _points_section(scan, data, out):
     rows = [[p["id"], p["kind"], p["loss_shown"], p["grad_norm"], p["index"], p["nullity"],
              p["symmetry_nullity"], p["manifold_nullity"], p["dimension"], p["n_members"],
              p["lambda_min"], p["basin_count"], p["basin_fraction"],
-             _fmt_interval(p["basin_interval"]), p["found_by"]] for p in data["points"]]
+             _fmt_interval(p["basin_interval"]), p["found_by"],
+             "" if p.get("isotropy") is None else p["isotropy"]] for p in data["points"]]
     table = Table(columns=["id", "kind", "loss", "|grad|", "index", "nullity", "sym. nullity",
                            "manifold nullity", "dimension", "members", "\u03bb_min", "basin",
-                           "fraction", "95% interval", "found by"],
+                           "fraction", "95% interval", "found by", "isotropy"],
                   rows=rows, caption="Distinct critical points modulo symmetry and critical "
                   "manifolds, by loss: a continuum of critical points (e.g. a neuron split "
                   "between collinear students in any proportion) is one point, with its "
                   "dimension and the number of its members the starts reached. A "
                   "loss equal to the model's known optimum within the classification's "
-                  "tolerance is shown as that optimum, marked (global).")
+                  "tolerance is shown as that optimum, marked (global). Isotropy: the "
+                  "point's group of neuron and coordinate permutations, in Arjevani and "
+                  "Field's notation (\u0394: the same permutation of neurons and coordinates).")
     spec_rows = []
     for p in data["points"]:
         if p["eigenvalues"] is None:
