@@ -90,7 +90,7 @@ class Classification(Result):
     message : str
         A sentence on how the verdict was reached.
     isotropy : str or None
-        The isotropy group of x (its name, e.g. ``"Δ(S_1 × S_6)"``, see
+        The isotropy group of x (its name, e.g. ``"Δ(S_6 × S_1)"``, see
         :func:`~landscape.isotropy`) for models whose symmetry permutes neurons
         and coordinates; None for other models and for points that are not
         critical.

@@ -10,7 +10,7 @@ Arjevani & Field (2020, 2021) use this structure in three ways, all here:
 
 * :func:`isotropy` finds the group of a point from its block structure;
 * :func:`fixed_point_subspace` is Fix(G), the points the group fixes: a few
-  block values parametrise it (5 for the type ``Δ(S_1 x S_{k-1})`` family at
+  block values parametrise it (5 for the type ``Δ(S_{k-1} x S_1)`` family at
   any k), and by the principle of symmetric criticality the critical points of
   L restricted to Fix(G) are critical points of L
   (:func:`~landscape.find_critical_point` with ``isotropy=G`` solves there);
@@ -141,7 +141,7 @@ class Isotropy(Result):
     r"""A product of symmetric groups acting on the rows (neurons) and columns (coordinates) of W.
 
     Build one with :func:`isotropy` (the group of a point), :meth:`diagonal` (a block
-    type such as ``Δ(S_1 x S_{k-1})``) or directly from its factors.
+    type such as ``Δ(S_{k-1} x S_1)``) or directly from its factors.
 
     Parameters
     ----------
@@ -158,10 +158,11 @@ class Isotropy(Result):
     order : int
         The number of group elements, the product of m! over factors.
     name : str
-        The group in Arjevani and Field's notation, e.g. ``"Δ(S_1 × S_6)"``: the
+        The group in Arjevani and Field's notation, e.g. ``"Δ(S_6 × S_1)"``: the
         diagonal factors with the fixed indices as S_1's when every row is paired
         with a column, otherwise factors listed as ``ΔS_m``, ``S_m(rows)``,
-        ``S_m(cols)``; ``"1"`` for the trivial group.
+        ``S_m(cols)``; ``"1"`` for the trivial group.  Factors largest first, so
+        conjugate groups (every copy of a point) share a name.
 
     Examples
     --------
@@ -169,7 +170,7 @@ class Isotropy(Result):
     >>> m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
     >>> G = ls.Isotropy.diagonal(m, [1, 3])
     >>> G, G.order
-    (Isotropy(Δ(S_1 × S_3), order=6), 6)
+    (Isotropy(Δ(S_3 × S_1), order=6), 6)
     >>> G.factors
     (((1, 2, 3), (1, 2, 3)),)
     """
@@ -256,13 +257,15 @@ class Isotropy(Result):
         in_r = sum(len(r) for r, _ in self.factors)
         in_c = sum(len(c) for _, c in self.factors)
         if diag and k - in_r == d - in_c:
-            # every row paired with a column: the fixed ones are S_1's, in row order
-            first = {min(r): len(r) for r, _ in self.factors}
+            # every row paired with a column: the fixed ones are S_1's; the blocks largest
+            # first, so that conjugate groups (the isotropy of every copy of a point, whatever
+            # its rows' order) have one name
             fixed = set(range(k)) - {i for r, _ in self.factors for i in r}
-            sizes = [first.get(i, 1) for i in range(k) if i in first or i in fixed]
+            sizes = sorted([len(r) for r, _ in self.factors] + [1] * len(fixed), reverse=True)
             return "Δ(" + " × ".join(f"S_{s}" for s in sizes) + ")"
         terms = []
-        for r, c in self.factors:
+        for r, c in sorted(self.factors, key=lambda f: (-max(len(f[0]), len(f[1])),
+                                                          not f[0], not f[1])):
             m = max(len(r), len(c))
             terms.append(f"ΔS_{m}" if r and c else f"S_{m}(rows)" if r else f"S_{m}(cols)")
         return " × ".join(terms)
@@ -346,7 +349,7 @@ def isotropy(model, x, *, tol=DEFAULT_TOL):
     >>> W[np.arange(1, 5), np.arange(1, 5)] = 0.9
     >>> G = ls.isotropy(m, m.flatten(W))
     >>> G, ls.fixed_point_subspace(m, G).dim
-    (Isotropy(Δ(S_1 × S_4), order=24), 5)
+    (Isotropy(Δ(S_4 × S_1), order=24), 5)
     """
     check_model(model)
     x = model.check_x(x)

@@ -119,7 +119,7 @@ class HessianSpectrum(Result):
         The irreducible representation ρ of each block eigenvalue (see
         :func:`~landscape.isotypic_basis`).
     isotropy : str or None
-        The group the blocks come from (its name, e.g. ``"Δ(S_1 × S_6)"``).
+        The group the blocks come from (its name, e.g. ``"Δ(S_6 × S_1)"``).
     """
 
     eigenvalues: np.ndarray
@@ -231,7 +231,7 @@ def hessian_spectrum(model, x, *, k=None, method="auto", tau=None, rtol=1e-9, at
     H_ρ = Q_ρᵀ H Q_ρ (μ_ρ × μ_ρ, μ_ρ the number of copies of the irreducible
     representation ρ) per ρ, and each eigenvalue of H_ρ is an eigenvalue of H of
     multiplicity dim ρ.  The blocks cost Σ μ_ρ Hessian-vector products (12 for
-    ``Δ(S_1 x S_{k-1})`` at any k) and never form H.  ``residuals`` are
+    ``Δ(S_{k-1} x S_1)`` at any k) and never form H.  ``residuals`` are
     ‖H v - λ v‖ of the block eigenvectors v (one per block eigenvalue): zero up to
     rounding exactly when H maps each isotypic component into itself.
 

@@ -197,7 +197,7 @@ def test_classify_from_isotypic_blocks_agrees_with_the_dense_verdict(scan8):
 
 
 def _block_type(name):
-    """The sorted block sizes of a diagonal isotropy name such as 'Δ(S_1 × S_7)'."""
+    """The sorted block sizes of a diagonal isotropy name such as 'Δ(S_7 × S_1)'."""
     return tuple(sorted(int(t) for t in re.findall(r"S_(\d+)", name or "")))
 
 

@@ -25,8 +25,9 @@ FIGURES = ("loss.png", "single_neuron.png", "local_slope.png", "max_angle.png", 
            "symmetric.png")
 # Tolerances against the baseline, first matching path pattern wins: (pattern, rtol, atol).
 TOLERANCES = [
-    # Bounds, not values: maxima of rounding noise (checked in test_rounding_noise_is_small).
-    (r"library_loss_rel_diff$|asymmetry$", None, None),
+    # Bounds, not values: maxima of rounding noise (checked in test_rounding_noise_is_small; the
+    # largest deviation of a local loss ratio from the fitted one, < 1e-2, in the single-neuron test).
+    (r"library_loss_rel_diff$|asymmetry$|^single\.ratio_max_local_deviation$", None, None),
     # The closed-form loss at F ~ 1e-11 is a sum of O(1) terms: its absolute floor is ~1e-16,
     # so iterates equal to 1e-16 give library losses equal to ~1e-16 absolute, not relative.
     (r"final_library_loss", 0.0, 1e-15),
@@ -34,6 +35,10 @@ TOLERANCES = [
     # restarted at each record -- another step sequence, each within the integrator's tolerance
     # (observed 2.3e-10 on lim phi t).
     (r"^symmetric\.flow\.", 1e-8, 0.0),
+    # The n = 1 rate is fitted to library losses down to 1e-13, whose rounding (absolute ~1e-16,
+    # summed in another order by the compiled kernel than by the numpy kernel the baseline ran
+    # on) is ~1e-3 of the smallest of them: the fitted ratio moves by ~3e-7 (observed).
+    (r"^single\.ratio_per_step\.", 1e-5, 0.0),
     # Small differences of iterate-derived numbers (a ~1e-7 drift, ~1e-5 deviations): compared
     # absolutely, at the size of the rounding of the numbers they are differences of.
     (r"norm_ratio_drift_on_tail$|max_rel_dev$", 0.0, 1e-12),
@@ -141,7 +146,7 @@ def test_quick_results_equal_the_baseline(study):
     _, r = study
     baseline = load_baseline("xu_du2023-quick")
     assert baseline["mode"] == "quick" and "21201e7" in baseline["source"]
-    assert assert_matches_baseline(r, baseline, TOLERANCES) > 80
+    assert assert_matches_baseline(r, baseline, TOLERANCES) >= 80      # values compared
 
 
 def test_rounding_noise_is_small(study):

@@ -55,7 +55,7 @@ def find_critical_point(model, x0, *, method="newton", gtol=1e-12, maxiter=100, 
         :func:`~landscape.isotropy` or :meth:`Isotropy.diagonal
         <landscape.Isotropy.diagonal>`): x0 is projected onto Fix(G) and the
         method runs on L restricted to it, whose dimension is the number of
-        orbits of G on the entries of W (5 for ``Δ(S_1 x S_{k-1})`` at any k).
+        orbits of G on the entries of W (5 for ``Δ(S_{k-1} x S_1)`` at any k).
         Its Hessian comes from that many Hessian-vector products; the full
         Hessian is never formed.  By the principle of symmetric criticality
         (grad L at a G-fixed point is G-fixed) the result is a critical point of
