@@ -47,7 +47,9 @@ def test_newton_in_fix_agrees_with_full_newton(k):
     full = ls.find_critical_point(m, x0, gtol=GTOL)
     assert r.success and full.success, (r.message, full.message)
     np.testing.assert_allclose(r.x, full.x, rtol=0, atol=SAME_POINT)
-    assert abs(r.loss - full.loss) <= 1e-14
+    # the closed-form loss sums ~k^2 = 400 O(1) kernel terms: its rounding is a few 1e-14, and two
+    # points within SAME_POINT of each other at a critical point differ by less than that
+    assert abs(r.loss - full.loss) <= 1e-13
     assert r.grad_norm == pytest.approx(np.linalg.norm(m.grad(r.x)), rel=0, abs=0)
     assert r.grad_norm <= GTOL
     assert ls.isotropy(m, r.x).order == G.order         # the result keeps the symmetry
