@@ -18,8 +18,7 @@ from .._results import Result
 from .._validation import (as_batch, as_choice, as_float_array, as_positive_float,
                            as_positive_int)
 from ._result import Status
-from .advance import (CONVERGED, DIVERGENCE_CHECKS, DIVERGENCE_EVERY, DIVERGENCE_FACTOR, DUE,
-                      FAILED, NONDIFF, DescentRun)
+from .advance import CONVERGED, DUE, FAILED, NONDIFF, DescentRun
 from ..models.base import check_model
 
 __all__ = ["descend", "Descent", "Trace"]

@@ -192,7 +192,7 @@ def classify_ends(model, X, ended, *, gtol, loss_rtol=1e-9, xtol=1e-6):
             if c.kind in _POINT_VERDICTS and model.is_differentiable(X[i]):
                 gn = float(np.linalg.norm(model.grad(X[i])))
                 if gn <= gtol:
-                    classes[i] = dataclasses.replace(c, loss=model.loss(X[i]), grad_norm=gn)
+                    classes[i] = dataclasses.replace(c, loss=float(loss[i]), grad_norm=gn)
                     continue
             classes[i] = classify(model, X[i], gtol=gtol)
     return classes
