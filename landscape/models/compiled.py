@@ -41,6 +41,7 @@ EVENTS = {CONVERGED: "converged", DUE: "due", NONDIFF: "non-differentiable",
 _KAHAN_COS2 = 0.81            # |cos| > 0.9: the half-angle formula (as _kernels._KAHAN_COS)
 _TINY_NORM = 1e-150           # as _kernels._TINY_NORM
 _TWO_PI = 2.0 * math.pi
+_INV_TWO_PI = 1.0 / _TWO_PI
 
 
 def _jit(fn):
@@ -87,6 +88,24 @@ def _pi_minus_acos(c):
 
 
 @_jit
+def _dot4(u, v, lo, hi):
+    """sum of u[j] v[j] over lo <= j < hi in four interleaved partial sums: a fixed order (the
+    same on every CPU) without one long chain of dependent additions."""
+    s0 = s1 = s2 = s3 = 0.0
+    j = lo
+    while j + 4 <= hi:
+        s0 += u[j] * v[j]
+        s1 += u[j + 1] * v[j + 1]
+        s2 += u[j + 2] * v[j + 2]
+        s3 += u[j + 3] * v[j + 3]
+        j += 4
+    while j < hi:
+        s0 += u[j] * v[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@_jit
 def _scratch(k, d, Vbar, cV, cnV):
     """Per-call work arrays of one thread; the teacher's columns are filled here once.
 
@@ -122,10 +141,7 @@ def _row_angles(x, k, d, UT, Uc, cn, nW, Wbar, S, PT, C):
     J = UT.shape[1]
     ok = True
     for i in range(k):
-        s2 = 0.0
-        for a in range(d):
-            s2 += x[i * d + a] * x[i * d + a]
-        n = math.sqrt(s2)
+        n = math.sqrt(_dot4(x, x, i * d, i * d + d))
         if n < _TINY_NORM:                 # rescale, as row_norms does
             m = 0.0
             for a in range(d):
@@ -140,16 +156,32 @@ def _row_angles(x, k, d, UT, Uc, cn, nW, Wbar, S, PT, C):
         cn[i] = n
         if n == 0.0:
             ok = False
+        inv = 1.0 / n if n > 0.0 else 0.0
         for a in range(d):
-            Wbar[i, a] = x[i * d + a] / n if n > 0.0 else 0.0
+            Wbar[i, a] = x[i * d + a] * inv
             UT[a, i] = Wbar[i, a]
             Uc[i, a] = x[i * d + a]
     np.dot(Wbar, UT, C)
+    # One branch-free pass over every pair, rows contiguous (both (i, j) and (j, i) of the
+    # students: no strided mirror stores), which LLVM vectorises (vsqrtpd / vdivpd): fdlibm's
+    # two reductions of pi - arccos(c) computed side by side and one selected.  Pairs with
+    # |cos| > 0.9 (NaN here where rounding put |cos| above 1) are redone after.
     for i in range(k):
-        S[i, i], PT[i, i], C[i, i] = 0.0, math.pi, 1.0
-        for j in range(i + 1, J):
+        Ci, Si, Pi = C[i], S[i], PT[i]
+        for j in range(J):
+            c = Ci[j]
+            a = abs(c)
+            big = a > 0.5
+            zb = 0.5 * (1.0 - a)
+            z = zb if big else c * c
+            t = math.sqrt(zb) if big else c
+            r = t + t * _asin_r(z)
+            Pi[j] = (math.pi - 2.0 * r if c > 0 else 2.0 * r) if big else 0.5 * math.pi + r
+            Si[j] = math.sqrt(1.0 - c * c)
+    for i in range(k):
+        for j in range(J):
             c = C[i, j]
-            if c * c > _KAHAN_COS2:
+            if c * c > _KAHAN_COS2 and j != i:
                 e = 1.0 if c > 0 else -1.0
                 h2 = 0.0
                 for a in range(d):
@@ -157,15 +189,10 @@ def _row_angles(x, k, d, UT, Uc, cn, nW, Wbar, S, PT, C):
                     h2 += t * t
                 h = min(0.5 * math.sqrt(h2), 1.0)
                 phi = 2.0 * _asin_small(h)        # h <= sin(13 deg) here
-                s = 2.0 * h * math.sqrt((1.0 - h) * (1.0 + h))
-                c = e * (1.0 - 2.0 * h * h)
-                pt = math.pi - phi if e > 0 else phi
-            else:
-                s = math.sqrt(1.0 - c * c)
-                pt = _pi_minus_acos(c)
-            S[i, j], PT[i, j], C[i, j] = s, pt, c
-            if j < k:
-                S[j, i], PT[j, i], C[j, i] = s, pt, c
+                S[i, j] = 2.0 * h * math.sqrt((1.0 - h) * (1.0 + h))
+                C[i, j] = e * (1.0 - 2.0 * h * h)
+                PT[i, j] = math.pi - phi if e > 0 else phi
+        S[i, i], PT[i, i], C[i, i] = 0.0, math.pi, 1.0
     return ok
 
 
@@ -181,17 +208,15 @@ def _row_value(x, k, d, const, want_loss, UT, Uc, cn, nW, Wbar, S, PT, C, Gm, g)
     np.dot(PT, Uc, Gm)
     loss = 0.0
     for i in range(k):
-        radial = 0.0
+        radial = _dot4(S[i], cn, 0, J)
         li = 0.0
-        for j in range(J):
-            radial += S[i, j] * cn[j]
         if want_loss:
             for j in range(k):
                 li += (S[i, j] + PT[i, j] * C[i, j]) * 0.5 * cn[j]
             for j in range(k, J):
                 li += (S[i, j] + PT[i, j] * C[i, j]) * cn[j]
         for a in range(d):
-            g[i * d + a] = (Gm[i, a] + radial * Wbar[i, a]) / _TWO_PI
+            g[i * d + a] = (Gm[i, a] + radial * Wbar[i, a]) * _INV_TWO_PI
         loss += nW[i] * li
     return ok, loss / _TWO_PI + const
 
@@ -382,13 +407,9 @@ def _advance(active, X, k, d, Vbar, cV, cnV, const, lr, gtol, stop_below, check_
             t = it[b]
             recording = rec_ptr[b] < R and rec_at[rec_ptr[b]] == t
             checking = t > 0 and t % div_every == 0
-            ok, loss = _row_value(x, k, d, const, True, UT, Uc, cn, nW, Wbar, S, PT, C, Gm, g)
-            gn = np.nan
-            if ok:
-                s2 = 0.0
-                for a in range(n):
-                    s2 += g[a] * g[a]
-                gn = math.sqrt(s2)
+            ok, loss = _row_value(x, k, d, const, recording or checking, UT, Uc, cn, nW, Wbar,
+                                  S, PT, C, Gm, g)
+            gn = math.sqrt(_dot4(g, g, 0, n)) if ok else np.nan
             finite = math.isfinite(gn)
             if plateau:
                 gp = gn if finite else np.inf
