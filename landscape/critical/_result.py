@@ -21,6 +21,7 @@ class Status(enum.IntEnum):
     NON_FINITE = 5
     DIVERGED = 6
     WRONG_INDEX = 7
+    SLOW = 8
 
     @property
     def message(self):
@@ -41,6 +42,8 @@ _MESSAGES = {
                       "too large for the curvature here: pass a smaller lr"),
     Status.WRONG_INDEX: ("converged to a critical point of another Morse index than the one "
                          "asked for (find_saddle); start closer to the saddle sought"),
+    Status.SLOW: ("stopped: |grad L| did not halve over the last min_progress iterations "
+                  "(newton_batch's min_progress; far from the quadratic region)"),
 }
 
 
