@@ -389,8 +389,8 @@ def smallest_eigenvalues(model, X):
     return out
 
 
-def is_positive_definite(model, X):
-    """Whether ∇²L(x) is positive definite, at every row x of X.
+def is_positive_definite(model, X, shift=0.0):
+    """Whether ∇²L(x) + shift·I is positive definite, at every row x of X.
 
     A Cholesky factorisation (LAPACK ``dpotrf``) of each Hessian, built batched,
     with one BLAS thread for small matrices: about a third of the cost of the
@@ -403,6 +403,9 @@ def is_positive_definite(model, X):
     ----------
     model : Model
     X : ndarray of shape (B, n_params)
+    shift : float
+        Added to the diagonal: with shift = t > 0, "λ_min > -t" (a Cholesky test where
+        the smallest eigenvalue's value is not needed).
 
     Returns
     -------
@@ -419,11 +422,10 @@ def is_positive_definite(model, X):
     """
     if model.n_params > DENSE_LIMIT:
         # no dense Hessian at this size: the smallest eigenvalue by Lanczos
-        return np.array([min_curvature(model, x)[0] > 0 for x in X], dtype=bool)
+        return np.array([min_curvature(model, x)[0] > -shift for x in X], dtype=bool)
     out = np.zeros(len(X), dtype=bool)
     for i, H in each_hessian(model, X):
-        _, info = lapack.dpotrf(H, lower=1, overwrite_a=1, clean=0)
-        out[i] = info == 0
+        out[i] = _is_positive_definite_shifted(H, -shift)
     return out
 
 

@@ -636,6 +636,22 @@ def test_descend_and_polish_pushes_off_a_saddle(saddle):
     assert p.message[1] == "converged"
 
 
+def test_descend_and_polish_without_lambda_min_ends_alike(saddle):
+    # lambda_min=False tells ends from saddles by a Cholesky test: the same pushes and ends,
+    # the eigenvalue kept only where it was computed (at the saddle accepted after 0 pushes)
+    model, xs = saddle
+    rng = np.random.default_rng(4)
+    X0 = np.stack([xs, xs + 1e-9 * rng.standard_normal(xs.size)])
+    full = descend_and_polish(model, X0, lr=0.5)
+    lean = descend_and_polish(model, X0, lr=0.5, lambda_min=False)
+    assert_array_equal(lean.x, full.x)
+    assert_array_equal(lean.pushes, full.pushes)
+    assert lean.message == full.message
+    assert np.all(full.lambda_min > 0) and np.all(np.isnan(lean.lambda_min))
+    kept = descend_and_polish(model, xs, lr=0.5, max_pushes=0, lambda_min=False)
+    assert kept.lambda_min[0] < 0 and "saddle" in kept.message[0]
+
+
 def test_descend_and_polish_accepts_a_saddle_after_max_pushes(saddle):
     model, xs = saddle
     p = descend_and_polish(model, xs, lr=0.5, max_pushes=0)

@@ -336,6 +336,16 @@ def test_is_positive_definite_on_prescribed_spectra(lam_min, expected):
     assert is_positive_definite(m, np.zeros((0, 20))).shape == (0,)
 
 
+@pytest.mark.parametrize("lam_min, shift, expected", [(-1e-3, 2e-3, True), (-1e-3, 5e-4, False),
+                                                      (1e-3, 0.0, True), (-2.0, 1.0, False)])
+def test_is_positive_definite_with_a_shift_tests_lambda_min_above_minus_shift(lam_min, shift,
+                                                                              expected):
+    rng = np.random.default_rng(12)
+    lam = np.concatenate([[lam_min], rng.uniform(0.5, 4.0, 19)])
+    m = QuadraticModel(prescribed(lam, rng))
+    assert_array_equal(is_positive_definite(m, np.zeros((2, 20)), shift=shift), [expected] * 2)
+
+
 def test_is_positive_definite_agrees_with_the_smallest_eigenvalue():
     m = ls.ReluTeacherStudent(teacher=np.eye(4), n_students=4)
     near = m.flatten(np.eye(4)) + 0.01 * np.random.default_rng(3).standard_normal((3, 16))

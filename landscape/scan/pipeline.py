@@ -117,8 +117,11 @@ def _descend(model, settings, starts, X0):
     message = ["descent: " + Status(s).message for s in d.status]
     it_descent, it_polish, pushes = d.nit.copy(), np.zeros(B, dtype=int), np.zeros(B, dtype=int)
     if go.any():
+        # lambda_min of the ends from their classification below (a copy of a point
+        # classified once shares its verdict), not one eigvalsh per end here
         p = descend_and_polish(model, d.x[go], lr=lr, gtol=gtol,
-                               coarse_gtol=settings["coarse_gtol"], maxiter=maxiter)
+                               coarse_gtol=settings["coarse_gtol"], maxiter=maxiter,
+                               lambda_min=False)
         x[go], loss[go], gnorm[go], lam[go] = p.x, p.loss, p.grad_norm, p.lambda_min
         status[go] = p.status
         for j, i in enumerate(np.flatnonzero(go)):
@@ -130,6 +133,9 @@ def _descend(model, settings, starts, X0):
              & np.all(np.isfinite(x), axis=1))
     tolerances = dict(loss_rtol=settings.get("loss_rtol", 1e-9), xtol=settings.get("xtol", 1e-6))
     classes = classify_ends(model, x, ended, gtol=gtol, **tolerances)
+    for i in np.flatnonzero(np.isnan(lam) & (status == int(Status.CONVERGED))):
+        if classes[i].lambda_min is not None:
+            lam[i] = classes[i].lambda_min
     status[~ended] = int(Status.DIVERGED)
     v_start, v_x, v_class = _visits(model, d, go, gtol, tolerances)
     return Chunk(start=starts, x=x, loss=loss, grad_norm=gnorm, lambda_min=lam,
