@@ -41,7 +41,7 @@ from .classify import classify
 from .critical import descend_and_polish, find_saddle
 from .graph import barrier as graph_barrier
 from .models.base import check_model
-from .models.symmetry import align, orbit_distance
+from .models.symmetry import align, aligning_element, orbit_distance
 from .spectrum import min_curvature
 
 __all__ = ["connect", "Connection", "Path", "string_path"]
@@ -95,6 +95,13 @@ class Connection(Result):
         For each saddle, the minima (rows of `minima`) its two sides descend to,
         in increasing order, -1 where a side reached no minimum.  ``(i, i)``: the saddle joins
         minimum i to a symmetric copy of itself.
+    loop_elements : tuple of (GroupElement or None)
+        For each saddle whose row of `joins` is ``(i, i)``: the group element g
+        mapping the minimum its ``-v`` side descends to onto the one its ``+v``
+        side descends to (v its negative-curvature eigenvector), so
+        ``g.apply(model, x_minus)`` equals ``x_plus`` to rounding; None for the
+        other saddles.  The minimum's own isotropy group makes g unique only up
+        to it (see :func:`landscape.aligning_element`).
     chain : tuple of int
         Minima and saddles alternating from `x_a` to `x_b` along the joins,
         minima as ``("minimum", i)`` and saddles as ``("saddle", j)``, over the
@@ -116,6 +123,7 @@ class Connection(Result):
     minima_loss: np.ndarray
     saddles: tuple
     joins: np.ndarray
+    loop_elements: tuple
     chain: tuple
     path: Path
     barrier: float
@@ -124,6 +132,7 @@ class Connection(Result):
 
     def __post_init__(self):
         object.__setattr__(self, "saddles", tuple(self.saddles))
+        object.__setattr__(self, "loop_elements", tuple(self.loop_elements))
         object.__setattr__(self, "chain", tuple(tuple(c) for c in self.chain))
 
     @property
@@ -326,14 +335,15 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
                     distance=np.array([0.0, distance]), nit=0)
         return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=x_a[None].copy(),
                           minima_loss=np.array([loss_a]), saddles=(),
-                          joins=np.zeros((0, 2), dtype=int), chain=(("minimum", 0),),
+                          joins=np.zeros((0, 2), dtype=int), loop_elements=(),
+                          chain=(("minimum", 0),),
                           path=path, barrier=0.0, success=True,
                           message=f"x_b is a symmetric copy of x_a (orbit distance "
                                   f"{distance:.3g}): nothing to connect")
     found.add(x_b, loss_b)
     settings = dict(images=images, lr=lr, gtol=gtol, string_maxiter=string_maxiter,
                     saddle_step=saddle_step, rng=rng)
-    saddles, joins = [], []
+    saddles, joins, loops = [], [], []
     first_path = None
     pairs = [(0, 1)]
     tried = set()
@@ -344,9 +354,10 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
             xj = align(model, xi, found.x[j])
             path, new = _one_string(model, xi, xj, found, settings)
             first_path = path if first_path is None else first_path
-            for p, ends in new:
+            for p, ends, g in new:
                 saddles.append(p)
                 joins.append(ends)
+                loops.append(g)
         comp = _components(len(found.x), joins)
         if comp[0] == comp[1]:
             break
@@ -372,14 +383,15 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
                    "recursion; raise max_depth or images")
     return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=np.array(found.x),
                       minima_loss=np.array(found.loss), saddles=saddles, joins=joins_arr,
-                      chain=chain, path=first_path, barrier=height, success=bool(success),
+                      loop_elements=loops, chain=chain, path=first_path, barrier=height, success=bool(success),
                       message=message)
 
 
 def _one_string(model, x_a, x_b, found, settings):
     """Relax a string from x_a to x_b, refine its maxima and descend off them.
 
-    Returns the path and a list of (CriticalPoint, (i, j)) with i, j rows of `found`.
+    Returns the path and a list of (CriticalPoint, (i, j), element) with i, j rows of
+    `found` and element the GroupElement of a self-loop (i == j >= 0), else None.
     """
     path = string_path(model, x_a, x_b, images=settings["images"], lr=settings["lr"],
                        maxiter=settings["string_maxiter"])
@@ -390,23 +402,26 @@ def _one_string(model, x_a, x_b, found, settings):
         p = find_saddle(model, path.x[k], index=1, gtol=settings["gtol"], rng=settings["rng"],
                         initial_radius=0.5 * spacing, max_radius=spacing)
         if not p.success:
-            out.append((p, (-1, -1)))
+            out.append((p, (-1, -1), None))
             continue
         if any(abs(p.loss - q.loss) <= 1e-9 * max(1.0, abs(p.loss))
                and np.linalg.norm(p.x - q.x) <= 1e-6 * max(1.0, np.linalg.norm(q.x))
                for q in seen):
             continue                        # two maxima of one string refined to one saddle
         seen.append(p)
-        out.append((p, tuple(sorted(_descend_sides(model, p, found, settings)))))
+        ends, element = _descend_sides(model, p, found, settings)
+        out.append((p, tuple(sorted(ends)), element))
     return path, out
 
 
 def _descend_sides(model, p, found, settings):
-    """The rows of `found` that the two sides of saddle p descend to (-1: no minimum)."""
+    """The rows of `found` that the two sides of saddle p descend to (-1: no minimum), and
+    for a self-loop (both sides in one orbit) the element mapping the -v side's minimum
+    onto the +v side's (else None)."""
     try:
         _, v = min_curvature(model, p.x)
     except ArpackNoConvergence:
-        return (-1, -1)
+        return (-1, -1), None
     h = settings["saddle_step"]
     with np.errstate(over="ignore", invalid="ignore"):
         d = descend_and_polish(model, np.vstack([p.x + h * v, p.x - h * v]),
@@ -419,7 +434,10 @@ def _descend_sides(model, p, found, settings):
             continue
         c = classify(model, x, rng=settings["rng"])
         ends.append(found.add(x, float(loss)) if c.is_minimum else -1)
-    return tuple(ends)
+    element = None
+    if ends[0] == ends[1] >= 0:
+        element = aligning_element(model, d.x[0], d.x[1])
+    return tuple(ends), element
 
 
 def _gap_pairs(model, found, comp, tried):

@@ -188,6 +188,7 @@ def test_connect_spurious_to_global_minimum_k8(k8, k8_connection):
     assert_allclose(s.classification.lambda_min, PELE_LAMBDA, atol=1e-3)
     assert_allclose(c.barrier, s.loss - SPURIOUS_LOSS, atol=1e-10)
     assert c.joins[j].tolist() == [0, 1]
+    assert c.loop_elements[j] is None                         # not a self-loop
     assert c.path.x.shape == (16, m.n_params) and c.path.distance[0] == 0
     assert_allclose(c.path.x[-1], c.x_b)
 
@@ -327,5 +328,9 @@ def test_a_saddle_joining_a_minimum_to_its_own_copy_is_kept():
     found = _Minima(m, loss_rtol=1e-9, xtol=1e-6)
     found.add(m.flatten(np.eye(2)), 0.0)
     settings = dict(saddle_step=1e-3, lr=0.5, gtol=GTOL, rng=np.random.default_rng(0))
-    assert _descend_sides(m, p, found, settings) == (0, 0)
-    assert len(found.x) == 1
+    ends, g = _descend_sides(m, p, found, settings)
+    assert ends == (0, 0) and len(found.x) == 1
+    # labelled by the group element relating the two sides' copies of W = I: mapping one
+    # onto the other needs a nontrivial element (the exchange of the two neurons)
+    assert isinstance(g, ls.GroupElement) and not g.is_identity
+    assert g.label in ("neurons (0 1)", "inputs (0 1)")
