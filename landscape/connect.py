@@ -44,10 +44,15 @@ from .models.base import check_model
 from .models.symmetry import align, aligning_element, orbit_distance
 from .spectrum import min_curvature
 
-__all__ = ["connect", "Connection", "Path", "string_path"]
+__all__ = ["connect", "Connection", "Path", "string_path", "PEAK_SAMPLES"]
 
 # the string is converged when no image moved more than this (relative to |x|) in a step
 _STRING_XTOL = 1e-7
+#: Interior points per segment at which a path's peak_loss samples the loss.
+PEAK_SAMPLES = 16
+# an end segment whose first image is downhill is refined at most this many times (each
+# round divides its length by images - 1: 15^4 ~ 5e4 with 16 images)
+_END_ROUNDS = 4
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -63,12 +68,18 @@ class Path(Result):
         Arc length from the first image (cumulative Euclidean distance).
     nit : int
         String iterations.
+    peak_loss : float
+        The highest loss along the piecewise-linear path, each segment sampled at
+        :data:`PEAK_SAMPLES` interior points: the path is continuous, so
+        ``peak_loss - L(x[0])`` bounds the barrier between its ends from above
+        (up to the sampling).
     """
 
     x: np.ndarray
     loss: np.ndarray
     distance: np.ndarray
     nit: int
+    peak_loss: float = float("nan")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -181,8 +192,16 @@ def string_path(model, x_a, x_b, *, images=16, lr, maxiter=2000, xtol=_STRING_XT
         if not np.isfinite(moved) or moved <= xtol * scale:
             break
     seg = np.linalg.norm(np.diff(X, axis=0), axis=1)
-    return Path(x=X, loss=model.loss_kernel(X).astype(float),
-                distance=np.concatenate([[0.0], np.cumsum(seg)]), nit=int(nit))
+    loss = model.loss_kernel(X).astype(float)
+    return Path(x=X, loss=loss, distance=np.concatenate([[0.0], np.cumsum(seg)]), nit=int(nit),
+                peak_loss=max(float(np.max(loss)), _segment_peak(model, X)))
+
+
+def _segment_peak(model, X):
+    """The highest loss at PEAK_SAMPLES interior points of every segment of the path X."""
+    t = np.arange(1, PEAK_SAMPLES + 1)[:, None, None] / (PEAK_SAMPLES + 1)
+    Y = ((1 - t) * X[None, :-1] + t * X[None, 1:]).reshape(-1, X.shape[1])
+    return float(np.max(model.loss_kernel(Y)))
 
 
 def _equal_arc_length(X):
@@ -332,7 +351,7 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
     found.add(x_a, loss_a)
     if found.match(x_b, loss_b) == 0:
         path = Path(x=np.vstack([x_a, x_b]), loss=np.array([loss_a, loss_b]),
-                    distance=np.array([0.0, distance]), nit=0)
+                    distance=np.array([0.0, distance]), nit=0, peak_loss=max(loss_a, loss_b))
         return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=x_a[None].copy(),
                           minima_loss=np.array([loss_a]), saddles=(),
                           joins=np.zeros((0, 2), dtype=int), loop_elements=(),
@@ -373,34 +392,64 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         height = level - loss_a
         message = (f"joined through {sum(1 for k, _ in chain if k == 'saddle')} saddle(s); "
                    f"highest at L = {level:.10g}, barrier {height:.6g} above L(x_a)")
-    elif not saddles:
-        message = ("no interior maximum along the relaxed string: the loss is monotone from "
-                   "x_a to x_b at this resolution (x_a or x_b may not be a minimum, or a "
-                   "barrier is shorter than one image spacing: pass more images)")
+    elif not any(p.success for p in saddles):
+        if not saddles:
+            message = ("no index-1 saddle: no interior maximum along the relaxed string nor on "
+                       "its end segments sampled finely, the loss is monotone from x_a to x_b "
+                       "at this resolution")
+        else:
+            reached = "; ".join(_reached(p, loss_a) for p in saddles)
+            message = (f"no index-1 saddle: find_saddle from the {len(saddles)} maxima of the "
+                       f"string and its end segments reached {reached}")
+        kind = classify(model, x_a, rng=rng).kind
+        message += (f"; the string joins x_a ({kind}) to x_b rising at most "
+                    f"{first_path.peak_loss - loss_a:.3g} above L(x_a) (Path.peak_loss: an "
+                    "upper bound on the barrier)")
+        if kind != "strict-minimum":
+            message += ("; x_a is not a strict minimum, so the way out of it need not cross "
+                        "an index-1 saddle (e.g. a manifold of critical points reaching the "
+                        "non-differentiable set)")
     else:
         message = (f"not joined: {len(saddles)} saddle(s) refined, {len(found.x)} minima met, "
                    f"x_a and x_b in different components after {rounds} round(s) of "
-                   "recursion; raise max_depth or images")
+                   "recursion; raise max_depth or images; the first string rises at most "
+                   f"{first_path.peak_loss - loss_a:.3g} above L(x_a) (Path.peak_loss)")
     return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=np.array(found.x),
                       minima_loss=np.array(found.loss), saddles=saddles, joins=joins_arr,
                       loop_elements=loops, chain=chain, path=first_path, barrier=height, success=bool(success),
                       message=message)
 
 
+def _reached(p, loss_a):
+    """What an unsuccessful find_saddle ended at, for messages."""
+    c = p.classification
+    if c is None:
+        return f"no critical point (|grad L| = {p.grad_norm:.2g})"
+    return f"{c.kind} of index {c.index} at L(x_a) {p.loss - loss_a:+.3g}"
+
+
 def _one_string(model, x_a, x_b, found, settings):
     """Relax a string from x_a to x_b, refine its maxima and descend off them.
+
+    An end whose neighbouring image is already downhill (the barrier out of that
+    minimum is narrower than one image spacing) gets its end segment refined by
+    :func:`_end_maxima`.
 
     Returns the path and a list of (CriticalPoint, (i, j), element) with i, j rows of
     `found` and element the GroupElement of a self-loop (i == j >= 0), else None.
     """
     path = string_path(model, x_a, x_b, images=settings["images"], lr=settings["lr"],
                        maxiter=settings["string_maxiter"])
-    out, seen = [], []
     spacing = path.distance[-1] / (len(path.loss) - 1)
-    for k in _interior_maxima(path.loss):
+    starts = [(path.x[k], spacing) for k in _interior_maxima(path.loss)]
+    for end, nxt in ((0, 1), (-1, -2)):
+        if path.loss[nxt] < path.loss[end]:
+            starts += _end_maxima(model, path.x[end], path.x[nxt], settings)
+    out, seen = [], []
+    for x0, step in starts:
         # steps of at most one image spacing keep the search near the path's maximum
-        p = find_saddle(model, path.x[k], index=1, gtol=settings["gtol"], rng=settings["rng"],
-                        initial_radius=0.5 * spacing, max_radius=spacing)
+        p = find_saddle(model, x0, index=1, gtol=settings["gtol"], rng=settings["rng"],
+                        initial_radius=0.5 * step, max_radius=step)
         if not p.success:
             out.append((p, (-1, -1), None))
             continue
@@ -412,6 +461,30 @@ def _one_string(model, x_a, x_b, found, settings):
         ends, element = _descend_sides(model, p, found, settings)
         out.append((p, tuple(sorted(ends)), element))
     return path, out
+
+
+def _end_maxima(model, x_end, x_next, settings):
+    """Maxima of the straight segment from a minimum to its string's first image when that
+    image is already downhill: the barrier out of the minimum lies within one spacing.
+
+    The segment is sampled at ``images`` points; an interior maximum is returned as a
+    start for :func:`find_saddle` (with the sample spacing as its trust radius); while
+    the first sample is still downhill of x_end (and there is no interior maximum) the
+    first sub-segment is sampled in turn (each round divides the spacing by
+    ``images - 1``), at most :data:`_END_ROUNDS` times.  The segment is not relaxed:
+    with its far end not a minimum a relaxed string slides away downhill.
+    """
+    n = settings["images"]
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    for _ in range(_END_ROUNDS):
+        X = (1 - t) * x_end + t * x_next
+        loss = model.loss_kernel(X)
+        spacing = float(np.linalg.norm(x_next - x_end)) / (n - 1)
+        found = [(X[k], spacing) for k in _interior_maxima(loss)]
+        if found or not loss[1] < loss[0] or spacing == 0:
+            return found
+        x_next = X[1]
+    return []
 
 
 def _descend_sides(model, p, found, settings):

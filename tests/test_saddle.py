@@ -334,3 +334,42 @@ def test_a_saddle_joining_a_minimum_to_its_own_copy_is_kept():
     # onto the other needs a nontrivial element (the exchange of the two neurons)
     assert isinstance(g, ls.GroupElement) and not g.is_identity
     assert g.label in ("neurons (0 1)", "inputs (0 1)")
+
+
+def test_connect_finds_a_barrier_narrower_than_one_image_spacing():
+    """A strict minimum in a well of width 0.05 carved into a slope, 4 away from the global
+    minimum: the 16-image string's first image (spacing ~0.27) is already downhill of x_a, so
+    the relaxed string has no interior maximum.  connect samples the straight first segment
+    more finely (recursively) and refines its maximum to the saddle on the well's rim."""
+    s, h = 0.05, 1.0
+
+    def loss(z):
+        return (0.5 * (z[0] - 1.0) ** 2 + z[1] ** 2
+                - h * anp.exp(-((z[0] + 3.0) ** 2 + z[1] ** 2) / (2 * s * s)))
+
+    m = ls.AutogradModel(loss, 2)
+    xa = ls.find_critical_point(m, [-3.0, 0.0], gtol=MB_GTOL).x
+    assert ls.classify(m, xa).kind == "strict-minimum"
+    c = ls.connect(m, xa, [1.0, 0.0], gtol=MB_GTOL)
+    assert c.path.loss[1] < c.path.loss[0]                 # the string leaves x_a downhill
+    assert c.success, c.message
+    (saddle,) = [p for p in c.saddles if p.success]
+    # the rim on the x axis: the 1-D critical point between the well and the slope, where
+    # (x - 1) = h (x + 3) / s^2 exp(-(x + 3)^2 / (2 s^2)), x ~ -2.8898 (solved here by brentq)
+    from scipy.optimize import brentq
+    rim = brentq(lambda x: (x - 1) + h * (x + 3) / s**2 * np.exp(-(x + 3) ** 2 / (2 * s * s)),
+                 -2.95, -2.7)
+    assert_allclose(saddle.x, [rim, 0.0], atol=1e-9)       # gtol 1e-9 / curvature ~1
+    assert_allclose(c.barrier, loss(np.array([rim, 0.0])) - loss(xa), rtol=1e-9)
+    assert c.path.peak_loss >= c.path.loss.max()
+
+
+def test_no_saddle_is_reported_with_an_upper_bound_on_the_barrier():
+    """L = (y - 1)^2 is flat along y = 1, a line of degenerate minima: no saddle lies between
+    (0, 1) and (2, 1).  connect fails, saying why, with the path's peak as the bound."""
+    m = ls.AutogradModel(lambda z: (z[1] - 1.0) ** 2 + 0.0 * z[0], 2)
+    c = ls.connect(m, [0.0, 1.0], [2.0, 1.0])
+    assert not c.success and np.isnan(c.barrier)
+    assert "no index-1 saddle" in c.message and "upper bound on the barrier" in c.message
+    assert "not a strict minimum" in c.message
+    assert c.path.peak_loss - m.loss(np.array([0.0, 1.0])) <= 1e-12
