@@ -41,7 +41,8 @@ from .classify import classify
 from .critical import descend_and_polish, find_saddle
 from .graph import barrier as graph_barrier
 from .models.base import check_model
-from .models.symmetry import align, aligning_element, orbit_distance
+from .models.symmetry import aligning_element, orbit_distance
+from .models.symmetry import align as align_copy
 from .spectrum import min_curvature
 
 __all__ = ["connect", "Connection", "Path", "string_path", "PEAK_SAMPLES"]
@@ -91,9 +92,11 @@ class Connection(Result):
     x_a : ndarray of shape (n_params,)
         The first minimum.
     x_b : ndarray of shape (n_params,)
-        The copy of the second minimum in its symmetry orbit closest to `x_a`.
+        The copy of the second minimum in its symmetry orbit closest to `x_a`
+        (the second minimum as given with ``align=False``).
     distance : float
-        ``|x_a - x_b|``: the orbit distance between the two (0 for copies).
+        ``|x_a - x_b|``: the orbit distance between the two (0 for copies; with
+        ``align=False`` the distance to the copy given).
     minima : ndarray of shape (n_minima, n_params)
         Every minimum the search met, one per symmetry orbit: ``minima[0]`` is
         `x_a`, ``minima[1]`` is `x_b` (absent when they are copies), then those
@@ -265,7 +268,7 @@ def _components(n, joins):
 
 
 def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_maxiter=2000,
-            saddle_step=1e-3, max_depth=8, loss_rtol=1e-9, xtol=1e-6):
+            saddle_step=1e-3, max_depth=8, loss_rtol=1e-9, xtol=1e-6, align=True):
     """Connect two minima through index-1 saddles (double-ended path search).
 
     Aligns `x_b` to `x_a` modulo the model's symmetry, relaxes a string between
@@ -298,6 +301,12 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
     loss_rtol, xtol : float
         Two minima are one when their losses agree to ``loss_rtol * max(1, |L|)``
         and their orbit distance is <= ``xtol * max(1, |x|)``.
+    align : bool
+        Replace `x_b` by the copy in its orbit closest to `x_a` first (default).
+        False keeps `x_b` as given: the closest copy is not always the one the
+        lowest path leads to (e.g. when the straight line to it takes a neuron
+        through 0, the non-smooth set, where the string stalls).  A symmetric copy
+        of `x_a` is reported as such either way.
 
     Returns
     -------
@@ -344,7 +353,10 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         lr = 1.0 / lam if lam is not None and lam > 0 else 1e-2
     lr = as_positive_float(lr, "lr")
 
-    x_b = align(model, x_a, x_b)
+    if not isinstance(align, bool):
+        raise TypeError(f"align must be True or False, got {align!r}")
+    if align:
+        x_b = align_copy(model, x_a, x_b)
     distance = float(np.linalg.norm(x_a - x_b))
     loss_a, loss_b = float(model.loss(x_a)), float(model.loss(x_b))
     found = _Minima(model, loss_rtol, xtol)
@@ -370,7 +382,8 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         for i, j in pairs:
             tried.add((min(i, j), max(i, j)))
             xi = found.x[i]
-            xj = align(model, xi, found.x[j])
+            given = not align and (i, j) == (0, 1)       # x_b as the caller gave it
+            xj = found.x[j] if given else align_copy(model, xi, found.x[j])
             path, new = _one_string(model, xi, xj, found, settings)
             first_path = path if first_path is None else first_path
             for p, ends, g in new:

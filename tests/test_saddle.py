@@ -373,3 +373,15 @@ def test_no_saddle_is_reported_with_an_upper_bound_on_the_barrier():
     assert "no index-1 saddle" in c.message and "upper bound on the barrier" in c.message
     assert "not a strict minimum" in c.message
     assert c.path.peak_loss - m.loss(np.array([0.0, 1.0])) <= 1e-12
+
+
+def test_connect_to_a_given_copy_with_align_false(k8):
+    """align=False keeps x_b as given: the string then runs to that copy of the global minimum
+    (farther than the aligned one), and the same saddle orbit is found on the way."""
+    m, xs, xg = k8
+    c = ls.connect(m, xs, xg, align=False)
+    assert_allclose(c.x_b, xg, rtol=0, atol=0)
+    assert_allclose(c.distance, np.linalg.norm(xs - xg), rtol=1e-15)
+    assert c.distance >= ls.orbit_distance(m, xs, xg)
+    with pytest.raises(TypeError, match="align must be True or False"):
+        ls.connect(m, xs, xg, align=1)
