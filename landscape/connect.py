@@ -429,8 +429,8 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
                    f"{first_path.peak_loss - loss_a:.3g} above L(x_a) (Path.peak_loss)")
     return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=np.array(found.x),
                       minima_loss=np.array(found.loss), saddles=saddles, joins=joins_arr,
-                      loop_elements=loops, chain=chain, path=first_path, barrier=height, success=bool(success),
-                      message=message)
+                      loop_elements=loops, chain=chain, path=first_path, barrier=height,
+                      success=bool(success), message=message)
 
 
 def _reached(p, loss_a):

@@ -180,7 +180,7 @@ def test_stuck_fit_connected_to_a_global_minimum(study):
     assert "not a strict minimum" in con["message"]
     # the straight first segment rises ~1.4e-7 before the small neuron passes near 0
     assert 0 <= con["barrier_upper_bound"] <= 1e-6
-    assert con["saddle_searches"] and all(k == "degenerate" for k in con["saddle_searches"])
+    assert "reached degenerate of index 0" in con["message"]    # the fit's own manifold
     assert con["cos_neurons"] >= 1 - 1e-9                    # the two neurons are collinear
     # losses ~0.56 round at ~1e-16: the merge path is flat to rounding, then reaches L = 0
     assert con["merge_path_peak_above_fit"] <= 1e-12

@@ -333,10 +333,7 @@ def _stuck(cfg, beta, bhat):
     s = np.sign(a_end)
     con = ls.connect(m, r.x, m.flatten(_aligned(np.sqrt(nb2) * np.array([1, -1]), [1, -1], bhat)))
     return dict(connect=dict(success=con.success, barrier=con.barrier, message=con.message,
-                             barrier_upper_bound=float(con.path.peak_loss - c.loss),
-                             saddle_searches=[p.classification.kind if p.classification
-                                              else p.message for p in con.saddles],
-                             **_merge_path(m, r.x, con.x_b)),
+        barrier_upper_bound=float(con.path.peak_loss - c.loss), **_merge_path(m, r.x, con.x_b)),
         init_scale=cfg["init_scale"], lr=cfg["lr"], iterations=int(D.nit[0]),
         growth_signs=_growth_signs(x0, 2, bhat)[0],
         final_loss=float(D.loss[0]), final_grad_norm=float(D.grad_norm[0]),
@@ -352,24 +349,15 @@ def _stuck(cfg, beta, bhat):
 
 
 def _merge_path(m, x, x_b, n=201):
-    """An explicit path out of the stuck fit: the small neuron merged into the large collinear
-    one at constant a_1|w_1| + a_2|w_2| (the network function does not change) until it
-    vanishes, then the straight segment to the global minimum x_b.  Its highest loss above
-    L(x) bounds the barrier from above (0 up to rounding when the neurons are collinear)."""
+    """The small neuron merged into the big collinear one (same function), then straight to x_b."""
     a, W = m.unflatten(x)
-    norms = np.linalg.norm(W, axis=1)
-    big = int(np.argmax(np.abs(a)))
-    rho = a * norms
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    R = np.where(np.arange(2) == big, rho[big] + t * rho[1 - big], (1 - t) * rho[1 - big])
-    U = W / norms[:, None]
-    X = np.array([m.flatten((np.sign(r) * np.sqrt(np.abs(r)), np.sqrt(np.abs(r))[:, None] * U))
-                  for r in R])
-    X = np.vstack([X, (1 - t[1:]) * X[-1] + t[1:] * x_b])
-    loss = m.loss_batch(X)
+    rho, U = a * np.linalg.norm(W, axis=1), W / np.linalg.norm(W, axis=1)[:, None]
+    small, t = int(np.argmin(np.abs(rho))), np.linspace(0, 1, n)[:, None]
+    R = rho + t * rho[small] * np.where(np.arange(2) == small, -1, 1)
+    X = [m.flatten((np.sign(r) * np.sqrt(np.abs(r)), np.sqrt(np.abs(r))[:, None] * U)) for r in R]
+    loss = m.loss_batch(np.vstack([X, X[-1] + t[1:] * (x_b - X[-1])]))
     return dict(merge_path_peak_above_fit=float(loss.max() - m.loss(x)),
-                merge_path_end_loss=float(loss[-1]),
-                cos_neurons=float(U[0] @ U[1]))
+                merge_path_end_loss=float(loss[-1]), cos_neurons=float(U[0] @ U[1]))
 
 
 def _plateau(cfg, beta, bhat):
@@ -734,12 +722,7 @@ def _write_report(out_dir, res, cfg):
         title="k = 2 with equal output signs: stuck at |beta|^2/4", id="stuck",
         text=("A start whose growth modes share a sign, GD to the one-sided fit, polished by "
               "newton-mr and classified at several radii. It is a local minimum: all a_i share a "
-              "sign on the ball of radius |a_2|. 'connect': ls.connect to a global minimum. It finds "
-              "no index-1 saddle (the saddle search from the maximum of the finely sampled first "
-              "segment lands on another point of the fit's critical manifold) and bounds the "
-              "barrier by the string's peak above the fit; the barrier is 0: merging the small "
-              "neuron into the collinear large one keeps the function (and the loss) until it "
-              "vanishes, after which the loss falls to the global minimum (merge path)."),
+              "sign on the ball of radius |a_2|. 'connect': ls.connect to a global minimum."),
         tables=[_numbers(_=stuck, polished=stuck["polished"], classified=stuck["classification"],
                          connect=stuck["connect"]),
                 _records(stuck["radius_scan"], "radius kind witness_decrease witness_distance "
