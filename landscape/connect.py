@@ -10,7 +10,9 @@ rise to go from minimum A to minimum B?":
    simplified string method (E, Ren & Vanden-Eijnden 2007): a gradient step on every
    interior image, then the images redistributed at equal arc length.
 3. Every interior local maximum of the loss along the string is refined to an
-   index-1 saddle with :func:`landscape.find_saddle`.
+   index-1 saddle with :func:`landscape.find_saddle`.  When the string leaves an end
+   downhill at once (a barrier narrower than one image spacing), that end's straight
+   segment is sampled more finely, recursively, and its maximum refined too.
 4. Both sides of every saddle are descended from (a step of ``saddle_step`` along
    +- its negative-curvature eigenvector, then :func:`landscape.descend_and_polish`)
    to the minima it joins, which are matched to A, B and the minima found so far
@@ -121,7 +123,8 @@ class Connection(Result):
         minima as ``("minimum", i)`` and saddles as ``("saddle", j)``, over the
         lowest barrier (empty unless ``success``).
     path : Path
-        The first relaxed string from `x_a` to `x_b`.
+        The first relaxed string from `x_a` to `x_b`; ``path.peak_loss - L(x_a)``
+        bounds the barrier from above (also when no saddle is found).
     barrier : float
         Highest saddle loss along `chain` minus L(x_a) (NaN unless ``success``;
         0 for copies).
