@@ -397,13 +397,25 @@ def test_no_saddle_is_reported_with_an_upper_bound_on_the_barrier():
     assert c.path.peak_loss - m.loss(np.array([0.0, 1.0])) <= 1e-12
 
 
-def test_connect_to_a_given_copy_with_align_false(k8):
-    """align=False keeps x_b as given: the string then runs to that copy of the global minimum
-    (farther than the aligned one), and the same saddle orbit is found on the way."""
-    m, xs, xg = k8
-    c = ls.connect(m, xs, xg, align=False)
-    assert_allclose(c.x_b, xg, rtol=0, atol=0)
-    assert_allclose(c.distance, np.linalg.norm(xs - xg), rtol=1e-15)
-    assert c.distance >= ls.orbit_distance(m, xs, xg)
+def test_connect_to_a_given_copy_with_align_false(k8, k8_connection):
+    """align=False keeps x_b as given.  From the two minima the k = 8 saddle's sides descend to
+    (as they are, not aligned), the string finds that saddle again; to W = I itself (not the
+    copy closest to x_a) the straight string takes the spurious neuron through 0 and connect
+    fails, saying so with an upper bound."""
+    m, xs, _ = k8
+    c, _ = k8_connection
+    saddle = c.saddles[0]
+    v = np.linalg.eigh(m.hess(saddle.x))[1][:, 0]
+    d = ls.descend_and_polish(m, np.vstack([saddle.x + 1e-3 * v, saddle.x - 1e-3 * v]), lr=0.5)
+    assert d.success.all()
+    x_spurious, x_global = d.x[np.argsort(d.loss)[::-1]]
+    joined = ls.connect(m, x_spurious, x_global, align=False)
+    assert_allclose(joined.x_b, x_global, rtol=0, atol=0)
+    assert joined.success, joined.message
+    assert_allclose(joined.highest_saddle.loss, SCAN_SADDLE, atol=1e-11)
+    far = ls.connect(m, xs, m.flatten(np.eye(8)), align=False)
+    assert_allclose(far.distance, np.linalg.norm(xs - m.flatten(np.eye(8))), rtol=1e-15)
+    assert far.distance > ls.orbit_distance(m, xs, m.flatten(np.eye(8)))
+    assert not far.success and "upper bound on the barrier" in far.message
     with pytest.raises(TypeError, match="align must be True or False"):
-        ls.connect(m, xs, xg, align=1)
+        ls.connect(m, xs, xs, align=1)
