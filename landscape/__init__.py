@@ -16,7 +16,7 @@ from .errors import (DivergenceError, LandscapeError, LandscapeWarning, NonDiffe
                      StoreError, StoreInUseError)
 from .models import (AutogradModel, EmpiricalReLU, LinearTarget, Model, NTKGram, ReluTarget,
                      ReluTeacherStudent, Stabilizer, Symmetry, TwoLayerReLU, align, canonicalize,
-                     check_model, ntk_gram, orbit_distance)
+                     check_model, ntk_gram, orbit_distance, aligning_element, GroupElement)
 from .isotropy import (FixedPointSubspace, Isotropy, IsotypicBasis, fixed_point_subspace,
                        isotropy, isotypic_basis)
 from .spectrum import HessianSpectrum, hessian_spectrum, inertia
@@ -47,6 +47,8 @@ __all__ = [
     "canonicalize",
     "orbit_distance",
     "align",
+    "aligning_element",
+    "GroupElement",
     # symmetry reduction
     "isotropy",
     "Isotropy",

@@ -611,6 +611,8 @@ def _print_scan(s, out, lr_source):
     _table(columns, rows, out)
     if s.settings.get("connect"):
         _print_barriers(s, out)
+    if s.loops:
+        _print_loops(s, out)
 
 
 _CERT_COLUMNS = ["certified", "radius", "lambda_min>="]
@@ -644,6 +646,15 @@ def _print_barriers(s, out):
     if rows:
         print("barriers (minimum -> lower minimum over the lowest saddle):", file=out)
         _table(["minimum", "to", "saddle", "saddle loss", "barrier"], rows, out)
+
+
+def _print_loops(s, out):
+    """Self-loops: each minimum's lowest saddle joining it to a copy of itself, and the
+    group element relating the two copies."""
+    rows = [[q, sid, f"{s.points[sid].loss:.10g}", f"{s.points[sid].loss - s.points[q].loss:.6g}",
+             g.label] for q, (sid, g) in sorted(s.loops.items())]
+    print("self-loops (minimum joined to a symmetric copy of itself):", file=out)
+    _table(["minimum", "saddle", "saddle loss", "barrier", "group element"], rows, out)
 
 
 def _zero(v):

@@ -10,7 +10,9 @@ rise to go from minimum A to minimum B?":
    simplified string method (E, Ren & Vanden-Eijnden 2007): a gradient step on every
    interior image, then the images redistributed at equal arc length.
 3. Every interior local maximum of the loss along the string is refined to an
-   index-1 saddle with :func:`landscape.find_saddle`.
+   index-1 saddle with :func:`landscape.find_saddle`.  When the string leaves an end
+   downhill at once (a barrier narrower than one image spacing), that end's straight
+   segment is sampled more finely, recursively, and its maximum refined too.
 4. Both sides of every saddle are descended from (a step of ``saddle_step`` along
    +- its negative-curvature eigenvector, then :func:`landscape.descend_and_polish`)
    to the minima it joins, which are matched to A, B and the minima found so far
@@ -41,13 +43,19 @@ from .classify import classify
 from .critical import descend_and_polish, find_saddle
 from .graph import barrier as graph_barrier
 from .models.base import check_model
-from .models.symmetry import align, orbit_distance
+from .models.symmetry import aligning_element, orbit_distance
+from .models.symmetry import align as align_copy
 from .spectrum import min_curvature
 
-__all__ = ["connect", "Connection", "Path", "string_path"]
+__all__ = ["connect", "Connection", "Path", "string_path", "PEAK_SAMPLES"]
 
 # the string is converged when no image moved more than this (relative to |x|) in a step
 _STRING_XTOL = 1e-7
+#: Interior points per segment at which a path's peak_loss samples the loss.
+PEAK_SAMPLES = 16
+# an end segment whose first image is downhill is refined at most this many times (each
+# round divides its length by images - 1: 15^4 ~ 5e4 with 16 images)
+_END_ROUNDS = 4
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -63,12 +71,18 @@ class Path(Result):
         Arc length from the first image (cumulative Euclidean distance).
     nit : int
         String iterations.
+    peak_loss : float
+        The highest loss along the piecewise-linear path, each segment sampled at
+        :data:`PEAK_SAMPLES` interior points: the path is continuous, so
+        ``peak_loss - L(x[0])`` bounds the barrier between its ends from above
+        (up to the sampling).
     """
 
     x: np.ndarray
     loss: np.ndarray
     distance: np.ndarray
     nit: int
+    peak_loss: float = float("nan")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
@@ -80,9 +94,11 @@ class Connection(Result):
     x_a : ndarray of shape (n_params,)
         The first minimum.
     x_b : ndarray of shape (n_params,)
-        The copy of the second minimum in its symmetry orbit closest to `x_a`.
+        The copy of the second minimum in its symmetry orbit closest to `x_a`
+        (the second minimum as given with ``align=False``).
     distance : float
-        ``|x_a - x_b|``: the orbit distance between the two (0 for copies).
+        ``|x_a - x_b|``: the orbit distance between the two (0 for copies; with
+        ``align=False`` the distance to the copy given).
     minima : ndarray of shape (n_minima, n_params)
         Every minimum the search met, one per symmetry orbit: ``minima[0]`` is
         `x_a`, ``minima[1]`` is `x_b` (absent when they are copies), then those
@@ -95,12 +111,20 @@ class Connection(Result):
         For each saddle, the minima (rows of `minima`) its two sides descend to,
         in increasing order, -1 where a side reached no minimum.  ``(i, i)``: the saddle joins
         minimum i to a symmetric copy of itself.
+    loop_elements : tuple of (GroupElement or None)
+        For each saddle whose row of `joins` is ``(i, i)``: the group element g
+        mapping the minimum its ``-v`` side descends to onto the one its ``+v``
+        side descends to (v its negative-curvature eigenvector), so
+        ``g.apply(model, x_minus)`` equals ``x_plus`` to rounding; None for the
+        other saddles.  The minimum's own isotropy group makes g unique only up
+        to it (see :func:`landscape.aligning_element`).
     chain : tuple of int
         Minima and saddles alternating from `x_a` to `x_b` along the joins,
         minima as ``("minimum", i)`` and saddles as ``("saddle", j)``, over the
         lowest barrier (empty unless ``success``).
     path : Path
-        The first relaxed string from `x_a` to `x_b`.
+        The first relaxed string from `x_a` to `x_b`; ``path.peak_loss - L(x_a)``
+        bounds the barrier from above (also when no saddle is found).
     barrier : float
         Highest saddle loss along `chain` minus L(x_a) (NaN unless ``success``;
         0 for copies).
@@ -116,6 +140,7 @@ class Connection(Result):
     minima_loss: np.ndarray
     saddles: tuple
     joins: np.ndarray
+    loop_elements: tuple
     chain: tuple
     path: Path
     barrier: float
@@ -124,6 +149,7 @@ class Connection(Result):
 
     def __post_init__(self):
         object.__setattr__(self, "saddles", tuple(self.saddles))
+        object.__setattr__(self, "loop_elements", tuple(self.loop_elements))
         object.__setattr__(self, "chain", tuple(tuple(c) for c in self.chain))
 
     @property
@@ -172,8 +198,16 @@ def string_path(model, x_a, x_b, *, images=16, lr, maxiter=2000, xtol=_STRING_XT
         if not np.isfinite(moved) or moved <= xtol * scale:
             break
     seg = np.linalg.norm(np.diff(X, axis=0), axis=1)
-    return Path(x=X, loss=model.loss_kernel(X).astype(float),
-                distance=np.concatenate([[0.0], np.cumsum(seg)]), nit=int(nit))
+    loss = model.loss_kernel(X).astype(float)
+    return Path(x=X, loss=loss, distance=np.concatenate([[0.0], np.cumsum(seg)]), nit=int(nit),
+                peak_loss=max(float(np.max(loss)), _segment_peak(model, X)))
+
+
+def _segment_peak(model, X):
+    """The highest loss at PEAK_SAMPLES interior points of every segment of the path X."""
+    t = np.arange(1, PEAK_SAMPLES + 1)[:, None, None] / (PEAK_SAMPLES + 1)
+    Y = ((1 - t) * X[None, :-1] + t * X[None, 1:]).reshape(-1, X.shape[1])
+    return float(np.max(model.loss_kernel(Y)))
 
 
 def _equal_arc_length(X):
@@ -237,7 +271,7 @@ def _components(n, joins):
 
 
 def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_maxiter=2000,
-            saddle_step=1e-3, max_depth=8, loss_rtol=1e-9, xtol=1e-6):
+            saddle_step=1e-3, max_depth=8, loss_rtol=1e-9, xtol=1e-6, align=True):
     """Connect two minima through index-1 saddles (double-ended path search).
 
     Aligns `x_b` to `x_a` modulo the model's symmetry, relaxes a string between
@@ -270,6 +304,12 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
     loss_rtol, xtol : float
         Two minima are one when their losses agree to ``loss_rtol * max(1, |L|)``
         and their orbit distance is <= ``xtol * max(1, |x|)``.
+    align : bool
+        Replace `x_b` by the copy in its orbit closest to `x_a` first (default).
+        False keeps `x_b` as given: the closest copy is not always the one the
+        lowest path leads to (e.g. when the straight line to it takes a neuron
+        through 0, the non-smooth set, where the string stalls).  A symmetric copy
+        of `x_a` is reported as such either way.
 
     Returns
     -------
@@ -316,24 +356,28 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         lr = 1.0 / lam if lam is not None and lam > 0 else 1e-2
     lr = as_positive_float(lr, "lr")
 
-    x_b = align(model, x_a, x_b)
+    if not isinstance(align, bool):
+        raise TypeError(f"align must be True or False, got {align!r}")
+    if align:
+        x_b = align_copy(model, x_a, x_b)
     distance = float(np.linalg.norm(x_a - x_b))
     loss_a, loss_b = float(model.loss(x_a)), float(model.loss(x_b))
     found = _Minima(model, loss_rtol, xtol)
     found.add(x_a, loss_a)
     if found.match(x_b, loss_b) == 0:
         path = Path(x=np.vstack([x_a, x_b]), loss=np.array([loss_a, loss_b]),
-                    distance=np.array([0.0, distance]), nit=0)
+                    distance=np.array([0.0, distance]), nit=0, peak_loss=max(loss_a, loss_b))
         return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=x_a[None].copy(),
                           minima_loss=np.array([loss_a]), saddles=(),
-                          joins=np.zeros((0, 2), dtype=int), chain=(("minimum", 0),),
+                          joins=np.zeros((0, 2), dtype=int), loop_elements=(),
+                          chain=(("minimum", 0),),
                           path=path, barrier=0.0, success=True,
                           message=f"x_b is a symmetric copy of x_a (orbit distance "
                                   f"{distance:.3g}): nothing to connect")
     found.add(x_b, loss_b)
     settings = dict(images=images, lr=lr, gtol=gtol, string_maxiter=string_maxiter,
                     saddle_step=saddle_step, rng=rng)
-    saddles, joins = [], []
+    saddles, joins, loops = [], [], []
     first_path = None
     pairs = [(0, 1)]
     tried = set()
@@ -341,12 +385,14 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         for i, j in pairs:
             tried.add((min(i, j), max(i, j)))
             xi = found.x[i]
-            xj = align(model, xi, found.x[j])
+            given = not align and (i, j) == (0, 1)       # x_b as the caller gave it
+            xj = found.x[j] if given else align_copy(model, xi, found.x[j])
             path, new = _one_string(model, xi, xj, found, settings)
             first_path = path if first_path is None else first_path
-            for p, ends in new:
+            for p, ends, g in new:
                 saddles.append(p)
                 joins.append(ends)
+                loops.append(g)
         comp = _components(len(found.x), joins)
         if comp[0] == comp[1]:
             break
@@ -362,51 +408,109 @@ def connect(model, x_a, x_b, *, rng=0, images=16, lr=None, gtol=1e-12, string_ma
         height = level - loss_a
         message = (f"joined through {sum(1 for k, _ in chain if k == 'saddle')} saddle(s); "
                    f"highest at L = {level:.10g}, barrier {height:.6g} above L(x_a)")
-    elif not saddles:
-        message = ("no interior maximum along the relaxed string: the loss is monotone from "
-                   "x_a to x_b at this resolution (x_a or x_b may not be a minimum, or a "
-                   "barrier is shorter than one image spacing: pass more images)")
+    elif not any(p.success for p in saddles):
+        if not saddles:
+            message = ("no index-1 saddle: no interior maximum along the relaxed string nor on "
+                       "its end segments sampled finely, the loss is monotone from x_a to x_b "
+                       "at this resolution")
+        else:
+            reached = "; ".join(_reached(p, loss_a) for p in saddles)
+            message = (f"no index-1 saddle: find_saddle from the {len(saddles)} maxima of the "
+                       f"string and its end segments reached {reached}")
+        kind = classify(model, x_a, rng=rng).kind
+        message += (f"; the string joins x_a ({kind}) to x_b rising at most "
+                    f"{first_path.peak_loss - loss_a:.3g} above L(x_a) (Path.peak_loss: an "
+                    "upper bound on the barrier)")
+        if kind != "strict-minimum":
+            message += ("; x_a is not a strict minimum, so the way out of it need not cross "
+                        "an index-1 saddle (e.g. a manifold of critical points reaching the "
+                        "non-differentiable set)")
     else:
         message = (f"not joined: {len(saddles)} saddle(s) refined, {len(found.x)} minima met, "
                    f"x_a and x_b in different components after {rounds} round(s) of "
-                   "recursion; raise max_depth or images")
+                   "recursion; raise max_depth or images; the first string rises at most "
+                   f"{first_path.peak_loss - loss_a:.3g} above L(x_a) (Path.peak_loss)")
     return Connection(x_a=x_a, x_b=x_b, distance=distance, minima=np.array(found.x),
                       minima_loss=np.array(found.loss), saddles=saddles, joins=joins_arr,
-                      chain=chain, path=first_path, barrier=height, success=bool(success),
-                      message=message)
+                      loop_elements=loops, chain=chain, path=first_path, barrier=height,
+                      success=bool(success), message=message)
+
+
+def _reached(p, loss_a):
+    """What an unsuccessful find_saddle ended at, for messages."""
+    c = p.classification
+    if c is None:
+        return f"no critical point (|grad L| = {p.grad_norm:.2g})"
+    return f"{c.kind} of index {c.index} at L(x_a) {p.loss - loss_a:+.3g}"
 
 
 def _one_string(model, x_a, x_b, found, settings):
     """Relax a string from x_a to x_b, refine its maxima and descend off them.
 
-    Returns the path and a list of (CriticalPoint, (i, j)) with i, j rows of `found`.
+    An end whose neighbouring image is already downhill (the barrier out of that
+    minimum is narrower than one image spacing) gets its end segment refined by
+    :func:`_end_maxima`.
+
+    Returns the path and a list of (CriticalPoint, (i, j), element) with i, j rows of
+    `found` and element the GroupElement of a self-loop (i == j >= 0), else None.
     """
     path = string_path(model, x_a, x_b, images=settings["images"], lr=settings["lr"],
                        maxiter=settings["string_maxiter"])
-    out, seen = [], []
     spacing = path.distance[-1] / (len(path.loss) - 1)
-    for k in _interior_maxima(path.loss):
+    starts = [(path.x[k], spacing) for k in _interior_maxima(path.loss)]
+    for end, nxt in ((0, 1), (-1, -2)):
+        if path.loss[nxt] < path.loss[end]:
+            starts += _end_maxima(model, path.x[end], path.x[nxt], settings)
+    out, seen = [], []
+    for x0, step in starts:
         # steps of at most one image spacing keep the search near the path's maximum
-        p = find_saddle(model, path.x[k], index=1, gtol=settings["gtol"], rng=settings["rng"],
-                        initial_radius=0.5 * spacing, max_radius=spacing)
+        p = find_saddle(model, x0, index=1, gtol=settings["gtol"], rng=settings["rng"],
+                        initial_radius=0.5 * step, max_radius=step)
         if not p.success:
-            out.append((p, (-1, -1)))
+            out.append((p, (-1, -1), None))
             continue
         if any(abs(p.loss - q.loss) <= 1e-9 * max(1.0, abs(p.loss))
                and np.linalg.norm(p.x - q.x) <= 1e-6 * max(1.0, np.linalg.norm(q.x))
                for q in seen):
             continue                        # two maxima of one string refined to one saddle
         seen.append(p)
-        out.append((p, tuple(sorted(_descend_sides(model, p, found, settings)))))
+        ends, element = _descend_sides(model, p, found, settings)
+        out.append((p, tuple(sorted(ends)), element))
     return path, out
 
 
+def _end_maxima(model, x_end, x_next, settings):
+    """Maxima of the straight segment from a minimum to its string's first image when that
+    image is already downhill: the barrier out of the minimum lies within one spacing.
+
+    The segment is sampled at ``images`` points; an interior maximum is returned as a
+    start for :func:`find_saddle` (with the sample spacing as its trust radius); while
+    the first sample is still downhill of x_end (and there is no interior maximum) the
+    first sub-segment is sampled in turn (each round divides the spacing by
+    ``images - 1``), at most :data:`_END_ROUNDS` times.  The segment is not relaxed:
+    with its far end not a minimum a relaxed string slides away downhill.
+    """
+    n = settings["images"]
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    for _ in range(_END_ROUNDS):
+        X = (1 - t) * x_end + t * x_next
+        loss = model.loss_kernel(X)
+        spacing = float(np.linalg.norm(x_next - x_end)) / (n - 1)
+        found = [(X[k], spacing) for k in _interior_maxima(loss)]
+        if found or not loss[1] < loss[0] or spacing == 0:
+            return found
+        x_next = X[1]
+    return []
+
+
 def _descend_sides(model, p, found, settings):
-    """The rows of `found` that the two sides of saddle p descend to (-1: no minimum)."""
+    """The rows of `found` that the two sides of saddle p descend to (-1: no minimum), and
+    for a self-loop (both sides in one orbit) the element mapping the -v side's minimum
+    onto the +v side's (else None)."""
     try:
         _, v = min_curvature(model, p.x)
     except ArpackNoConvergence:
-        return (-1, -1)
+        return (-1, -1), None
     h = settings["saddle_step"]
     with np.errstate(over="ignore", invalid="ignore"):
         d = descend_and_polish(model, np.vstack([p.x + h * v, p.x - h * v]),
@@ -419,7 +523,10 @@ def _descend_sides(model, p, found, settings):
             continue
         c = classify(model, x, rng=settings["rng"])
         ends.append(found.add(x, float(loss)) if c.is_minimum else -1)
-    return tuple(ends)
+    element = None
+    if ends[0] == ends[1] >= 0:
+        element = aligning_element(model, d.x[0], d.x[1])
+    return tuple(ends), element
 
 
 def _gap_pairs(model, found, comp, tried):

@@ -51,7 +51,7 @@ def _native(value):
 
 
 # ---- building, writing and reading ------------------------------------------------------
-def basin_graph(points, edges, *, n_starts):
+def basin_graph(points, edges, *, n_starts, loops=None):
     """Build the basin graph.
 
     Parameters
@@ -68,6 +68,11 @@ def basin_graph(points, edges, *, n_starts):
         minimum to a symmetric copy of itself (each such saddle is a node whose
         only minimum successor is this one).
     n_starts : int
+    loops : dict, optional
+        ``{minimum: (saddle, GroupElement)}`` (:attr:`Scan.loops
+        <landscape.Scan.loops>`): the self-loop of each such minimum is labelled
+        by the lowest saddle joining it to a symmetric copy of itself and the
+        group element relating the copies.
 
     Returns
     -------
@@ -76,8 +81,10 @@ def basin_graph(points, edges, *, n_starts):
         (when known), ``basin_count, basin_fraction, basin_low, basin_high``
         (95% Wilson interval), ``first_start`` (-1: no start ended there) and
         ``found_by``; edge attributes ``count = visits + descents``,
-        ``visits``, ``descents``.  Attributes that are unknown are left out
-        (GraphML has no null).
+        ``visits``, ``descents``; a self-loop also ``saddle`` (the id of its
+        lowest saddle) and ``element`` (the group element's
+        :attr:`~landscape.GroupElement.label`, e.g. ``"neurons (0 1)"``).
+        Attributes that are unknown are left out (GraphML has no null).
     """
     import networkx as nx
 
@@ -93,6 +100,9 @@ def basin_graph(points, edges, *, n_starts):
     for source, target, visits, descents in edges:
         G.add_edge(int(source), int(target), count=int(visits) + int(descents),
                    visits=int(visits), descents=int(descents))
+    for q, (saddle, g) in (loops or {}).items():
+        if G.has_edge(int(q), int(q)):
+            G.edges[int(q), int(q)].update(saddle=int(saddle), element=g.label)
     return G
 
 

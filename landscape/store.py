@@ -669,7 +669,7 @@ class Store:
                 for r in vrows])
 
     # ---- distinct points, assignments and edges --------------------------------------
-    def write_points(self, points, assignment, edges, *, finalized=None):
+    def write_points(self, points, assignment, edges, *, finalized=None, loops=None):
         """Replace the distinct points, the start -> point assignment and the graph edges.
 
         One transaction.
@@ -686,13 +686,18 @@ class Store:
         edges : sequence of (source, target, visits, descents)
         finalized : dict, optional
             Stored as ``meta['finalized']`` in the same transaction.
+        loops : dict, optional
+            ``{minimum: (saddle, GroupElement)}``: the self-loops of the graph, each
+            minimum's lowest saddle joining it to a symmetric copy of itself and the
+            group element relating the two sides (stored as arrays, owner
+            ``"loops"``).
         """
         self.lock_for_writing()
         conn = self._conn
         with _transaction(conn):
             for table in ("points", "assignments", "edges"):
                 conn.execute(f"DELETE FROM {table}")          # fixed table names, no input
-            conn.execute("DELETE FROM arrays WHERE owner = 'points'")
+            conn.execute("DELETE FROM arrays WHERE owner IN ('points', 'loops')")
             for p in points:
                 c = p["classification"]
                 text, arrays = _encode_classification(c)
@@ -704,6 +709,10 @@ class Store:
                      int(p["first_start"]), str(p["found_by"]), int(p["dimension"]),
                      int(p["n_members"]), text))
                 self._write_arrays("points", str(int(p["id"])), arrays)
+            for q, (saddle, g) in (loops or {}).items():
+                self._write_arrays("loops", str(int(q)), dict(
+                    saddle=np.int64(saddle), neurons=g.neurons, input_map=g.input_map,
+                    sign=np.int64(g.sign), distance=np.float64(g.distance)))
             conn.executemany("INSERT INTO assignments (start, point) VALUES (?, ?)",
                              [(int(s), int(q)) for s, q in assignment])
             conn.executemany("INSERT INTO edges (source, target, visits, descents) "
@@ -770,6 +779,15 @@ class Store:
         rows = self._query("SELECT start, point FROM assignments ORDER BY start")
         return (np.array([r[0] for r in rows], dtype=np.int64),
                 np.array([r[1] for r in rows], dtype=np.int64))
+
+    def read_loops(self):
+        """The self-loops written with the points: ``{minimum: (saddle, GroupElement)}``."""
+        from .models.symmetry import GroupElement
+
+        return {int(q): (int(a["saddle"]), GroupElement(
+                    neurons=a["neurons"], input_map=a["input_map"], sign=int(a["sign"]),
+                    distance=float(a["distance"])))
+                for q, a in sorted(self._read_arrays("loops").items(), key=lambda t: int(t[0]))}
 
     def read_edges(self):
         """Edges as a list of (source, target, visits, descents), ordered."""

@@ -168,11 +168,23 @@ def test_equal_sign_run_is_stuck_at_a_quarter(study):
 def test_stuck_fit_connected_to_a_global_minimum(study):
     """ls.connect from the polished stuck fit to the global minimum a = (|beta|^(1/2),
     -|beta|^(1/2)): the relaxed string descends from the fit at once (the fit's basin is
-    narrower than one image spacing, |a_2| = 0.032), so no saddle is resolved and the
-    connection says so rather than inventing a barrier (issue 19)."""
+    narrower than one image spacing, |a_2| = 0.032); connect samples the first segment finely,
+    and the saddle search from its maximum lands on the fit's own critical manifold (a
+    degenerate point of the same loss): there is no index-1 saddle, and connect says so with
+    the string's peak as an upper bound on the barrier (issue 19).  The barrier is 0: the
+    study's merge path (the small neuron merged into the collinear large one, the function
+    unchanged, then the straight segment) never rises above the fit."""
     con = study[1]["stuck"]["connect"]
     assert con["success"] is False and np.isnan(con["barrier"])
-    assert con["message"].startswith("no interior maximum along the relaxed string")
+    assert con["message"].startswith("no index-1 saddle")
+    assert "not a strict minimum" in con["message"]
+    # the straight first segment rises ~1.4e-7 before the small neuron passes near 0
+    assert 0 <= con["barrier_upper_bound"] <= 1e-6
+    assert "reached degenerate of index 0" in con["message"]    # the fit's own manifold
+    assert con["cos_neurons"] >= 1 - 1e-9                    # the two neurons are collinear
+    # losses ~0.56 round at ~1e-16: the merge path is flat to rounding, then reaches L = 0
+    assert con["merge_path_peak_above_fit"] <= 1e-12
+    assert abs(con["merge_path_end_loss"]) <= 1e-12
 
 
 def test_conserved_quantity_under_flow(study):

@@ -66,12 +66,14 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from .._results import Result
 from .._validation import as_float_array, as_positive_int
 from ..errors import LandscapeWarning
 from ._kernels import row_norms
 from .base import check_matrix, check_model
 
-__all__ = ["Symmetry", "Stabilizer", "canonicalize", "orbit_distance", "align", "orbit_norms"]
+__all__ = ["Symmetry", "Stabilizer", "GroupElement", "canonicalize", "orbit_distance", "align",
+           "aligning_element", "orbit_norms"]
 
 # Sort keys and refinement signatures compare values quantised to this fraction
 # of |Z| (rounding noise of a group action is ~1e-16 |Z|).
@@ -811,13 +813,15 @@ def _align(st, Z, Zp, stop=0.0, copy=False):
 
     Stops early once an alignment within `stop` is found (enough to answer
     "is the distance at most `stop`?").  With ``copy=True`` returns
-    ``(distance, g Zp)`` for the best element g found.
+    ``(distance, g Zp, g)`` for the best element g found, as ``(h, R, perm)``:
+    ``g Zp = _act(st, Zp, h, R)[perm]``.
     """
     scale = max(np.linalg.norm(Z), np.linalg.norm(Zp))
     if scale == 0:
-        return (0.0, Zp.copy()) if copy else 0.0
+        identity = (None, None, np.arange(Zp.shape[0]))
+        return (0.0, Zp.copy(), identity) if copy else 0.0
     alternate = st.n_comp > 0 or st.span_kind == "coordinate"
-    best, best_Y = np.inf, None
+    best, best_Y, best_g = np.inf, None, None
     for kind, start in _starts(st, Z, Zp):
         if kind == "h":
             h, R = start, None
@@ -831,19 +835,19 @@ def _align(st, Z, Zp, stop=0.0, copy=False):
             R = _procrustes(C, Cp) if st.n_comp else None
             Y = _act(st, Zp, h, R)
         val = float(np.linalg.norm(Z - Y[perm]))
-        Yp = Y[perm]
+        Yp, g = Y[perm], (h, R, perm)
         if alternate:
-            val, Yp = _alternate(st, Z, Zp, perm, val, scale, Yp)
+            val, Yp, g = _alternate(st, Z, Zp, perm, val, scale, Yp, g)
         if val < best:
-            best, best_Y = val, Yp
+            best, best_Y, best_g = val, Yp, g
         if best <= max(_EXACT_RTOL * scale, stop):
             break
-    return (best, best_Y) if copy else best
+    return (best, best_Y, best_g) if copy else best
 
 
-def _alternate(st, Z, Zp, perm, val, scale, Yp):
+def _alternate(st, Z, Zp, perm, val, scale, Yp, g):
     """Block-coordinate descent: span element and rotation given neurons, then neurons.
-    Returns the distance and the aligned copy attaining it."""
+    Returns the distance, the aligned copy attaining it and its element (h, R, perm)."""
     _, S, C = _split(st, Z)
     for _ in range(_MAX_ALTERNATIONS):
         _, Sp, Cp = _split(st, Zp[perm])
@@ -853,9 +857,9 @@ def _alternate(st, Z, Zp, perm, val, scale, Yp):
         new_perm = _assign(st, Z, Y)
         new_val = float(np.linalg.norm(Z - Y[new_perm]))
         if not new_val < val - _STALL_RTOL * scale:
-            return (val, Yp) if val <= new_val else (new_val, Y[new_perm])
-        perm, val, Yp = new_perm, new_val, Y[new_perm]
-    return val, Yp
+            return (val, Yp, g) if val <= new_val else (new_val, Y[new_perm], (h, R, new_perm))
+        perm, val, Yp, g = new_perm, new_val, Y[new_perm], (h, R, new_perm)
+    return val, Yp, g
 
 
 def _lower_bound(st, Z, Zp):
@@ -1282,12 +1286,191 @@ def align(model, x, y):
     y = model.check_x(y, "y")
     st = _structure(model)
     Zx, Zy = _to_features(st, x), _to_features(st, y)
-    best, Y = _align(st, Zx, Zy, copy=True)
+    _, Y, _ = _align(st, Zx, Zy, copy=True)
     if st.odd:
-        other, Yo = _align(st, Zx, -Zy, copy=True)
-        if other < best:
-            best, Y = other, Yo
+        _, Yo, _ = _align(st, Zx, -Zy, copy=True)
+        if np.linalg.norm(Zx - Yo) < np.linalg.norm(Zx - Y):
+            Y = Yo
     return _from_features(st, Y)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class GroupElement(Result):
+    r"""One element g of a model's symmetry group, as found by :func:`aligning_element`.
+
+    g acts on a point y neuron by neuron: neuron i of ``g y`` is neuron
+    ``neurons[i]`` of y with its input weights mapped by `input_map`,
+    ``w -> Q w``, and, when `sign` is -1, every weight negated (the odd
+    symmetry).  With rescalings each neuron of y is balanced first (the
+    rescalings are quotiented out: ``g y`` is the balanced representative).
+
+    Attributes
+    ----------
+    neurons : ndarray of int, shape (k,)
+        The neuron permutation: ``(g y)_i`` comes from ``y_{neurons[i]}``.
+    input_map : ndarray of shape (d, d)
+        The orthogonal map Q of input space (a member of the model's
+        :class:`Stabilizer`; for ``V = I`` a permutation matrix).
+    sign : int
+        +1, or -1 for the odd symmetry ``(a, W) -> (-a, -W)``.
+    distance : float
+        ``|x - g y|`` for the x and y it was found from.
+
+    Examples
+    --------
+    >>> import numpy as np, landscape as ls
+    >>> m = ls.ReluTeacherStudent(teacher=np.eye(3), n_students=3)
+    >>> W = np.array([[0.9, 0.1, 0.0], [0.2, 1.1, 0.0], [0.0, 0.3, 0.8]])
+    >>> g = ls.aligning_element(m, m.flatten(W), m.flatten(W[[1, 0, 2]]))
+    >>> g.label, g.distance
+    ('neurons (0 1)', 0.0)
+    >>> bool(np.array_equal(g.apply(m, m.flatten(W[[1, 0, 2]])), m.flatten(W)))
+    True
+    """
+
+    neurons: np.ndarray
+    input_map: np.ndarray
+    sign: int
+    distance: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "neurons", np.asarray(self.neurons, dtype=np.int64))
+        object.__setattr__(self, "input_map", np.asarray(self.input_map, dtype=np.float64))
+        object.__setattr__(self, "sign", int(self.sign))
+        object.__setattr__(self, "distance", float(self.distance))
+
+    def apply(self, model, y):
+        """g y, for a point y of `model` (the model it was found for).
+
+        Parameters
+        ----------
+        model : Model
+        y : array_like of shape (n_params,)
+
+        Returns
+        -------
+        ndarray of shape (n_params,)
+        """
+        check_model(model)
+        y = model.check_x(y, "y")
+        st = _structure(model)
+        if st.trivial:
+            return y.copy()
+        k, d = st.w_index.shape
+        if self.neurons.shape != (k,) or self.input_map.shape != (d, d):
+            raise ValueError(f"this element acts on {self.neurons.size} neurons in "
+                             f"R^{self.input_map.shape[0]}, the model has {k} in R^{d}; apply "
+                             "it to the model it was found for")
+        Z = self.sign * _to_features(st, y)
+        lead = 0 if st.a_index is None else 1
+        B = np.eye(d) if st.basis is None else st.basis
+        Z[:, lead:] = Z[:, lead:] @ (B.T @ self.input_map.T @ B)
+        return _from_features(st, Z[self.neurons])
+
+    @property
+    def is_identity(self):
+        """Whether g is the identity (to 1e-12 in `input_map`)."""
+        return (self.sign == 1 and np.array_equal(self.neurons, np.arange(self.neurons.size))
+                and np.allclose(self.input_map, np.eye(len(self.input_map)), rtol=0,
+                                atol=1e-12))
+
+    @property
+    def label(self):
+        """A readable name: the neuron permutation and the input map in cycle notation,
+        each cycle ``(i j ...)`` saying that neuron (coordinate) i of y goes to position j
+        in g y, and so on (``"neurons (0 1); inputs (0 1)"``); ``"identity"``,
+        ``"negated"`` for the odd symmetry, ``"inputs orthogonal"`` for a map of input
+        space that is not a coordinate permutation."""
+        parts = ["negated"] if self.sign == -1 else []
+        if not np.array_equal(self.neurons, np.arange(self.neurons.size)):
+            parts.append("neurons " + _cycles(np.argsort(self.neurons)))
+        Q = self.input_map
+        d = len(Q)
+        if not np.allclose(Q, np.eye(d), rtol=0, atol=1e-12):
+            target = np.argmax(np.abs(Q), axis=0)          # Q e_j = +-e_target[j]
+            P = np.zeros_like(Q)
+            P[target, np.arange(d)] = np.sign(Q[target, np.arange(d)])
+            if np.allclose(Q, P, rtol=0, atol=1e-12) and np.all(P[target, np.arange(d)] > 0):
+                parts.append("inputs " + _cycles(target))
+            else:
+                parts.append("inputs orthogonal")
+        return "; ".join(parts) if parts else "identity"
+
+    def __repr__(self):
+        return f"GroupElement({self.label!r}, distance={self.distance:.3g})"
+
+
+def _cycles(perm):
+    """Cycle notation of the permutation i -> perm[i] (fixed points left out)."""
+    seen, out = set(), []
+    for i in range(len(perm)):
+        if i in seen or perm[i] == i:
+            continue
+        cycle, j = [], i
+        while j not in seen:
+            seen.add(j)
+            cycle.append(int(j))
+            j = int(perm[j])
+        out.append("(" + " ".join(map(str, cycle)) + ")")
+    return "".join(out)
+
+
+def _element(st, h, R, perm, sign, distance):
+    """The GroupElement of (span element h, complement rotation R, neuron permutation perm)."""
+    d = st.w_index.shape[1]
+    lead = 0 if st.a_index is None else 1
+    M = np.eye(d)
+    f0 = st.n_fixed - lead
+    if st.n_span and h is not None:
+        span = slice(f0, f0 + st.n_span)
+        if st.span_kind == "finite":
+            M[span, span] = st.span_maps[h]
+        else:                                   # S -> S[:, sigma] = S M^T
+            P = np.zeros((st.n_span, st.n_span))
+            P[np.arange(st.n_span), np.asarray(h)] = 1.0
+            M[span, span] = P
+    if st.n_comp and R is not None:
+        M[f0 + st.n_span:, f0 + st.n_span:] = R
+    B = np.eye(d) if st.basis is None else st.basis
+    return GroupElement(neurons=np.asarray(perm), input_map=B @ M @ B.T, sign=sign,
+                        distance=distance)
+
+
+def aligning_element(model, x, y):
+    """The group element g that :func:`align` applies: ``g y`` is the copy of y closest to x.
+
+    Parameters
+    ----------
+    model : Model
+    x, y : array_like of shape (n_params,)
+
+    Returns
+    -------
+    GroupElement
+        With ``g.apply(model, y) == align(model, x, y)`` and ``g.distance = |x - g y|``.
+        When x and y are one orbit, g maps y onto x (to rounding, ~1e-15 |x|, in
+        the cases :func:`orbit_distance` guarantees); a point with a nontrivial
+        isotropy group is mapped onto x by several elements, and g is one of them.
+
+    Examples
+    --------
+    See :class:`GroupElement`.
+    """
+    check_model(model)
+    x = model.check_x(x, "x")
+    y = model.check_x(y, "y")
+    st = _structure(model)
+    if st.trivial:
+        return GroupElement(neurons=np.zeros(0, dtype=np.int64), input_map=np.eye(0), sign=1,
+                            distance=float(np.linalg.norm(x - y)))
+    Zx, Zy = _to_features(st, x), _to_features(st, y)
+    best, _, g = _align(st, Zx, Zy, copy=True)
+    sign = 1
+    if st.odd:
+        other, _, go = _align(st, Zx, -Zy, copy=True)
+        if other < best:
+            best, g, sign = other, go, -1
+    return _element(st, *g, sign, best)
 
 
 def orbit_norms(model, x):

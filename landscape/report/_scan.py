@@ -149,6 +149,9 @@ def report_data(scan, convexity=()):
         "disconnectivity": {"order": list(tree.order), "joins": [
             {"saddle": j.saddle, "loss": j.loss, "groups": [list(g) for g in j.groups],
              "basin_count": j.basin_count} for j in tree.joins]},
+        "loops": [{"minimum": q, "saddle": sid, "element": g.label,
+                   "neurons": g.neurons.tolist(), "input_map": g.input_map.tolist(),
+                   "sign": g.sign} for q, (sid, g) in sorted(scan.loops.items())],
         "barriers": [{"minimum": b.source, "to": b.target, "saddle": b.saddle, "loss": b.loss,
                       "height": b.height, "path": list(b.path)}
                      for b in _escape_barriers(scan.graph)],
@@ -327,6 +330,17 @@ def _graph_section(scan, data, out):
             "saddle at which its group first holds a lower minimum in the disconnectivity "
             "graph, the barrier height (saddle loss minus the minimum's loss) and a path "
             "through saddles no higher.")))
+    loops = [[q["minimum"], _loss_text(scan.points[q["minimum"]].loss, optima.get(q["minimum"])),
+              q["saddle"], f"{scan.points[q['saddle']].loss:.6g}",
+              f"{scan.points[q['saddle']].loss - scan.points[q['minimum']].loss:.4g}",
+              q["element"]] for q in data["loops"]]
+    if loops:
+        tables.append(Table(columns=["minimum", "loss", "saddle", "saddle loss", "barrier",
+                                     "group element"], rows=loops, caption=(
+            "Self-loops: the lowest saddle joining each minimum to a symmetric copy of "
+            "itself, and the group element mapping the minimum one side of the saddle "
+            "descends to onto the other side's (neuron and input-coordinate "
+            "permutations in cycle notation).")))
     return Section(title="Basin graph", id="basin-graph", figures=[g, d], tables=tables)
 
 

@@ -122,6 +122,8 @@ def plot_basin_graph(graph, ax=None, *, loss_labels=None):
     counts = np.array([graph.edges[e].get("count", 1) for e in graph.edges], dtype=float)
     top = max(1.0, counts.max()) if len(counts) else 1.0
     for (u, v), count in zip(graph.edges, counts):
+        if u == v:          # a self-loop (a saddle joining a minimum to its copy): in the tables
+            continue
         ax.add_patch(FancyArrowPatch(
             path=Path(routes[(u, v)]), arrowstyle="-|>", mutation_scale=10,
             shrinkA=0, shrinkB=0, color="#78909c", lw=0.8 + 1.6 * np.sqrt(count / top),

@@ -16,6 +16,7 @@ import numpy as np
 from ..classify import classify
 from ..connect import connect
 from ..critical import descend_and_polish
+from ..models.symmetry import aligning_element
 from ..spectrum import min_curvature
 from ..graph import MINIMUM_KINDS, SADDLE_KINDS
 from .dedup import Orbits
@@ -49,9 +50,10 @@ def finalize(model, store, settings):
     visited = set()
     for s, x, c in zip(rec.visit_start, rec.visit_x, rec.visit_classification):
         visited.add((int(s), orbits.add(x, c, "visit")))
-    descents = _descend_off_saddles(model, orbits, settings)
+    loops = {}
+    descents = _descend_off_saddles(model, orbits, settings, loops)
     if settings.get("connect"):
-        descents.update(_connect_minima(model, orbits, settings))
+        descents.update(_connect_minima(model, orbits, settings, loops))
     visits = Counter()
     for s, q in visited:
         target = ended[int(np.searchsorted(rec.start, s))]
@@ -71,14 +73,23 @@ def finalize(model, store, settings):
                    if (orbits.kind(a) in SADDLE_KINDS and orbits.kind(b) in MINIMUM_KINDS)
                    or (a == b and orbits.kind(a) in MINIMUM_KINDS))
     store.write_points(points, assignment, edges,
-                       finalized={"n_starts": int(settings["n_starts"])})
+                       finalized={"n_starts": int(settings["n_starts"])},
+                       loops={new[q]: (new[sid], g) for q, (sid, g) in loops.items()})
 
 
-def _connect_minima(model, orbits, settings):
+def _add_loop(loops, orbits, minimum, saddle, element):
+    """Keep, for each minimum, its lowest self-loop saddle (ties: the first found)."""
+    old = loops.get(minimum)
+    if old is None or orbits.loss[saddle] < orbits.loss[old[0]]:
+        loops[minimum] = (saddle, element)
+
+
+def _connect_minima(model, orbits, settings, loops):
     """Counter of (saddle, minimum) over the joins :func:`~landscape.connect` finds from
     every distinct minimum to the lowest one (adding the saddles and minima it meets), and
     of (minimum, minimum) for a saddle that joins a minimum to a symmetric copy of itself
-    (a self-loop of the graph; the saddle's own edge to it counts both sides)."""
+    (a self-loop of the graph; the saddle's own edge to it counts both sides; its group
+    element goes into `loops`)."""
     edges = Counter()
     found = [q for q in range(len(orbits)) if orbits.kind(q) in MINIMUM_KINDS]
     if len(found) < 2:
@@ -95,7 +106,7 @@ def _connect_minima(model, orbits, settings):
             ci = classify(model, x, gtol=settings["gtol"])
             if ci.is_minimum:
                 ids[i] = orbits.add(x, ci, "connect")
-        for p, (a, b) in zip(c.saddles, c.joins):
+        for p, (a, b), g in zip(c.saddles, c.joins, c.loop_elements):
             if not p.success or a < 0 or b < 0 or a not in ids or b not in ids:
                 continue
             sid = orbits.add(p.x, p.classification, "connect")
@@ -103,12 +114,16 @@ def _connect_minima(model, orbits, settings):
             edges[(sid, ids[b])] += 1
             if ids[a] == ids[b]:
                 edges[(ids[a], ids[a])] += 1
+                if g is not None:
+                    _add_loop(loops, orbits, ids[a], sid, g)
     return edges
 
 
-def _descend_off_saddles(model, orbits, settings):
+def _descend_off_saddles(model, orbits, settings, loops):
     """Counter of (saddle, point) over the descents off every saddle of `orbits` (adding the
-    points they reach)."""
+    points they reach), and of (minimum, minimum) for a strict saddle whose two sides
+    descend to symmetric copies of one minimum (a self-loop; its group element, mapping
+    the -v side's minimum onto the +v side's, goes into `loops`)."""
     step = settings["saddle_step"]
     descents = Counter()
     done = set()
@@ -133,7 +148,8 @@ def _descend_off_saddles(model, orbits, settings):
             p = descend_and_polish(model, np.array(X), lr=settings["lr"], gtol=settings["gtol"],
                                    coarse_gtol=settings["coarse_gtol"],
                                    maxiter=settings["maxiter"])
-        for q, x, good in zip(owner, p.x, p.success):
+        sides = {}
+        for i, (q, x, good) in enumerate(zip(owner, p.x, p.success)):
             if not good:
                 continue
             c = classify(model, x, gtol=settings["gtol"])
@@ -141,4 +157,12 @@ def _descend_off_saddles(model, orbits, settings):
                 target = orbits.add(x, c, "saddle-descent")
                 if target != q:
                     descents[(q, target)] += 1
+                if c.kind in MINIMUM_KINDS and orbits.classification[q].kind == "strict-saddle":
+                    sides.setdefault(q, []).append((i, target))
+        for q, ends in sides.items():
+            if len(ends) == 2 and ends[0][1] == ends[1][1]:     # rows i (+v) and i + 1 (-v)
+                target = ends[0][1]
+                descents[(target, target)] += 1
+                g = aligning_element(model, p.x[ends[0][0]], p.x[ends[1][0]])
+                _add_loop(loops, orbits, target, q, g)
     return descents

@@ -159,6 +159,12 @@ class Scan(Result):
         starts and of every start that visited a saddle (arrays), for reports.
     annotations : dict
         JSON data attached to the store (see :meth:`Store.set_annotation`).
+    loops : dict
+        ``{minimum id: (saddle id, GroupElement)}``: for each minimum that a saddle
+        joins to a symmetric copy of itself (a self-loop of the graph), the lowest
+        such saddle and the group element g mapping the minimum its ``-v`` side
+        descends to onto the one its ``+v`` side descends to
+        (:func:`landscape.aligning_element`).
 
     Notes
     -----
@@ -182,6 +188,7 @@ class Scan(Result):
     wall_seconds: float = 0.0
     traces: dict = dataclasses.field(default_factory=dict)
     annotations: dict = dataclasses.field(default_factory=dict)
+    loops: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         put = functools.partial(object.__setattr__, self)
@@ -191,6 +198,8 @@ class Scan(Result):
         # start indices are the keys (JSON turns them into strings)
         put("traces", {int(k): v for k, v in (self.traces or {}).items()})
         put("annotations", dict(self.annotations or {}))
+        # minimum ids are the keys (JSON turns them into strings, the pairs into lists)
+        put("loops", {int(q): (int(v[0]), v[1]) for q, v in (self.loops or {}).items()})
 
     # ---- accessors -------------------------------------------------------------------
     @property
@@ -201,7 +210,7 @@ class Scan(Result):
     @functools.cached_property
     def graph(self):
         """The basin graph (a networkx.DiGraph; see :func:`landscape.graph.basin_graph`)."""
-        return basin_graph(self.points, self.edges, n_starts=self.n_starts)
+        return basin_graph(self.points, self.edges, n_starts=self.n_starts, loops=self.loops)
 
     @property
     def minima(self):
@@ -389,7 +398,8 @@ class Scan(Result):
         path = None if store.path == ":memory:" else store.path
         return cls(points=points, outcomes=outcomes, edges=store.read_edges(),
                    settings=settings, path=path, wall_seconds=store.wall_seconds,
-                   traces=store.read_traces(), annotations=store.annotations())
+                   traces=store.read_traces(), annotations=store.annotations(),
+                   loops=store.read_loops())
 
     def __repr__(self):
         interval = self.spurious_interval

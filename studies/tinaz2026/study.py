@@ -332,7 +332,8 @@ def _stuck(cfg, beta, bhat):
     a_end, W_end = m.unflatten(x_end)
     s = np.sign(a_end)
     con = ls.connect(m, r.x, m.flatten(_aligned(np.sqrt(nb2) * np.array([1, -1]), [1, -1], bhat)))
-    return dict(connect=dict(success=con.success, barrier=con.barrier, message=con.message),
+    return dict(connect=dict(success=con.success, barrier=con.barrier, message=con.message,
+        barrier_upper_bound=float(con.path.peak_loss - c.loss), **_merge_path(m, r.x, con.x_b)),
         init_scale=cfg["init_scale"], lr=cfg["lr"], iterations=int(D.nit[0]),
         growth_signs=_growth_signs(x0, 2, bhat)[0],
         final_loss=float(D.loss[0]), final_grad_norm=float(D.grad_norm[0]),
@@ -345,6 +346,18 @@ def _stuck(cfg, beta, bhat):
         rho=a_end * np.linalg.norm(W_end, axis=1), polished_loss_gap=float(c.loss - nb2 / 4),
         classification=crow, radius_scan=sorted(scan, key=lambda row: row["radius"]),
         polished_a=m.unflatten(r.x)[0])
+
+
+def _merge_path(m, x, x_b, n=201):
+    """The small neuron merged into the big collinear one (same function), then straight to x_b."""
+    a, W = m.unflatten(x)
+    rho, U = a * np.linalg.norm(W, axis=1), W / np.linalg.norm(W, axis=1)[:, None]
+    small, t = int(np.argmin(np.abs(rho))), np.linspace(0, 1, n)[:, None]
+    R = rho + t * rho[small] * np.where(np.arange(2) == small, -1, 1)
+    X = [m.flatten((np.sign(r) * np.sqrt(np.abs(r)), np.sqrt(np.abs(r))[:, None] * U)) for r in R]
+    loss = m.loss_batch(np.vstack([X, X[-1] + t[1:] * (x_b - X[-1])]))
+    return dict(merge_path_peak_above_fit=float(loss.max() - m.loss(x)),
+                merge_path_end_loss=float(loss[-1]), cos_neurons=float(U[0] @ U[1]))
 
 
 def _plateau(cfg, beta, bhat):
