@@ -281,9 +281,9 @@ def test_a_scan_killed_mid_way_resumes_to_the_same_result(reference, tmp_path, m
     computed = []
     run_chunk = pipeline.run_chunk
 
-    def counting(model, config, starts, X0=None):
+    def counting(model, config, starts, X0=None, scan_id=None):
         computed.extend(int(s) for s in starts)
-        return run_chunk(model, config, starts, X0)
+        return run_chunk(model, config, starts, X0, scan_id)
 
     monkeypatch.setattr(pipeline, "run_chunk", counting)
     resumed = scan(_model(), N_STARTS, rng=0, lr=LR, store=path, chunk_size=64, progress=False)
@@ -303,10 +303,10 @@ def test_scan_load_resumes_with_a_model(tmp_path, monkeypatch):
     full = scan(m, 30, rng=5, lr=5 / 4, chunk_size=10, progress=False)
     run_chunk = pipeline.run_chunk
 
-    def crash_on_third(model, config, starts, X0=None):
+    def crash_on_third(model, config, starts, X0=None, scan_id=None):
         if starts[0] >= 20:
             raise KeyboardInterrupt("interrupted")
-        return run_chunk(model, config, starts, X0)
+        return run_chunk(model, config, starts, X0, scan_id)
 
     monkeypatch.setattr(pipeline, "run_chunk", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -326,10 +326,10 @@ def test_resume_plan_reads_the_stored_settings_and_resume_scan_uses_them(tmp_pat
     full = scan(m, 30, rng=5, lr=5 / 4, chunk_size=10, progress=False)
     run_chunk = pipeline.run_chunk
 
-    def crash_on_third(model, config, starts, X0=None):
+    def crash_on_third(model, config, starts, X0=None, scan_id=None):
         if starts[0] >= 20:
             raise KeyboardInterrupt("interrupted")
-        return run_chunk(model, config, starts, X0)
+        return run_chunk(model, config, starts, X0, scan_id)
 
     monkeypatch.setattr(pipeline, "run_chunk", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -468,10 +468,10 @@ def test_verify_checks_an_unfinished_store_before_resuming_it(tmp_path, monkeypa
     path = tmp_path / "run.db"
     run_chunk = pipeline.run_chunk
 
-    def stop_at_second(model, config, starts, X0=None):
+    def stop_at_second(model, config, starts, X0=None, scan_id=None):
         if starts[0] >= 5:
             raise KeyboardInterrupt("interrupted")
-        return run_chunk(model, config, starts, X0)
+        return run_chunk(model, config, starts, X0, scan_id)
 
     monkeypatch.setattr(pipeline, "run_chunk", stop_at_second)
     with pytest.raises(KeyboardInterrupt):
@@ -611,3 +611,27 @@ def test_default_step_size_and_progress_bar(capsys):
     assert 0 < s.settings["lr"] < 2
     assert len(s.minima) >= 1
     assert "scan" in capsys.readouterr().err
+
+
+def test_chunks_of_one_scan_share_their_classifications(monkeypatch):
+    """A chunk's copy of a point an earlier chunk classified (and nearer the non-smooth set than
+    that member) takes its verdict: fewer full classifications, the same scan."""
+    m = _model(4)
+    calls = []
+    real = pipeline.classify
+    monkeypatch.setattr(pipeline, "classify", lambda *a, **k: calls.append(1) or real(*a, **k))
+    whole = scan(m, 60, rng=2, lr=5 / 4, chunk_size=60, progress=False)
+    n_whole = len(calls)
+    calls.clear()
+    shared = scan(m, 60, rng=2, lr=5 / 4, chunk_size=10, progress=False)
+    n_shared = len(calls)
+    calls.clear()
+    # the same six chunks, each on its own (no scan id: nothing shared)
+    X0 = np.vstack([m.sample_init(1, rng=child) for child in np.random.SeedSequence(2).spawn(60)])
+    settings = dict(lr=5 / 4, gtol=1e-12, coarse_gtol=1e-3, visit_gtol=1e-4, maxiter=100_000)
+    for c in range(6):
+        starts = np.arange(10 * c, 10 * c + 10)
+        pipeline.run_chunk(m, settings, starts, X0[starts])
+    n_alone = len(calls)
+    assert_same_scan(shared, whole)
+    assert n_whole <= n_shared < n_alone, (n_whole, n_shared, n_alone)

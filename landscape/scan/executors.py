@@ -5,6 +5,7 @@ return their results and only the calling process writes the store.
 """
 
 import concurrent.futures
+import uuid
 
 from . import pipeline
 
@@ -44,8 +45,11 @@ def run_chunks(model, settings, chunks, X0_all, executor):
         None runs the chunks one after the other in this process.  Pending
         tasks are cancelled when the caller stops iterating (or fails).
     """
+    scan_id = uuid.uuid4().hex           # chunks of this scan share their classifications
+                                         # within a process (pipeline.run_chunk)
+
     def task(starts):
-        return (model, settings, starts, None if X0_all is None else X0_all[starts])
+        return (model, settings, starts, None if X0_all is None else X0_all[starts], scan_id)
 
     if executor is None:
         for starts in chunks:
