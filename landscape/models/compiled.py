@@ -78,13 +78,16 @@ def _asin_small(x):
 
 @_jit
 def _pi_minus_acos(c):
-    """pi - arccos(c) for |c| <= 1, to about an ulp (fdlibm's reduction)."""
-    if abs(c) <= 0.5:
-        return 0.5 * math.pi + _asin_small(c)
-    z = 0.5 * (1.0 - abs(c))
-    s = math.sqrt(z)
-    half = s + s * _asin_r(z)                # asin(sqrt(z)) = arccos(|c|) / 2
-    return math.pi - 2.0 * half if c > 0 else 2.0 * half
+    """pi - arccos(c) for |c| <= 1, to about an ulp: fdlibm's two reductions (|c| <= 1/2:
+    pi/2 + asin(c); else through asin(sqrt((1 - |c|) / 2)) = arccos(|c|) / 2) computed side by
+    side and one selected, without a branch, so that a loop over many c vectorises."""
+    a = abs(c)
+    big = a > 0.5
+    zb = 0.5 * (1.0 - a)
+    z = zb if big else c * c
+    t = math.sqrt(zb) if big else c
+    r = t + t * _asin_r(z)
+    return (math.pi - 2.0 * r if c > 0 else 2.0 * r) if big else 0.5 * math.pi + r
 
 
 @_jit
@@ -163,20 +166,13 @@ def _row_angles(x, k, d, UT, Uc, cn, nW, Wbar, S, PT, C):
             Uc[i, a] = x[i * d + a]
     np.dot(Wbar, UT, C)
     # One branch-free pass over every pair, rows contiguous (both (i, j) and (j, i) of the
-    # students: no strided mirror stores), which LLVM vectorises (vsqrtpd / vdivpd): fdlibm's
-    # two reductions of pi - arccos(c) computed side by side and one selected.  Pairs with
-    # |cos| > 0.9 (NaN here where rounding put |cos| above 1) are redone after.
+    # students: no strided mirror stores), which LLVM vectorises (vsqrtpd / vdivpd).  Pairs
+    # with |cos| > 0.9 (NaN here where rounding put |cos| above 1) are redone after.
     for i in range(k):
         Ci, Si, Pi = C[i], S[i], PT[i]
         for j in range(J):
             c = Ci[j]
-            a = abs(c)
-            big = a > 0.5
-            zb = 0.5 * (1.0 - a)
-            z = zb if big else c * c
-            t = math.sqrt(zb) if big else c
-            r = t + t * _asin_r(z)
-            Pi[j] = (math.pi - 2.0 * r if c > 0 else 2.0 * r) if big else 0.5 * math.pi + r
+            Pi[j] = _pi_minus_acos(c)
             Si[j] = math.sqrt(1.0 - c * c)
     for i in range(k):
         for j in range(J):

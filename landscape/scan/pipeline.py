@@ -219,13 +219,20 @@ def classify_ends(model, X, ended, *, gtol, loss_rtol=1e-9, xtol=1e-6, seen=None
         for i in g:
             if i == r:
                 continue
-            if c.kind in _POINT_VERDICTS and model.is_differentiable(X[i]):
-                gn = float(np.linalg.norm(model.grad(X[i])))
-                if gn <= gtol:
-                    classes[i] = dataclasses.replace(c, loss=float(loss[i]), grad_norm=gn)
-                    continue
-            classes[i] = classify(model, X[i], gtol=gtol)
+            classes[i] = (_shared_verdict(model, c, X[i], float(loss[i]), gtol)
+                          or classify(model, X[i], gtol=gtol))
     return classes
+
+
+def _shared_verdict(model, c, x, loss, gtol):
+    """c with x's own loss and gradient norm, where x is a copy (modulo symmetry) of the point
+    c classifies and c's verdict is a property of that isolated point (the group acts by
+    isometries preserving L: the Hessian spectra agree); None where x must be classified."""
+    if c.kind in _POINT_VERDICTS and model.is_differentiable(x):
+        gn = float(np.linalg.norm(model.grad(x)))
+        if gn <= gtol:
+            return dataclasses.replace(c, loss=loss, grad_norm=gn)
+    return None
 
 
 def descent_traces(d, starts, nit, loss, grad_norm, visited):
@@ -286,11 +293,10 @@ def _classify_or_reuse(model, x, loss, smooth, gtol, loss_rtol, xtol, seen):
         if abs(c.loss - loss) <= window and orbit_distance(model, y, x, cutoff=tol) <= tol:
             match = entry
             break
-    if match is not None and smooth < match[2] and match[1].kind in _POINT_VERDICTS \
-            and model.is_differentiable(x):
-        gn = float(np.linalg.norm(model.grad(x)))
-        if gn <= gtol:
-            return dataclasses.replace(match[1], loss=loss, grad_norm=gn)
+    if match is not None and smooth < match[2]:
+        shared = _shared_verdict(model, match[1], x, loss, gtol)
+        if shared is not None:
+            return shared
     c = classify(model, x, gtol=gtol)
     if match is None:
         seen.append([x, c, smooth])
