@@ -55,6 +55,7 @@ non-orthogonal teacher directions is truncated to its first 720 elements, and
 """
 
 import dataclasses
+import functools
 import itertools
 import math
 import numbers
@@ -611,9 +612,20 @@ class _Structure:
     complete: bool              # False when G_span was truncated
     odd: bool = False           # Z -> -Z is a symmetry too
 
-    @property
+    @functools.cached_property
     def row_groups(self):
-        return tuple(np.flatnonzero(self.row_labels == g) for g in np.unique(self.row_labels))
+        """Neuron indices of each row label (neurons permuted only within one)."""
+        return _groups(self.row_labels)
+
+    @functools.cached_property
+    def span_columns(self):
+        """Span column indices of each coordinate class (for ``"coordinate"``)."""
+        return _groups(self.span_classes)
+
+
+def _groups(labels):
+    """Indices of each distinct label, in increasing label order."""
+    return tuple(np.flatnonzero(labels == g) for g in np.unique(labels))
 
 
 # The structure of each model, built on first use (a model's symmetry is fixed for its life).
@@ -736,11 +748,13 @@ def _act(st, Z, h, R):
     return np.hstack([F, S, C])
 
 
-def _sort_within(S, classes):
-    """Each row of S sorted within every class of columns (invariant under the class group)."""
+def _sort_within(S, columns):
+    """Each row of S sorted within every class of columns (invariant under the class group);
+    `columns`: the column indices of each class (``_Structure.span_columns``)."""
+    if len(columns) == 1:
+        return np.sort(S, axis=1)
     out = np.empty_like(S)
-    for c in np.unique(classes):
-        cols = np.flatnonzero(classes == c)
+    for cols in columns:
         out[:, cols] = np.sort(S[:, cols], axis=1)
     return out
 
@@ -753,7 +767,7 @@ def _row_invariants(st, Z, exact_span):
         if exact_span:
             parts.append(S)
         elif st.span_kind == "coordinate":
-            parts.append(_sort_within(S, st.span_classes))
+            parts.append(_sort_within(S, st.span_columns))
         else:
             parts.append(_norms(S)[:, None])
     if st.n_comp:
@@ -777,14 +791,14 @@ def _best_span(st, S, Sp):
     if st.span_kind == "finite":
         scores = np.einsum("ba,gba->g", S.T @ Sp, st.span_maps)
         return int(np.argmax(scores))
-    return _coordinate_assignment(st.span_classes, S, Sp)
+    return _coordinate_assignment(st.span_columns, S, Sp)
 
 
-def _coordinate_assignment(classes, S, Sp):
-    """sigma (within classes) minimising |S - Sp[:, sigma]| (Hungarian on columns)."""
+def _coordinate_assignment(columns, S, Sp):
+    """sigma (within classes of columns, ``_Structure.span_columns``) minimising
+    |S - Sp[:, sigma]| (Hungarian on columns)."""
     sigma = np.arange(S.shape[1])
-    for c in np.unique(classes):
-        cols = np.flatnonzero(classes == c)
+    for cols in columns:
         rows, match = linear_sum_assignment(cdist(S[:, cols].T, Sp[:, cols].T, "sqeuclidean"))
         sigma[cols[rows]] = cols[match]
     return sigma
@@ -795,26 +809,34 @@ def _procrustes(C, Cp):
     return orthogonal_procrustes(C, Cp, check_finite=False)[0]
 
 
-def _starts(st, Z, Zp):
-    """Initial group elements: ("h", span element) or ("perm", neuron permutation)."""
+def _starts(st, Z, Zp, perm=None):
+    """Initial group elements: ("h", span element) or ("perm", neuron permutation), each
+    computed only when the previous ones did not suffice.  `perm`: the assignment of the
+    per-neuron invariants of Z and Zp when already known (from :func:`_lower_bound`)."""
     if st.span_kind == "trivial":
-        return [("h", None)]
+        yield ("h", None)
+        return
     if st.span_kind == "finite":
-        return [("h", g) for g in range(st.span_maps.shape[0])]
-    perm = _assign(st, _row_invariants(st, Z, False), _row_invariants(st, Zp, False))
+        yield from (("h", g) for g in range(st.span_maps.shape[0]))
+        return
+    if perm is None:
+        perm = _lower_bound(st, Z, Zp)[1]
+    yield ("perm", perm)
     _, S, _ = _split(st, Z)
     _, Sp, _ = _split(st, Zp)
-    by_columns = _coordinate_assignment(st.span_classes, np.sort(S, axis=0), np.sort(Sp, axis=0))
-    return [("perm", perm), ("h", by_columns), ("h", np.arange(st.n_span))]
+    yield ("h", _coordinate_assignment(st.span_columns, np.sort(S, axis=0),
+                                        np.sort(Sp, axis=0)))
+    yield ("h", np.arange(st.n_span))
 
 
-def _align(st, Z, Zp, stop=0.0, copy=False):
+def _align(st, Z, Zp, stop=0.0, copy=False, perm=None):
     """min over the group of |Z - g Zp| from several starts (an attained upper bound).
 
     Stops early once an alignment within `stop` is found (enough to answer
-    "is the distance at most `stop`?").  With ``copy=True`` returns
+    "is the distance at most `stop`?"; with ``stop > 0`` a start already within
+    it is not refined further).  With ``copy=True`` returns
     ``(distance, g Zp, g)`` for the best element g found, as ``(h, R, perm)``:
-    ``g Zp = _act(st, Zp, h, R)[perm]``.
+    ``g Zp = _act(st, Zp, h, R)[perm]``.  `perm` is passed on to :func:`_starts`.
     """
     scale = max(np.linalg.norm(Z), np.linalg.norm(Zp))
     if scale == 0:
@@ -822,7 +844,7 @@ def _align(st, Z, Zp, stop=0.0, copy=False):
         return (0.0, Zp.copy(), identity) if copy else 0.0
     alternate = st.n_comp > 0 or st.span_kind == "coordinate"
     best, best_Y, best_g = np.inf, None, None
-    for kind, start in _starts(st, Z, Zp):
+    for kind, start in _starts(st, Z, Zp, perm):
         if kind == "h":
             h, R = start, None
             Y = _act(st, Zp, h, None)
@@ -836,7 +858,7 @@ def _align(st, Z, Zp, stop=0.0, copy=False):
             Y = _act(st, Zp, h, R)
         val = float(np.linalg.norm(Z - Y[perm]))
         Yp, g = Y[perm], (h, R, perm)
-        if alternate:
+        if alternate and not (0 < stop and val <= stop):   # refining cannot change the answer
             val, Yp, g = _alternate(st, Z, Zp, perm, val, scale, Yp, g)
         if val < best:
             best, best_Y, best_g = val, Yp, g
@@ -863,7 +885,8 @@ def _alternate(st, Z, Zp, perm, val, scale, Yp, g):
 
 
 def _lower_bound(st, Z, Zp):
-    """A group-invariant lower bound on the orbit distance (Hungarian on invariants).
+    """A group-invariant lower bound on the orbit distance (Hungarian on invariants), and
+    the assignment of neurons attaining it: ``(bound, perm)``.
 
     For every group element, |Z - g Zp|^2 = sum_i |z_i - (g Zp)_i|^2 is at least
     the sum of squared differences of per-neuron invariants (|F| exact, norms of
@@ -872,7 +895,8 @@ def _lower_bound(st, Z, Zp):
     from below.
     """
     A, B = _row_invariants(st, Z, False), _row_invariants(st, Zp, False)
-    return float(np.linalg.norm(A - B[_assign(st, A, B)]))
+    perm = _assign(st, A, B)
+    return float(np.linalg.norm(A - B[perm])), perm
 
 
 # ---- canonical forms ------------------------------------------------------------------
@@ -1025,7 +1049,7 @@ def _canonical_coordinates(st, Z, scale):
     classes = st.span_classes
     rc = _row_keys(st, Z, F, q)
     cc = _dense(classes)
-    row_tiebreak = np.hstack([F, _sort_within(S, classes), _norms(C)[:, None]])
+    row_tiebreak = np.hstack([F, _sort_within(S, st.span_columns), _norms(C)[:, None]])
     col_tiebreak = np.sort(S, axis=0).T
     row_order, col_order = _canonical_order(rc, cc, _quantize(S, q),
                                             _complement_gram(st, Z, scale),
@@ -1243,12 +1267,13 @@ def orbit_distance(model, x, y, *, cutoff=None):
 
 def _distance(st, Zx, Zy, cutoff):
     """The orbit distance of feature matrices (see orbit_distance) without the odd symmetry."""
+    perm = None
     if cutoff is not None:
-        bound = _lower_bound(st, Zx, Zy)
+        bound, perm = _lower_bound(st, Zx, Zy)
         if bound > cutoff:
             return bound
     stop = 0.0 if cutoff is None else float(cutoff)
-    first = _align(st, Zx, Zy, stop)
+    first = _align(st, Zx, Zy, stop, perm=perm)
     if first <= stop:
         return float(first)
     return float(min(first, _align(st, Zy, Zx, stop)))
