@@ -134,9 +134,11 @@ def jax_runner():
 # ---- the rows ------------------------------------------------------------------------------
 
 def _warm(model, X, lr):
-    """A worker's first task: load the compiled kernels, then hold the worker for a moment so
-    that the next warm-up task goes to another worker."""
-    ls.descend(model, X, lr=lr, maxiter=5)
+    """A worker's first task: load every compiled kernel a scan uses (descent, Newton,
+    Hessians; numba's disk cache) with a small scan of its own, as the in-process rows are
+    warm from the rows before them, then hold the worker for a moment so that the next
+    warm-up task goes to another worker."""
+    ls.scan(model, len(X), rng=0, init=X, lr=lr, progress=False)
     time.sleep(0.5)
 
 
@@ -219,7 +221,7 @@ def run(k, n_starts, seed, maxiter, workers, jax_run, profile=False):
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) \
                 as pool:
             # start both workers and load the compiled kernels in each (numba's disk cache)
-            warm = [pool.submit(_warm, model, X0[:2], lr) for _ in range(workers)]
+            warm = [pool.submit(_warm, model, X0[:8], lr) for _ in range(workers)]
             [w.result() for w in warm]
             t = time.perf_counter()
             s2 = ls.scan(model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter,

@@ -217,6 +217,27 @@ def test_chunk_size_7_gives_identical_results(reference):
     assert_same_scan(s, reference)
 
 
+@pytest.mark.parametrize("n, size", [(500, 62), (500, 128), (10, 3), (7, 2), (3, 128), (1, 1)])
+def test_executor_chunks_partition_the_starts_with_a_finer_tail(n, size):
+    """Tasks for an executor: every pending start once, in order, no chunk above chunk_size,
+    equal sizes (within one) before the tail, and the tail's chunks no larger than those."""
+    from landscape.scan.driver import plan_chunks
+    pending = np.arange(n) * 3 + 1
+    chunks = plan_chunks(pending, size, parallel=True)
+    assert_array_equal(np.concatenate(chunks), pending)
+    sizes = [len(c) for c in chunks]
+    assert max(sizes) <= size and min(sizes) >= 1
+    m = -(-n // size)
+    head = sizes[:max(m - 2, 0)]
+    if head:
+        assert max(head) - min(head) <= 1
+        assert max(sizes[len(head):]) <= min(head)
+    if m >= 2:                # the last two chunks' starts are spread over more tasks
+        assert len(chunks) > m
+    serial = plan_chunks(pending, size, parallel=False)
+    assert [len(c) for c in serial[:-1]] == [size] * (len(serial) - 1)
+
+
 def test_process_pool_gives_identical_results(reference):
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:

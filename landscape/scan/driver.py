@@ -22,7 +22,7 @@ from .seeding import init_settings, seed_settings
 from .steps import DIVERGED_TOLERANCE, divergence_error, estimate_lambda_max, probe_starts
 from .verify import fingerprint
 
-__all__ = ["scan", "DEFAULT_CHUNK"]
+__all__ = ["scan", "plan_chunks", "DEFAULT_CHUNK"]
 
 #: Starts per task and per store transaction, by default.
 DEFAULT_CHUNK = 128
@@ -67,7 +67,9 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
         None runs in-process.  Otherwise each chunk is a task; workers return
         results and only this process writes the store.
     chunk_size : int
-        Starts per task and per store transaction.  Results do not depend on it.
+        Starts per task and per store transaction (with an executor: at most, the
+        tasks of equal size and the last ones smaller, see :func:`plan_chunks`).
+        Results do not depend on it.
     progress : bool
         Show a progress bar (tqdm, on stderr).
     coarse_gtol : float
@@ -212,7 +214,7 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
             if certify:
                 certify_points(model, st, Scan.from_store(st).points)
             return Scan.from_store(st)
-        chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+        chunks = plan_chunks(pending, chunk_size, parallel=executor is not None)
         allowed = int(DIVERGED_TOLERANCE * n_starts)
         diverged = _n_diverged(model, st) if len(finished) else 0
         n_run = len(finished)
@@ -250,6 +252,34 @@ def scan(model, n_starts, *, rng, init=None, lr=None, gtol=1e-12, store=None, ex
     finally:
         if owned:
             st.close()
+
+
+def plan_chunks(pending, chunk_size, *, parallel):
+    """The tasks of a scan: the pending start indices cut into chunks of at most `chunk_size`.
+
+    In-process (``parallel=False``) every chunk but the last holds `chunk_size` starts.
+    For an executor the chunks have equal sizes, and the starts of the last two are cut
+    into chunks of a quarter of that size, so that the workers run out of work at about
+    the same time (a start's cost is not known in advance: a hard one can take ten times
+    the median).  Results do not depend on the chunks.
+
+    Examples
+    --------
+    >>> from landscape.scan.driver import plan_chunks
+    >>> [len(c) for c in plan_chunks(np.arange(500), 62, parallel=False)]
+    [62, 62, 62, 62, 62, 62, 62, 62, 4]
+    >>> [len(c) for c in plan_chunks(np.arange(500), 62, parallel=True)]
+    [56, 56, 56, 56, 56, 55, 55, 14, 14, 14, 14, 14, 14, 13, 13]
+    """
+    n = len(pending)
+    if not parallel:
+        return [pending[i:i + chunk_size] for i in range(0, n, chunk_size)]
+    m = -(-n // chunk_size)
+    chunks = np.array_split(pending, m)
+    if m < 2:
+        return chunks
+    tail = np.concatenate(chunks[-2:])
+    return chunks[:-2] + np.array_split(tail, min(len(tail), 8))
 
 
 def _check_annotations(annotations):
