@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import landscape as ls
 from landscape.critical import Status, descend_and_polish, newton_batch
 from landscape.critical.newton import dense_directions
-from landscape.spectrum import min_curvature
+from landscape.spectrum import min_curvature, smallest_eigenvalues
 
 METHODS = ("newton", "newton-mr", "trust-region")
 
@@ -607,6 +607,32 @@ def test_colt21_gd_then_polish_ends_at_two_loss_levels():
     assert np.all(plain.success)
     same = np.abs(plain.loss - p.loss) <= LEVEL_ATOL
     assert same.mean() >= AGREEMENT
+
+
+def test_polish_computes_lambda_min_once_per_minimum_modulo_symmetry(monkeypatch):
+    """Ends that are copies of one strict minimum share one eigvalsh; each shared value
+    agrees with the end's own smallest eigenvalue to 1e-10 (the ends are within
+    |grad L| / lambda_min <= 1e-12 / 0.02 of copies of one point, so their Hessians differ by
+    |D^3 L| times that, and LAPACK's own error is ~1e-15 |H|)."""
+    polish = __import__("landscape.critical.polish", fromlist=["smallest_eigenvalues"])
+    model = teacher_student(8)
+    X0 = model.sample_init(60, rng=0)
+    computed = []
+
+    def counting(m, X):
+        computed.append(len(X))
+        return smallest_eigenvalues(m, X)
+
+    monkeypatch.setattr(polish, "smallest_eigenvalues", counting)
+    p = descend_and_polish(model, X0, lr=5 / 8)
+    assert np.all(p.success)
+    own = smallest_eigenvalues(model, p.x)
+    assert_allclose(p.lambda_min, own, rtol=0, atol=1e-10)
+    assert np.all(own > 0)
+    # 60 ends at two loss levels (the global and the spurious minimum of V = I_8, each
+    # modulo symmetry): a handful of eigenvalue problems, not sixty
+    assert len(_levels(p.loss)) == 2
+    assert 2 <= sum(computed) <= 10
 
 
 def _levels(losses):

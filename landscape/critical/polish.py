@@ -21,6 +21,7 @@ from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ..models.base import check_model
+from ..models.symmetry import orbit_distance
 from ..spectrum import DENSE_LIMIT, is_positive_definite, lowest_modes, smallest_eigenvalues
 from ._result import Status
 from .advance import CONVERGED, DUE, FAILED, MAXITER, NONDIFF, DescentRun
@@ -143,9 +144,12 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     check_every : int
         Steps before the first check (doubling after each refusal).
     lambda_min : bool
-        Compute the smallest Hessian eigenvalue of every end (one restricted
-        ``eigvalsh`` each, ~8 ms at 400 parameters: a sixth of a k = 20 polish).
-        False: an end is told from a saddle by a Cholesky test of
+        Compute the smallest Hessian eigenvalue of every end: one restricted
+        ``eigvalsh`` (~8 ms at 400 parameters) per strict minimum modulo symmetry,
+        its copies among the ends (losses within 1e-9 relative, orbit distance
+        within 1e-6 |x|: the scan's deduplication rule) sharing its value, which
+        agrees with their own to the accuracy either has as the minimum's; other
+        ends get their own.  False: an end is told from a saddle by a Cholesky test of
         H + curvature_tol I, the eigenvalue is computed only where that fails, and
         ``lambda_min`` is NaN elsewhere -- for callers that classify the ends anyway
         (:func:`landscape.scan`).
@@ -191,6 +195,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
     saddle = {}          # row -> (just below) the loss of the saddle it was last pushed off
     handoff_below = np.full(B, coarse_gtol)   # after a failed Newton: 100x lower
 
+    known = []           # strict minima whose lambda_min was computed, for their copies
     rows = np.arange(B)
     with np.errstate(over="ignore", invalid="ignore"):
         while rows.size:
@@ -232,7 +237,7 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
             if hand.size:
                 back = _polish_handed(model, rows[hand], X[rows[hand]], lr, gtol, push,
                                       max_pushes, curvature_tol, X, gnorm, lam_min, it_polish,
-                                      pushes, status, message, saddle, lambda_min)
+                                      pushes, status, message, saddle, lambda_min, known)
                 # Newton failed on these: descent carries them until |grad| is 100x lower,
                 # instead of handing them back (and failing) every few hundred steps
                 failed_newton = [r for r, _, why_ in back if why_ == "failed"]
@@ -263,6 +268,57 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
 
 
 # Newton iterations over which |grad L| must halve, or the start goes back to descent at once.
+# Ends that are one point modulo symmetry when their losses agree within _SHARE_LOSS_RTOL * max(1, |L|)
+# and their orbit distance is <= _SHARE_XTOL * max(1, |x|): the scan's deduplication defaults.
+_SHARE_LOSS_RTOL, _SHARE_XTOL = 1e-9, 1e-6
+
+
+def _shared_smallest_eigenvalues(model, X, loss, curvature_tol, known):
+    """lambda_min of every row of X (converged ends, losses `loss`), computed once per strict
+    minimum modulo symmetry.
+
+    A row that is a copy (the scan's deduplication rule) of a minimum in `known` or of an
+    earlier row whose lambda_min exceeds `curvature_tol` takes that lambda_min: the group
+    acts by isometries preserving L, so the Hessians of the two copies of one isolated
+    critical point are orthogonally similar; the ends are within |grad L| / lambda_min of
+    it, so their own values differ from the shared one by about |D^3 L| times that -- the
+    accuracy to which either is the critical point's.  Other rows (saddles, degenerate
+    points, where nearby points of one manifold can differ) get their own.  `known`, a list
+    of ``[x, loss, lambda_min]``, is extended with the minima computed here.  In a COLT'21
+    protocol most ends are copies of a handful of minima: one restricted ``eigvalsh`` each
+    instead of one per end (a seventh of a k = 16 polish).
+    """
+    out = np.full(len(X), np.nan)
+    rep = np.full(len(X), -1)                 # the earlier row of X this one copies
+    heads = []                                # rows whose own value is computed first
+    for i, x in enumerate(X):
+        window = _SHARE_LOSS_RTOL * max(1.0, abs(loss[i]))
+        tol = _SHARE_XTOL * max(1.0, float(np.linalg.norm(x)))
+        for y, Ly, lam in known:
+            if abs(Ly - loss[i]) <= window and orbit_distance(model, y, x, cutoff=tol) <= tol:
+                out[i] = lam
+                break
+        else:
+            for h in heads:
+                if abs(loss[h] - loss[i]) <= window and \
+                        orbit_distance(model, X[h], x, cutoff=tol) <= tol:
+                    rep[i] = h
+                    break
+            else:
+                heads.append(i)
+    heads = np.array(heads, dtype=int)
+    out[heads] = smallest_eigenvalues(model, X[heads])
+    for h in heads:
+        if out[h] > curvature_tol:
+            known.append([X[h], float(loss[h]), float(out[h])])
+    copies = np.flatnonzero(rep >= 0)
+    share = out[rep[copies]] > curvature_tol
+    out[copies[share]] = out[rep[copies[share]]]
+    own = copies[~share]
+    out[own] = smallest_eigenvalues(model, X[own])
+    return out
+
+
 # Near a minimum whose lambda_min^2 is far below |grad L| the damped steps gain a few percent
 # each; twenty of them and twenty of the rescue were spent before the start went back
 # anyway (11 of the first 200 starts of V = I_20, 42% of all Newton iterations).
@@ -270,8 +326,12 @@ _MIN_PROGRESS = 8
 
 
 def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X, gnorm,
-                   lam_min, it_polish, pushes, status, message, saddle, want_lambda_min=True):
+                   lam_min, it_polish, pushes, status, message, saddle, want_lambda_min=True,
+                   known=None):
     """Newton on the handed-over starts; returns [(row, x, why)] of starts that descend on.
+
+    `known`: the minima whose lambda_min this call has computed (see
+    :func:`_shared_smallest_eigenvalues`), updated.
 
     ``why`` is ``"failed"`` (Newton did not converge), ``"uphill"`` (it converged
     to a critical point above the loss it started from, which gradient descent,
@@ -304,7 +364,11 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     lams = np.full(len(good), np.nan)       # NaN: lambda_min > -curvature_tol, not computed
     need = (np.ones(len(good), dtype=bool) if want_lambda_min
             else ~is_positive_definite(model, Xs[good], shift=curvature_tol))
-    lams[need] = smallest_eigenvalues(model, Xs[good[need]])
+    if want_lambda_min:
+        lams = _shared_smallest_eigenvalues(model, Xs[good], end[~uphill], curvature_tol,
+                                            known)
+    else:
+        lams[need] = smallest_eigenvalues(model, Xs[good[need]])
     for j, lam in zip(good, lams):
         row = rows[j]
         threshold = -curvature_tol * max(1.0, 0.0 if np.isnan(lam) else abs(lam))
