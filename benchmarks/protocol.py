@@ -23,10 +23,16 @@ the timings are not affected) and records where its time goes: descent, Newton p
 lambda_min of the polished ends, classification, the saddles passed, deduplication and the
 basin graph (with the descents off the saddles), the store.
 
+``--repeat N`` runs the straightforward program and the package's rows N times, interleaved
+(baseline, rows, baseline, rows, ...); each speed-up is then the median over the rounds of the
+ratio to that round's baseline (the jax row runs once).  On a shared virtual machine whose speed
+drifts by 10-30% over minutes, one round can put a ratio on either side of a target.
+
 Agreement: the fraction of starts whose final loss equals the straightforward program's within
 1e-9 (the same critical value: the same basin up to symmetry).
 
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/protocol.py     (k = 12, 16, 20; 500 starts)
+      OPENBLAS_NUM_THREADS=1 python benchmarks/protocol.py --repeat 3 --profile   (the README's)
       OPENBLAS_NUM_THREADS=1 python benchmarks/protocol.py --quick      (k = 6, 8; 60 starts)
 Writes benchmarks/results/protocol.json (or protocol-quick.json).
 """
@@ -172,7 +178,12 @@ def scan_profile(model, n_starts, seed, X0, lr, maxiter):
     return out
 
 
-def run(k, n_starts, seed, maxiter, workers, jax_run, profile=False):
+def run(k, n_starts, seed, maxiter, workers, jax_run, profile=False, repeat=1):
+    """One k: every row from the same starts; with ``repeat`` > 1 the straightforward program
+    and the package's rows run again, interleaved (baseline, rows, baseline, rows, ...), and
+    each row's speed-up is the median of the ratios of its rounds (each against the baseline
+    of its own round), its seconds the median of its rounds: on a shared machine whose speed
+    drifts over minutes that is steadier than one round.  The jax row runs once."""
     model = ls.ReluTeacherStudent(teacher=np.eye(k), n_students=k)
     X0 = model.sample_init(n_starts, rng=seed)          # N(0, 1/k) entries
     lr = 5.0 / k
@@ -180,59 +191,75 @@ def run(k, n_starts, seed, maxiter, workers, jax_run, profile=False):
     np.testing.assert_allclose(straightforward_grad(probe, np.eye(k), np.ones(k)).reshape(5, -1),
                                model.grad_batch(X0[:5]), rtol=1e-9, atol=1e-12)
     ls.descend(model, X0[:2], lr=lr, maxiter=5)          # compile (numba caches it on disk)
-    row = {"k": k, "n_starts": n_starts, "lr": lr}
-    t = time.perf_counter()
-    W, nit = straightforward(X0, k, lr, maxiter)
-    row["straightforward_seconds"] = time.perf_counter() - t
-    ref = model.loss_batch(W)
-    row["straightforward_converged"] = int(np.sum(nit < maxiter))
-    row["iterations_median"], row["iterations_max"] = float(np.median(nit)), int(nit.max())
+    row = {"k": k, "n_starts": n_starts, "lr": lr, "repeat": repeat}
+    names = ("straightforward", "jax", "plain", "polish", "scan", f"scan{workers}")
+    runs = {name: [] for name in names}
+    ref = None
 
     def agree(loss):
         return float(np.mean(np.abs(np.asarray(loss) - ref) <= AGREE))
 
-    if jax_run is not None:
-        size = 1
-        while size < 2 * n_starts:                        # compile every shape outside the clock
-            jax_run(np.resize(X0, (size, X0.shape[1])), k, lr, 1)
-            size *= 2
+    def timed(name, fn):
         t = time.perf_counter()
-        Wj, _ = jax_run(X0, k, lr, maxiter)
-        row["jax_seconds"] = time.perf_counter() - t
-        row["jax_agreement"] = agree(model.loss_batch(Wj))
-    t = time.perf_counter()
-    plain = ls.descend(model, X0, lr=lr, gtol=GTOL, maxiter=maxiter)
-    row["plain_seconds"] = time.perf_counter() - t
-    row["plain_agreement"] = agree(plain.loss)
-    t = time.perf_counter()
-    p = ls.descend_and_polish(model, X0, lr=lr, gtol=GTOL, maxiter=maxiter)
-    row["polish_seconds"] = time.perf_counter() - t
-    row["polish_agreement"] = agree(p.loss)
-    row["polish_descent_steps"] = int(p.nit_descent.sum())
-    row["polish_newton_steps"] = int(p.nit_polish.sum())
-    row["plain_steps"] = int(plain.nit.sum())
-    t = time.perf_counter()
-    s = ls.scan(model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter, progress=False)
-    row["scan_seconds"] = time.perf_counter() - t
-    row["scan_agreement"] = agree(s.outcomes.loss)
-    row["scan_distinct"] = len(s.points)
+        out = fn()
+        runs[name].append(time.perf_counter() - t)
+        return out
+
+    pool = None
     if workers > 1:
         # spawned workers: a forked child of a process that imported jax can deadlock
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) \
-                as pool:
-            # start both workers and load the compiled kernels in each (numba's disk cache)
-            warm = [pool.submit(_warm, model, X0[:8], lr) for _ in range(workers)]
-            [w.result() for w in warm]
-            t = time.perf_counter()
-            s2 = ls.scan(model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter,
-                         progress=False, executor=pool,
-                         chunk_size=max(5, n_starts // (4 * workers)))
-            row[f"scan{workers}_seconds"] = time.perf_counter() - t
-        row[f"scan{workers}_agreement"] = agree(s2.outcomes.loss)
-    base = row["straightforward_seconds"]
-    for name in ("jax", "plain", "polish", "scan", f"scan{workers}"):
-        if f"{name}_seconds" in row:
-            row[f"{name}_speedup"] = base / row[f"{name}_seconds"]
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        # start both workers and load the compiled kernels in each (numba's disk cache)
+        [w.result() for w in [pool.submit(_warm, model, X0[:8], lr) for _ in range(workers)]]
+    try:
+        for r in range(repeat):
+            W, nit = timed("straightforward", lambda: straightforward(X0, k, lr, maxiter))
+            if r == 0:
+                ref = model.loss_batch(W)
+                row["straightforward_converged"] = int(np.sum(nit < maxiter))
+                row["iterations_median"] = float(np.median(nit))
+                row["iterations_max"] = int(nit.max())
+            if jax_run is not None and r == 0:
+                size = 1
+                while size < 2 * n_starts:                # compile every shape outside the clock
+                    jax_run(np.resize(X0, (size, X0.shape[1])), k, lr, 1)
+                    size *= 2
+                Wj, _ = timed("jax", lambda: jax_run(X0, k, lr, maxiter))
+                row["jax_agreement"] = agree(model.loss_batch(Wj))
+            plain = timed("plain", lambda: ls.descend(model, X0, lr=lr, gtol=GTOL,
+                                                      maxiter=maxiter))
+            p = timed("polish", lambda: ls.descend_and_polish(model, X0, lr=lr, gtol=GTOL,
+                                                              maxiter=maxiter))
+            s = timed("scan", lambda: ls.scan(model, n_starts, rng=seed, init=X0, lr=lr,
+                                              maxiter=maxiter, progress=False))
+            if pool is not None:
+                s2 = timed(f"scan{workers}", lambda: ls.scan(
+                    model, n_starts, rng=seed, init=X0, lr=lr, maxiter=maxiter,
+                    progress=False, executor=pool, chunk_size=max(5, n_starts // (4 * workers))))
+            if r == 0:
+                row["plain_agreement"] = agree(plain.loss)
+                row["polish_agreement"] = agree(p.loss)
+                row["polish_descent_steps"] = int(p.nit_descent.sum())
+                row["polish_newton_steps"] = int(p.nit_polish.sum())
+                row["plain_steps"] = int(plain.nit.sum())
+                row["scan_agreement"] = agree(s.outcomes.loss)
+                row["scan_distinct"] = len(s.points)
+                if pool is not None:
+                    row[f"scan{workers}_agreement"] = agree(s2.outcomes.loss)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    base = runs["straightforward"]
+    for name in names:
+        if not runs[name]:
+            continue
+        row[f"{name}_seconds"] = float(np.median(runs[name]))
+        if repeat > 1:
+            row[f"{name}_rounds_seconds"] = runs[name]
+        if name == "straightforward":
+            continue
+        # each round against its own baseline (the jax row: against the first)
+        row[f"{name}_speedup"] = float(np.median([b / t for b, t in zip(base, runs[name])]))
     row["spurious_fraction"] = float(np.mean(ref > 1e-9))
     if profile:
         row["scan_profile_seconds"] = scan_profile(model, n_starts, seed, X0, lr, maxiter)
@@ -251,6 +278,9 @@ def main(argv=None):
     parser.add_argument("--no-jax", action="store_true", help="skip the jax row")
     parser.add_argument("--profile", action="store_true",
                         help="profile one more scan per k: where its time goes")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of the baseline and the package's rows, interleaved; "
+                             "speed-ups are the medians of the rounds' ratios")
     parser.add_argument("--output")
     args = parser.parse_args(argv)
     ks = args.ks or ([6, 8] if args.quick else [12, 16, 20])
@@ -262,7 +292,8 @@ def main(argv=None):
     print(f"{'k':>3} " + " ".join(f"{n + ' (s)':>20}" for n in names) + "   agreement")
     rows = []
     for k in ks:
-        r = run(k, starts, args.seed, args.maxiter, args.workers, jax_run, args.profile)
+        r = run(k, starts, args.seed, args.maxiter, args.workers, jax_run, args.profile,
+                args.repeat)
         rows.append(r)
         cells = []
         for n in names:
