@@ -267,9 +267,9 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                            success=status == int(Status.CONVERGED), message=message)
 
 
-# Newton iterations over which |grad L| must halve, or the start goes back to descent at once.
-# Ends that are one point modulo symmetry when their losses agree within _SHARE_LOSS_RTOL * max(1, |L|)
-# and their orbit distance is <= _SHARE_XTOL * max(1, |x|): the scan's deduplication defaults.
+# Ends are one point modulo symmetry when their losses agree within
+# _SHARE_LOSS_RTOL * max(1, |L|) and their orbit distance is <= _SHARE_XTOL * max(1, |x|):
+# the scan's deduplication defaults.
 _SHARE_LOSS_RTOL, _SHARE_XTOL = 1e-9, 1e-6
 
 
@@ -319,6 +319,7 @@ def _shared_smallest_eigenvalues(model, X, loss, curvature_tol, known):
     return out
 
 
+# Newton iterations over which |grad L| must halve, or the start goes back to descent at once.
 # Near a minimum whose lambda_min^2 is far below |grad L| the damped steps gain a few percent
 # each; twenty of them and twenty of the rescue were spent before the start went back
 # anyway (11 of the first 200 starts of V = I_20, 42% of all Newton iterations).
@@ -361,13 +362,12 @@ def _polish_handed(model, rows, Xc, lr, gtol, push, max_pushes, curvature_tol, X
     back += [(rows[j], Xc[j], "uphill") for j in good[uphill]]
     end_loss = dict(zip(good.tolist(), end))
     good = good[~uphill]
-    lams = np.full(len(good), np.nan)       # NaN: lambda_min > -curvature_tol, not computed
-    need = (np.ones(len(good), dtype=bool) if want_lambda_min
-            else ~is_positive_definite(model, Xs[good], shift=curvature_tol))
     if want_lambda_min:
         lams = _shared_smallest_eigenvalues(model, Xs[good], end[~uphill], curvature_tol,
                                             known)
     else:
+        lams = np.full(len(good), np.nan)   # NaN: lambda_min > -curvature_tol, not computed
+        need = ~is_positive_definite(model, Xs[good], shift=curvature_tol)
         lams[need] = smallest_eigenvalues(model, Xs[good[need]])
     for j, lam in zip(good, lams):
         row = rows[j]
