@@ -21,7 +21,7 @@ from .._noise import hessian_noise
 from .._results import Result
 from .._validation import as_batch, as_positive_float, as_positive_int
 from ..models.base import check_model
-from ..models.symmetry import orbit_distance
+from ..models.symmetry import same_point
 from ..spectrum import DENSE_LIMIT, is_positive_definite, lowest_modes, smallest_eigenvalues
 from ._result import Status
 from .advance import CONVERGED, DUE, FAILED, MAXITER, NONDIFF, DescentRun
@@ -267,12 +267,6 @@ def descend_and_polish(model, X0, *, lr, gtol=1e-12, coarse_gtol=1e-3, maxiter=1
                            success=status == int(Status.CONVERGED), message=message)
 
 
-# Ends are one point modulo symmetry when their losses agree within
-# _SHARE_LOSS_RTOL * max(1, |L|) and their orbit distance is <= _SHARE_XTOL * max(1, |x|):
-# the scan's deduplication defaults.
-_SHARE_LOSS_RTOL, _SHARE_XTOL = 1e-9, 1e-6
-
-
 def _shared_smallest_eigenvalues(model, X, loss, curvature_tol, known):
     """lambda_min of every row of X (converged ends, losses `loss`), computed once per strict
     minimum modulo symmetry.
@@ -292,16 +286,13 @@ def _shared_smallest_eigenvalues(model, X, loss, curvature_tol, known):
     rep = np.full(len(X), -1)                 # the earlier row of X this one copies
     heads = []                                # rows whose own value is computed first
     for i, x in enumerate(X):
-        window = _SHARE_LOSS_RTOL * max(1.0, abs(loss[i]))
-        tol = _SHARE_XTOL * max(1.0, float(np.linalg.norm(x)))
         for y, Ly, lam in known:
-            if abs(Ly - loss[i]) <= window and orbit_distance(model, y, x, cutoff=tol) <= tol:
+            if same_point(model, x, loss[i], y, Ly):
                 out[i] = lam
                 break
         else:
             for h in heads:
-                if abs(loss[h] - loss[i]) <= window and \
-                        orbit_distance(model, X[h], x, cutoff=tol) <= tol:
+                if same_point(model, x, loss[i], X[h], loss[h]):
                     rep[i] = h
                     break
             else:

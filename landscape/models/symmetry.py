@@ -1265,6 +1265,17 @@ def orbit_distance(model, x, y, *, cutoff=None):
     return min(near, _distance(st, Zx, -Zy, cutoff))
 
 
+def same_point(model, x, loss, y, loss_y, *, loss_rtol=1e-9, xtol=1e-6):
+    """Whether y is x's critical point modulo symmetry by the scan's deduplication rule: the
+    losses agree within ``loss_rtol * max(1, |loss|)`` and the orbit distance of y to x is at
+    most ``xtol * max(1, |x|)`` (window and tolerance scaled by x; the loss test first, it is
+    free).  The defaults are :func:`landscape.scan`'s.  No validation."""
+    if not abs(loss_y - loss) <= loss_rtol * max(1.0, abs(loss)):      # NaN: not the same
+        return False
+    tol = xtol * max(1.0, float(np.linalg.norm(x)))
+    return orbit_distance(model, y, x, cutoff=tol) <= tol
+
+
 def _distance(st, Zx, Zy, cutoff):
     """The orbit distance of feature matrices (see orbit_distance) without the odd symmetry."""
     perm = None

@@ -21,7 +21,7 @@ from ..critical import newton_batch
 from ..spectrum import is_positive_definite
 from ..graph import SADDLE_KINDS
 from ..models.base import check_model
-from ..models.symmetry import orbit_distance
+from ..models.symmetry import same_point
 from ..store import Chunk
 from .seeding import initial_points
 
@@ -199,11 +199,9 @@ def classify_ends(model, X, ended, *, gtol, loss_rtol=1e-9, xtol=1e-6, seen=None
         if not ended[i]:
             classes[i] = _not_critical(Status.DIVERGED.message)
             continue
-        window = loss_rtol * max(1.0, abs(loss[i]))
-        tol = xtol * max(1.0, float(np.linalg.norm(X[i])))
         for g in groups:
-            if (abs(loss[g[0]] - loss[i]) <= window
-                    and orbit_distance(model, X[g[0]], X[i], cutoff=tol) <= tol):
+            if same_point(model, X[i], loss[i], X[g[0]], loss[g[0]], loss_rtol=loss_rtol,
+                          xtol=xtol):
                 g.append(i)
                 break
         else:
@@ -285,12 +283,10 @@ def _classify_or_reuse(model, x, loss, smooth, gtol, loss_rtol, xtol, seen):
     strictly nearer the non-smooth set than that point's member (see classify_ends)."""
     if seen is None:
         return classify(model, x, gtol=gtol)
-    window = loss_rtol * max(1.0, abs(loss))
-    tol = xtol * max(1.0, float(np.linalg.norm(x)))
     match = None
     for entry in seen:
-        y, c, s = entry
-        if abs(c.loss - loss) <= window and orbit_distance(model, y, x, cutoff=tol) <= tol:
+        y, c, _ = entry
+        if same_point(model, x, loss, y, c.loss, loss_rtol=loss_rtol, xtol=xtol):
             match = entry
             break
     if match is not None and smooth < match[2]:
